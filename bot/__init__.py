@@ -1,0 +1,3 @@
+"""The Telegram front end (aiogram)."""
+
+__all__: list[str] = []

@@ -1,0 +1,41 @@
+"""Settings of the knowledge base: where it lives, which embedder, how search scores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievalConfig:
+    """How the knowledge base is built and searched; every field has a working default."""
+
+    kb_dir: Path = Path("var/kb")
+    # A name known to `retrieval.embedders` (resolved to a packaged copy) or a model directory.
+    embedder: str = "all-MiniLM-L6-v2"
+    batch_size: int = 64
+    top_k: int = 5
+    # Nearest question rows read per query before scores are aggregated per entry.
+    candidate_rows: int = 64
+    # Entry score = (1 - w) * best matching question + w * similarity to the entry's centroid.
+    centroid_weight: float = 0.3
+    # Final score = (1 - l) * dense score + l * TF-IDF word similarity (0 turns it off).
+    lexical_weight: float = 0.2
+    # Entries with the most shared words that are scored even if dense search missed them.
+    lexical_candidates: int = 10
+    # Used until a threshold is tuned on labelled queries (scripts/evaluate.py --tune-queries).
+    default_threshold: float = 0.5
+    # Exact search below this many indexed questions, HNSW above (scripts/bench_retrieval.py).
+    hnsw_min_rows: int = 200_000
+    hnsw_m: int = 32
+    hnsw_ef_search: int = 128
+    hnsw_ef_construction: int = 80
+
+
+@dataclass(frozen=True, slots=True)
+class ImportConfig:
+    """Limits and shaping of imported documents."""
+
+    max_file_mb: float = 25.0
+    chunk_chars: int = 800
+    keep_versions: int = 3

@@ -1,0 +1,182 @@
+"""Search over the live knowledge base: per-entry scores and an in-scope decision."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from retrieval.config import RetrievalConfig
+from retrieval.embedders import Embedder, Vectors
+from retrieval.entries import FaqEntry
+from retrieval.lexical import LexicalIndex
+from retrieval.store import Snapshot, current_version, read_snapshot
+
+log = logging.getLogger(__name__)
+
+
+class EmbedderMismatch(ValueError):
+    """The knowledge base was embedded with another model than the one configured."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """An entry found for a query, with its aggregated score and best-matching question."""
+
+    entry: FaqEntry
+    score: float
+    matched_question: str
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """The top entries for a query and whether the best one is close enough to answer from."""
+
+    query: str
+    hits: tuple[Hit, ...]
+    in_scope: bool
+    threshold: float
+    kb_version: str
+
+    @property
+    def best(self) -> Hit | None:
+        return self.hits[0] if self.hits else None
+
+
+class _Searchable:
+    """A snapshot with what search derives from it: centroids, row texts, lexical index."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.vectors = snapshot.vectors()
+        n = len(snapshot.entries)
+        sums = np.zeros((n, snapshot.meta.dim), dtype=np.float32)
+        np.add.at(sums, snapshot.row_entry, self.vectors)
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        self.centroids: Vectors = sums / np.maximum(norms, 1e-12)
+        # Rows are stored entry by entry, so each entry owns one contiguous slice of rows.
+        assert np.all(np.diff(snapshot.row_entry) >= 0), "rows must be grouped by entry"
+        self.row_start = np.searchsorted(snapshot.row_entry, np.arange(n + 1)).astype(np.int64)
+        self.row_text = [q for entry in snapshot.entries for q in entry.questions]
+        assert len(self.row_text) == len(snapshot.row_entry), "rows out of step with entries"
+        self.lexical = LexicalIndex(self.row_text)
+
+
+class KnowledgeBase:
+    """The FAQ knowledge base a bot answers from; `refresh` picks up a newer import."""
+
+    def __init__(self, kb_dir: Path, embedder: Embedder, config: RetrievalConfig) -> None:
+        self._kb_dir = kb_dir
+        self._embedder = embedder
+        self._config = config
+        self._lock = threading.Lock()
+        self._state = self._load()
+
+    def _load(self) -> _Searchable:
+        snapshot = read_snapshot(self._kb_dir, self._config)
+        if snapshot.meta.embedder != self._embedder.name:
+            raise EmbedderMismatch(
+                f"knowledge base {self._kb_dir} was embedded with {snapshot.meta.embedder!r} "
+                f"but the configured embedder is {self._embedder.name!r}; re-import it with "
+                "scripts/import_faq.py --replace"
+            )
+        return _Searchable(snapshot)
+
+    @property
+    def version(self) -> str:
+        return self._state.snapshot.meta.version
+
+    @property
+    def threshold(self) -> float:
+        return self._state.snapshot.meta.threshold
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._state.snapshot
+
+    @property
+    def embedder(self) -> Embedder:
+        return self._embedder
+
+    def refresh(self) -> bool:
+        """Switch to the live version if an import replaced it; True when it changed."""
+        with self._lock:
+            if current_version(self._kb_dir) == self.version:
+                return False
+            self._state = self._load()
+            log.info("knowledge base reloaded kb=%s version=%s", self._kb_dir, self.version)
+            return True
+
+    def search(self, query: str, k: int | None = None) -> SearchResult:
+        """The top `k` entries for one query."""
+        return self.search_batch([query], k)[0]
+
+    def search_batch(self, queries: Sequence[str], k: int | None = None) -> list[SearchResult]:
+        """Search several queries with one batched embedding call."""
+        return self.search_vectors(queries, self._embedder.encode(queries), k)
+
+    def search_vectors(
+        self, queries: Sequence[str], vectors: Vectors, k: int | None = None
+    ) -> list[SearchResult]:
+        """Search with query vectors already computed by this knowledge base's embedder."""
+        state = self._state  # one consistent snapshot even if refresh() swaps it meanwhile
+        meta = state.snapshot.meta
+        k = k or self._config.top_k
+        rows = min(self._config.candidate_rows, state.snapshot.index.ntotal)
+        if rows == 0:
+            return [SearchResult(q, (), False, meta.threshold, meta.version) for q in queries]
+        sims, ids = state.snapshot.index.search(vectors, rows)
+        lexical = state.lexical.scores(queries) if self._config.lexical_weight > 0 else None
+        results = []
+        for qi, query in enumerate(queries):
+            lex_row = lexical[qi] if lexical is not None else None
+            hits = self._rank(state, vectors[qi], sims[qi], ids[qi], lex_row, k)
+            in_scope = bool(hits) and hits[0].score >= meta.threshold
+            results.append(SearchResult(query, hits, in_scope, meta.threshold, meta.version))
+        return results
+
+    def _rank(
+        self,
+        state: _Searchable,
+        vector: Vectors,
+        sims: Vectors,
+        ids: npt.NDArray[np.int64],
+        lexical: sp.csr_matrix | None,
+        k: int,
+    ) -> tuple[Hit, ...]:
+        snap = state.snapshot
+        best: dict[int, tuple[float, int]] = {}  # entry -> (best question similarity, its row)
+        for sim, row in zip(sims, ids, strict=True):
+            if row >= 0:
+                best.setdefault(int(snap.row_entry[row]), (float(sim), int(row)))  # best first
+        lex = np.zeros(len(snap.entries), dtype=np.float32)
+        if lexical is not None and lexical.nnz:
+            np.maximum.at(lex, snap.row_entry[lexical.indices], lexical.data)
+            # Entries the words point at but the dense search did not reach: score them exactly.
+            for entry in np.argsort(-lex)[: self._config.lexical_candidates]:
+                entry = int(entry)
+                if lex[entry] > 0 and entry not in best:
+                    lo, hi = state.row_start[entry], state.row_start[entry + 1]
+                    row_sims = state.vectors[lo:hi] @ vector
+                    best[entry] = (float(row_sims.max()), int(lo + row_sims.argmax()))
+        cands = np.fromiter(best, dtype=np.int64, count=len(best))
+        dense = np.fromiter((s for s, _ in best.values()), dtype=np.float32, count=len(best))
+        w, b = self._config.centroid_weight, self._config.lexical_weight
+        scores = (1 - b) * ((1 - w) * dense + w * (state.centroids[cands] @ vector)) + b * lex[
+            cands
+        ]
+        order = np.argsort(-scores, kind="stable")[:k]
+        return tuple(
+            Hit(
+                snap.entries[int(cands[j])],
+                float(scores[j]),
+                state.row_text[best[int(cands[j])][1]],
+            )
+            for j in order
+        )

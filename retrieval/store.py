@@ -1,0 +1,238 @@
+"""The knowledge base on disk: immutable version folders and an atomically swapped pointer.
+
+Layout of a knowledge-base folder::
+
+    CURRENT             name of the live version (replaced with os.replace, never edited)
+    versions/v000007/   meta.json, entries.jsonl, rows.npz, index.faiss
+    .import.lock        held by the one import that may run at a time
+
+A reader resolves CURRENT once and reads one complete version folder; a writer builds a new
+folder under a temporary name, renames it into place and only then points CURRENT at it.
+A failed or interrupted import therefore leaves the previous version live and intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+
+from retrieval.config import RetrievalConfig
+from retrieval.embedders import Vectors
+from retrieval.entries import FaqEntry
+from retrieval.index import index_kind, read_index, write_index
+
+log = logging.getLogger(__name__)
+
+_POINTER = "CURRENT"
+_VERSIONS = "versions"
+_LOCK = ".import.lock"
+_READ_RETRIES = 5
+
+
+class IndexMissing(FileNotFoundError):
+    """No knowledge base has been imported at the configured folder yet."""
+
+
+class ImportBusy(RuntimeError):
+    """Another import holds the knowledge base's lock."""
+
+
+@dataclass(frozen=True, slots=True)
+class KbMeta:
+    """What a version was built with; stored as meta.json beside the index."""
+
+    version: str
+    created: str
+    embedder: str
+    dim: int
+    threshold: float
+    threshold_source: str
+    index: str
+    entries: int
+    rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One complete version of the knowledge base, loaded in memory."""
+
+    meta: KbMeta
+    entries: tuple[FaqEntry, ...]
+    row_entry: npt.NDArray[np.int32]  # indexed row -> position in `entries`
+    row_hash: npt.NDArray[np.bytes_]  # indexed row -> hash of (embedder, text)
+    index: faiss.Index
+
+    def vectors(self) -> Vectors:
+        """The indexed vectors, in row order."""
+        if self.index.ntotal == 0:
+            return np.zeros((0, self.meta.dim), dtype=np.float32)
+        return np.asarray(self.index.reconstruct_n(0, self.index.ntotal), dtype=np.float32)
+
+
+def current_version(kb_dir: Path) -> str | None:
+    """The name of the live version, or None when nothing was imported yet."""
+    try:
+        return (kb_dir / _POINTER).read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def read_snapshot(kb_dir: Path, config: RetrievalConfig) -> Snapshot:
+    """Load the live version; retries if an import swaps and prunes it meanwhile."""
+    for _ in range(_READ_RETRIES):
+        version = current_version(kb_dir)
+        if version is None:
+            raise IndexMissing(
+                f"no knowledge base at {kb_dir}; run scripts/import_faq.py PATH --kb {kb_dir}"
+            )
+        try:
+            return _read_version(kb_dir / _VERSIONS / version, config)
+        except FileNotFoundError:
+            log.info("version pruned while reading kb=%s version=%s; retrying", kb_dir, version)
+    raise RuntimeError(f"knowledge base at {kb_dir} kept changing while being read")
+
+
+def _read_version(folder: Path, config: RetrievalConfig) -> Snapshot:
+    meta = KbMeta(**json.loads((folder / "meta.json").read_text(encoding="utf-8")))
+    with (folder / "entries.jsonl").open(encoding="utf-8") as fh:
+        entries = tuple(FaqEntry.from_json(json.loads(line)) for line in fh if line.strip())
+    with np.load(folder / "rows.npz") as rows:
+        row_entry = rows["row_entry"].astype(np.int32)
+        row_hash = rows["row_hash"]
+    index = read_index(folder / "index.faiss", config)
+    assert index.ntotal == len(row_entry) == meta.rows, f"corrupt version folder {folder}"
+    return Snapshot(meta, entries, row_entry, row_hash, index)
+
+
+@contextlib.contextmanager
+def import_lock(kb_dir: Path) -> Iterator[None]:
+    """Hold the knowledge base's writer lock; a second import fails fast instead of racing."""
+    kb_dir.mkdir(parents=True, exist_ok=True)
+    with (kb_dir / _LOCK).open("a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ImportBusy(f"another import is running on {kb_dir}; try again later") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def write_snapshot(
+    kb_dir: Path,
+    entries: tuple[FaqEntry, ...],
+    row_entry: npt.NDArray[np.int32],
+    row_hash: npt.NDArray[np.bytes_],
+    index: faiss.Index,
+    meta: KbMeta,
+    *,
+    keep_versions: int,
+) -> KbMeta:
+    """Write a new version folder and make it live; returns its metadata (with its name)."""
+    versions = kb_dir / _VERSIONS
+    versions.mkdir(parents=True, exist_ok=True)
+    name = _next_version_name(versions)
+    meta = replace(
+        meta,
+        version=name,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        index=index_kind(index),
+        entries=len(entries),
+        rows=int(index.ntotal),
+    )
+    tmp = versions / f".tmp-{uuid.uuid4().hex}"
+    tmp.mkdir()
+    try:
+        with (tmp / "entries.jsonl").open("w", encoding="utf-8") as fh:
+            for entry in entries:
+                fh.write(json.dumps(entry.to_json(), ensure_ascii=False) + "\n")
+        np.savez(tmp / "rows.npz", row_entry=row_entry, row_hash=row_hash)
+        write_index(index, tmp / "index.faiss")
+        (tmp / "meta.json").write_text(json.dumps(asdict(meta), indent=2), encoding="utf-8")
+        _fsync_tree(tmp)
+        tmp.rename(versions / name)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _point_to(kb_dir, name)
+    _prune(versions, keep=max(keep_versions, 1), live=name)
+    log.info("kb version live kb=%s version=%s entries=%d", kb_dir, name, len(entries))
+    return meta
+
+
+def write_meta_version(kb_dir: Path, snapshot: Snapshot, meta: KbMeta, *, keep: int) -> KbMeta:
+    """Make a new version that shares the live one's data but carries new metadata."""
+    return write_snapshot(
+        kb_dir,
+        snapshot.entries,
+        snapshot.row_entry,
+        snapshot.row_hash,
+        snapshot.index,
+        meta,
+        keep_versions=keep,
+    )
+
+
+def _next_version_name(versions: Path) -> str:
+    numbers = [int(p.name[1:]) for p in versions.glob("v[0-9]*") if p.name[1:].isdigit()]
+    return f"v{max(numbers, default=0) + 1:06d}"
+
+
+def _point_to(kb_dir: Path, name: str) -> None:
+    tmp = kb_dir / f".{_POINTER}.{uuid.uuid4().hex}"
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write(name + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, kb_dir / _POINTER)
+    _fsync_dir(kb_dir)
+
+
+def _prune(versions: Path, *, keep: int, live: str) -> None:
+    # Readers load a version fully within milliseconds and retry if it vanishes, so keeping a
+    # few old versions is for rollback, not for safety.
+    names = sorted(p.name for p in versions.glob("v[0-9]*"))
+    for name in names[:-keep]:
+        if name != live:
+            shutil.rmtree(versions / name, ignore_errors=True)
+    for stale in versions.glob(".tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.iterdir():
+        with path.open("rb") as fh:
+            os.fsync(fh.fileno())
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def set_threshold(
+    kb_dir: Path, threshold: float, source: str, config: RetrievalConfig, *, keep: int
+) -> KbMeta:
+    """Store a tuned out-of-scope threshold with the knowledge base, as a new version."""
+    with import_lock(kb_dir):
+        snapshot = read_snapshot(kb_dir, config)
+        meta = replace(snapshot.meta, threshold=threshold, threshold_source=source)
+        return write_meta_version(kb_dir, snapshot, meta, keep=keep)

@@ -1,0 +1,105 @@
+"""The command-line entry points, run as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import EXAMPLES, ROOT
+
+METRIC_KEYS = {
+    "n",
+    "recall_at_1",
+    "recall_at_5",
+    "mrr",
+    "in_scope_accuracy",
+    "oos_recall",
+    "oos_precision",
+    "threshold",
+    "p50_ms",
+    "p95_ms",
+}
+
+
+def run(
+    script: str, *args: str, stdin: str = "", cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / script), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=600,
+    )
+
+
+def test_import_reports_bad_files_and_imports_good_ones(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "good.md").write_text("## How do I pay?\n\nBy card or PayPal.\n", encoding="utf-8")
+    (docs / "bad.csv").write_text("title,text\nx,y\n", encoding="utf-8")
+    kb = str(tmp_path / "kb")
+    first = run("import_faq.py", str(docs), "--kb", kb, "--no-progress")
+    assert first.returncode == 1, first.stderr
+    assert "bad.csv" in first.stderr and "question" in first.stderr
+    assert "added 1 / updated 0 / unchanged 0 / removed 0 / rejected 0" in first.stdout
+    again = run("import_faq.py", str(docs / "good.md"), "--kb", kb, "--no-progress")
+    assert again.returncode == 0, again.stderr
+    assert "nothing changed" in again.stdout
+
+
+def test_import_of_nothing_valid_exits_2(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.md"
+    empty.write_text("")
+    proc = run("import_faq.py", str(empty), "--kb", str(tmp_path / "kb"))
+    assert proc.returncode == 2
+    assert "empty.md" in proc.stderr and "nothing to import" in proc.stderr
+
+
+def test_evaluate_prints_metrics_json_last(tmp_path: Path) -> None:
+    proc = run(
+        "evaluate.py",
+        "retrieval",
+        "--faq",
+        str(EXAMPLES / "kb"),
+        "--queries",
+        str(EXAMPLES / "queries.jsonl"),
+        "--tune-queries",
+        str(EXAMPLES / "queries.jsonl"),
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert set(metrics) == METRIC_KEYS
+    assert metrics["n"] == 48 and metrics["recall_at_5"] >= 0.9
+    assert "tuned on queries.jsonl" in proc.stdout
+
+
+def test_evaluate_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    proc = run("evaluate.py", "retrieval", "--faq", str(tmp_path / "no.jsonl"), "--queries", "x")
+    assert proc.returncode == 2 and "no.jsonl: no such file" in proc.stderr
+
+
+def test_chat_answers_piped_questions_from_the_sample_kb(tmp_path: Path) -> None:
+    questions = "how long do I have to send something back?\nwhat's the capital of peru\n/quit\n"
+    proc = run(
+        "chat.py",
+        "--import",
+        str(EXAMPLES / "kb"),
+        "--tune-queries",
+        str(EXAMPLES / "queries.jsonl"),
+        "--kb",
+        str(tmp_path / "kb"),
+        stdin=questions,
+    )
+    assert proc.returncode == 0, proc.stderr
+    answer, refusal = proc.stdout.split("\n  source:")[0], proc.stdout.splitlines()[-2:]
+    assert "30 days" in answer
+    assert "returns-refunds.csv" in proc.stdout
+    assert any("could not find" in line for line in refusal), proc.stdout

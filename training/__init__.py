@@ -1,0 +1,3 @@
+"""Offline fine-tuning from the conversation log."""
+
+__all__: list[str] = []
