@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-exec .venv/bin/python scripts/chat.py "$@"
+exec .venv/bin/python scripts/chat.py --import examples/kb --tune-queries examples/queries.jsonl "$@"

@@ -201,3 +201,18 @@ def test_old_versions_are_pruned(tmp_path: Path, hash_embedder: HashEmbedder) ->
         write_jsonl(src, [dict(FAQ[0], answer=f"Within {30 + n} days.")])
         run_import([src], kb_dir, hash_embedder)
     assert sorted(p.name for p in (kb_dir / "versions").iterdir()) == ["v000003", "v000004"]
+
+
+def test_large_knowledge_bases_use_hnsw_with_the_same_answers(
+    tmp_path: Path, hash_embedder: HashEmbedder
+) -> None:
+    src = write_jsonl(tmp_path / "faq.jsonl", FAQ)
+    results = {}
+    for kind, min_rows in (("flat", 10**9), ("hnsw", 1)):
+        kb_dir = tmp_path / kind
+        config = RetrievalConfig(kb_dir=kb_dir, hnsw_min_rows=min_rows)
+        import_paths([src], kb_dir, hash_embedder, config, ImportConfig(), progress=False)
+        kb = KnowledgeBase(kb_dir, hash_embedder, config)
+        assert kb.snapshot.meta.index == kind
+        results[kind] = [(h.entry.id, round(h.score, 5)) for h in kb.search("return period").hits]
+    assert results["flat"] == results["hnsw"]
