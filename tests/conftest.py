@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from retrieval import Embedder, load_embedder
+from retrieval import (
+    Embedder,
+    ImportConfig,
+    KnowledgeBase,
+    RetrievalConfig,
+    import_paths,
+    load_embedder,
+)
+from retrieval.evaluation import tune_and_store_threshold
 from tests.fakes import HashEmbedder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,3 +31,14 @@ def hash_embedder() -> HashEmbedder:
 def minilm() -> Embedder:
     """The real packaged all-MiniLM-L6-v2, loaded once per test session."""
     return load_embedder("all-MiniLM-L6-v2")
+
+
+@pytest.fixture(scope="session")
+def sample_kb(tmp_path_factory: pytest.TempPathFactory, minilm: Embedder) -> KnowledgeBase:
+    """The sample shop's knowledge base, imported once with the real embedder and tuned."""
+    kb_dir: Path = tmp_path_factory.mktemp("sample") / "kb"
+    config = RetrievalConfig(kb_dir=kb_dir)
+    report = import_paths([EXAMPLES / "kb"], kb_dir, minilm, config, ImportConfig(), progress=False)
+    assert not report.problems, report.problems
+    tune_and_store_threshold(kb_dir, minilm, config, EXAMPLES / "queries.jsonl", keep=3)
+    return KnowledgeBase(kb_dir, minilm, config)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 
 import numpy as np
 
+from engine.generators import GenerationRequest, Generator
 from retrieval.embedders import Embedder, Vectors
 
 
@@ -39,3 +41,33 @@ class HashEmbedder:
 
 
 _check: Embedder = HashEmbedder()
+
+
+class ScriptedGenerator:
+    """Streams canned replies word by word and records every request and early close."""
+
+    def __init__(self, *replies: str) -> None:
+        self._replies = list(replies)
+        self.requests: list[GenerationRequest] = []
+        self.closed_early = 0
+
+    @property
+    def name(self) -> str:
+        return "scripted"
+
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[str, None]:
+        self.requests.append(request)
+        reply = self._replies.pop(0) if self._replies else request.sources[0].answer
+        words = reply.split(" ")
+        finished = False
+        try:
+            for i, word in enumerate(words):
+                yield word if i == len(words) - 1 else word + " "
+                await asyncio.sleep(0)
+            finished = True
+        finally:
+            if not finished:
+                self.closed_early += 1
+
+
+_check_generator: Generator = ScriptedGenerator()

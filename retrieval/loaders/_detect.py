@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import logging
 import re
@@ -98,8 +97,8 @@ def _sniff(path: Path, text: str) -> str:
     header = next(iter(start.splitlines()), "")
     for delimiter, name in (("\t", "tsv"), (",", "csv"), (";", "csv")):
         if delimiter in header:
-            names = next(csv.reader([header], delimiter=delimiter), [])
-            if match_columns(names).question is not None:
+            columns = [column.strip().strip('"') for column in header.split(delimiter)]
+            if match_columns(columns).question is not None:
                 return name
     raise LoadError(
         path,

@@ -22,17 +22,14 @@ log = logging.getLogger(__name__)
 _HEADING = re.compile(r"^heading\s*(\d*)$", re.IGNORECASE)
 
 
-def _heading_level(paragraph: Paragraph) -> int:
-    """1-9 for a paragraph in a "Heading N" style, 0 for any other paragraph."""
-    style = paragraph.style.name if paragraph.style is not None else None
-    match = _HEADING.match(style or "")
-    if match is None:
-        return 0
-    return int(match.group(1) or 1)
-
-
 def _style_name(paragraph: Paragraph) -> str:
     return (paragraph.style.name if paragraph.style is not None else None) or ""
+
+
+def _heading_level(style: str) -> int:
+    """1-9 for a paragraph style "Heading N" ("Heading" alone is 1), 0 for any other style."""
+    match = _HEADING.match(style)
+    return 0 if match is None else int(match.group(1) or 1)
 
 
 def _table_blocks(path: Path, table: Table, number: int, problems: list[Problem]) -> list[Block]:
@@ -98,8 +95,8 @@ def load_docx(path: Path, data: bytes) -> Parsed:
         if style == "Title" or style.startswith("Subtitle"):
             continue  # the document's title, not a question
         text = part.text.strip()
-        lines.append((text, location))
-        if level := _heading_level(part):
+        lines.extend((line, location) for line in text.split("\n"))  # Shift+Enter breaks
+        if level := _heading_level(style):
             blocks.append(Block(text, location, level=level))
         elif text:
             item = style.startswith("List")

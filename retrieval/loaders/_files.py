@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 _MB = 1024 * 1024
 # A knowledge-base folder's README describes the folder; it is not a list of questions.
-_FOLDER_DOCS = frozenset({"readme.md", "readme.txt", "readme.markdown", "readme"})
+_FOLDER_DOCS = frozenset({"readme.md", "readme.markdown", "readme.txt"})
 
 
 def _wanted(name: str) -> bool:
@@ -68,7 +68,7 @@ def load_file(path: Path, max_bytes: int) -> tuple[str, Parsed]:
     except FileNotFoundError:
         raise LoadError(path, "no such file or directory") from None
     except IsADirectoryError:
-        raise LoadError(path, "is a directory; give the folder to import, not load") from None
+        raise LoadError(path, "is a directory, not a file") from None
     except PermissionError:
         raise LoadError(path, "permission denied; check the file's read permissions") from None
     if len(data) > max_bytes:

@@ -1,0 +1,256 @@
+"""The conversation engine: one `reply` stream used by every front end."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
+
+from engine.generators import GenerationRequest, Generator
+from engine.grounding import check_grounding
+from engine.log import ConversationLog, Retrieved, Turn
+from engine.memory import contextual_query
+from engine.policy import Action, Decision, PolicyConfig, asks_for_human, decide
+from engine.sentiment import Sentiment, SentimentConfig, SentimentModel, SentimentTrend
+from retrieval import FaqEntry, Hit, KnowledgeBase, SearchResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """How the engine uses its parts."""
+
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    sentiment: SentimentConfig = field(default_factory=SentimentConfig)
+    memory_turns: int = 6
+    # Entries given to the generator as context, best first.
+    context_entries: int = 3
+    max_tokens: int = 256
+    # Share of a generated answer's content words that must appear in its sources.
+    min_grounding: float = 0.6
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of the reply text, in order, as it is produced."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class FinalReply:
+    """The whole reply and everything decided and measured for it; always the last event.
+
+    `text` is authoritative: when the grounding check rejects a generated answer, the streamed
+    deltas are replaced by this text.
+    """
+
+    conversation_id: int
+    turn_id: int
+    text: str
+    action: Action
+    reason: str
+    escalate: bool
+    hits: tuple[Hit, ...]
+    options: tuple[FaqEntry, ...]
+    sentiment: Sentiment
+    latencies_ms: dict[str, float]
+    versions: dict[str, str]
+
+
+ReplyEvent = TextDelta | FinalReply
+
+OUT_OF_SCOPE = (
+    "Sorry, I couldn't find that in our help centre, so I'd rather not guess. "
+    "If you'd like, a colleague can help: just write /human."
+)
+HANDOFF = {
+    "human_requested": "Of course. I'm passing you to a colleague now; they will reply here.",
+    "negative_sentiment": (
+        "I'm sorry this has been frustrating. I'm bringing in a colleague who will reply here."
+    ),
+    "repeated_failure": (
+        "I'm sorry I couldn't help with that. I'm passing you to a colleague; they will reply here."
+    ),
+}
+
+
+class Engine:
+    """Answers customer messages from the knowledge base, decides, generates and logs."""
+
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        generator: Generator,
+        sentiment: SentimentModel,
+        conversation_log: ConversationLog,
+        config: EngineConfig | None = None,
+    ) -> None:
+        self._kb = kb
+        self._generator = generator
+        self._sentiment = sentiment
+        self._log = conversation_log
+        self._config = config or EngineConfig()
+
+    async def conversation(self, channel: str, user_id: str, *, new: bool = False) -> int:
+        """The customer's current conversation id on a channel, started if there is none."""
+        if not new:
+            existing = await self._log.latest_conversation_id(channel, user_id)
+            if existing is not None:
+                return existing
+        return await self._log.start_conversation(channel, user_id)
+
+    async def reply(self, conversation_id: int, text: str) -> AsyncGenerator[ReplyEvent, None]:
+        """Stream the reply to one customer message: text deltas, then one FinalReply.
+
+        Closing the stream early (the customer wrote again, shutdown) stops generation; the
+        customer's turn is logged, an unfinished bot turn is not.
+        """
+        latencies: dict[str, float] = {}
+        clock = time.perf_counter()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            latencies[stage] = round((now - clock) * 1000, 2)
+            clock = now
+
+        history = await self._log.recent_turns(conversation_id, self._config.memory_turns)
+        sentiment = await asyncio.to_thread(self._sentiment.score, text)
+        trend = self._trend(history, sentiment)
+        lap("sentiment")
+        await self._log.add_turn(
+            conversation_id,
+            "customer",
+            text,
+            sentiment_label=sentiment.label,
+            sentiment_score=sentiment.score,
+            models={"sentiment": self._sentiment.name},
+        )
+        result = await self._search(text, history)
+        lap("retrieval")
+        decision = decide(
+            result,
+            human_requested=asks_for_human(text),
+            upset=trend.escalate,
+            failures=_failures(history),
+            config=self._config.policy,
+        )
+        reply_text, reason = "", decision.reason
+        if decision.action == "answer":
+            async with contextlib.aclosing(self._generate(text, result, history)) as pieces:
+                async for piece in pieces:
+                    reply_text += piece
+                    yield TextDelta(piece)
+            lap("generation")
+            reply_text, reason = self._grounded(reply_text, result, reason)
+        else:
+            reply_text = _canned(decision)
+            yield TextDelta(reply_text)
+        versions = {
+            "kb": result.kb_version,
+            "embedder": self._kb.embedder.name,
+            "generator": self._generator.name,
+            "sentiment": self._sentiment.name,
+        }
+        turn_id = await self._log.add_turn(
+            conversation_id,
+            "bot",
+            reply_text,
+            action=decision.action,
+            reason=reason,
+            kb_version=result.kb_version,
+            models=versions,
+            latencies_ms=latencies,
+            retrieved=[Retrieved(h.entry.id, h.score) for h in result.hits],
+        )
+        if decision.escalate:
+            await self._log.open_handover(conversation_id, decision.reason)
+        lap("log")
+        log.info(
+            "replied conversation=%s action=%s reason=%s ms=%.0f",
+            conversation_id,
+            decision.action,
+            reason,
+            sum(latencies.values()),
+        )
+        yield FinalReply(
+            conversation_id=conversation_id,
+            turn_id=turn_id,
+            text=reply_text,
+            action=decision.action,
+            reason=reason,
+            escalate=decision.escalate,
+            hits=result.hits,
+            options=tuple(h.entry for h in decision.options),
+            sentiment=sentiment,
+            latencies_ms=latencies,
+            versions=versions,
+        )
+
+    def _trend(self, history: list[Turn], sentiment: Sentiment) -> SentimentTrend:
+        # Rebuilt from the log on every message, so a restart keeps the conversation's mood.
+        trend = SentimentTrend.from_config(self._config.sentiment)
+        for turn in history:
+            if turn.role == "customer" and turn.sentiment_score is not None:
+                trend.update(turn.sentiment_score)
+        trend.update(sentiment)
+        return trend
+
+    async def _search(self, text: str, history: list[Turn]) -> SearchResult:
+        previous = [t.text for t in history if t.role == "customer"]
+        follow_up = contextual_query(text, previous)
+        queries = [text] if follow_up is None else [text, follow_up]
+        self._kb.refresh()
+        results = await asyncio.to_thread(self._kb.search_batch, queries)
+        return max(results, key=lambda r: r.best.score if r.best else -1.0)
+
+    async def _generate(
+        self, text: str, result: SearchResult, history: list[Turn]
+    ) -> AsyncGenerator[str, None]:
+        request = GenerationRequest(
+            question=text,
+            sources=tuple(
+                h.entry
+                for h in result.hits[: self._config.context_entries]
+                if h.score >= result.threshold
+            ),
+            history=tuple((t.role, t.text) for t in history),
+            max_tokens=self._config.max_tokens,
+        )
+        async with contextlib.aclosing(self._generator.stream(request)) as stream:
+            async for piece in stream:
+                yield piece
+
+    def _grounded(self, answer: str, result: SearchResult, reason: str) -> tuple[str, str]:
+        assert result.best is not None, "answers always have a best entry"
+        sources = [h.entry for h in result.hits[: self._config.context_entries]]
+        check = check_grounding(answer, sources, min_support=self._config.min_grounding)
+        if check.supported:
+            return answer, reason
+        log.info("grounding failed: %s; answering with the entry itself", check.reason)
+        return result.best.entry.answer, f"{reason}; ungrounded ({check.reason}): extractive answer"
+
+
+def _failures(history: list[Turn]) -> int:
+    """Bot turns in a row, latest last, that could not answer."""
+    count = 0
+    for turn in reversed(history):
+        if turn.role != "bot":
+            continue
+        if turn.action == "handoff" and (turn.reason or "").startswith("out_of_scope"):
+            count += 1
+        else:
+            break
+    return count
+
+
+def _canned(decision: Decision) -> str:
+    if decision.action == "clarify":
+        options = "\n".join(f"{i}. {h.entry.question}" for i, h in enumerate(decision.options, 1))
+        return f"Which of these do you mean?\n{options}"
+    return HANDOFF.get(decision.reason, OUT_OF_SCOPE)

@@ -1,0 +1,233 @@
+"""The SQL behind ConversationLog: each function runs its statements on the connection given."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import aiosqlite
+
+from engine.log.records import Conversation, Handover, Retrieved, Turn
+
+# The columns of a new turn, in the order insert_turn expects its row.
+TURN_FIELDS = (
+    "conversation_id, role, text, created_at, action, reason, "
+    "sentiment_label, sentiment_score, kb_version, models, latencies_ms"
+)
+_TURN_COLUMNS = (
+    "t.id, t.conversation_id, t.role, t.text, t.created_at, t.action, t.reason, "
+    "t.sentiment_label, t.sentiment_score, t.kb_version, t.models, t.latencies_ms, f.value"
+)
+_HANDOVER_COLUMNS = "id, conversation_id, reason, opened_at, closed_at, operator_id, topic_id"
+_OF_CUSTOMER = "SELECT id FROM conversations WHERE channel = ? AND external_user_id = ?"
+_OF_TURNS = f"SELECT id FROM turns WHERE conversation_id IN ({_OF_CUSTOMER})"
+
+
+async def insert_conversation(
+    conn: aiosqlite.Connection, channel: str, user_id: str, language: str | None, now: float
+) -> int:
+    """Add a conversation row; returns its id."""
+    return await _insert(
+        conn,
+        "INSERT INTO conversations (channel, external_user_id, language, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (channel, user_id, language, now, now),
+    )
+
+
+async def insert_turn(
+    conn: aiosqlite.Connection, row: Sequence[Any], hits: Sequence[tuple[str, float]]
+) -> int:
+    """Add a turn (`row` in TURN_FIELDS order) and its ranked hits; returns the turn id."""
+    conversation_id, created_at = row[0], row[3]
+    try:
+        turn_id = await _insert(
+            conn, f"INSERT INTO turns ({TURN_FIELDS}) VALUES ({', '.join('?' * 11)})", row
+        )
+    except sqlite3.IntegrityError as exc:
+        if "FOREIGN KEY" not in str(exc):
+            raise
+        raise ValueError(
+            f"no conversation {conversation_id} in the log (erased, or never started); "
+            "start one with start_conversation()"
+        ) from exc
+    if hits:
+        await conn.executemany(
+            "INSERT INTO retrieved (turn_id, rank, faq_id, score) VALUES (?, ?, ?, ?)",
+            [(turn_id, rank, faq_id, score) for rank, (faq_id, score) in enumerate(hits, 1)],
+        )
+    await conn.execute(
+        "UPDATE conversations SET updated_at = max(updated_at, ?) WHERE id = ?",
+        (created_at, conversation_id),
+    )
+    return turn_id
+
+
+async def upsert_feedback(conn: aiosqlite.Connection, turn_id: int, value: int, now: float) -> None:
+    """Set the feedback on a bot or operator turn, replacing an earlier vote."""
+    rows = list(await conn.execute_fetchall("SELECT role FROM turns WHERE id = ?", (turn_id,)))
+    if not rows:
+        raise ValueError(f"no turn {turn_id} in the log; use the id add_turn returned")
+    if rows[0][0] == "customer":
+        raise ValueError(f"turn {turn_id} is the customer's own; feedback rates replies")
+    await conn.execute(
+        "INSERT INTO feedback (turn_id, value, created_at) VALUES (?, ?, ?) ON CONFLICT (turn_id) "
+        "DO UPDATE SET value = excluded.value, created_at = excluded.created_at",
+        (turn_id, value, now),
+    )
+
+
+async def insert_handover(
+    conn: aiosqlite.Connection, conversation_id: int, reason: str, topic_id: int | None, now: float
+) -> int:
+    """Add an open handover; returns its id."""
+    try:
+        return await _insert(
+            conn,
+            "INSERT INTO handovers (conversation_id, reason, opened_at, topic_id) "
+            "VALUES (?, ?, ?, ?)",
+            (conversation_id, reason, now, topic_id),
+        )
+    except sqlite3.IntegrityError as exc:
+        raise ValueError(f"no conversation {conversation_id} in the log") from exc
+
+
+async def close_handover(
+    conn: aiosqlite.Connection, handover_id: int, operator_id: str | None, now: float
+) -> None:
+    """Set a handover's closing time (once) and its operator (when given)."""
+    cursor = await conn.execute(
+        "UPDATE handovers SET closed_at = coalesce(closed_at, ?), "
+        "operator_id = coalesce(?, operator_id) WHERE id = ?",
+        (now, operator_id, handover_id),
+    )
+    if cursor.rowcount == 0:
+        raise ValueError(f"no handover {handover_id}; use the id open_handover returned")
+
+
+async def delete_customer(conn: aiosqlite.Connection, channel: str, user_id: str) -> int:
+    """Delete a customer's conversations and everything hanging off them; returns how many."""
+    customer = (channel, user_id)
+    for table, where in (
+        ("feedback", f"turn_id IN ({_OF_TURNS})"),
+        ("retrieved", f"turn_id IN ({_OF_TURNS})"),
+        ("turns", f"conversation_id IN ({_OF_CUSTOMER})"),
+        ("handovers", f"conversation_id IN ({_OF_CUSTOMER})"),
+    ):
+        await conn.execute(f"DELETE FROM {table} WHERE {where}", customer)
+    cursor = await conn.execute(
+        "DELETE FROM conversations WHERE channel = ? AND external_user_id = ?", customer
+    )
+    return cursor.rowcount
+
+
+async def truncate_wal(conn: aiosqlite.Connection, path: Path) -> None:
+    """Checkpoint the WAL into the database file and cut it to zero bytes."""
+    rows = list(await conn.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)"))
+    if rows[0][0] != 0:
+        raise RuntimeError(
+            f"could not checkpoint {path}: another connection kept reading it; close "
+            "long-running readers (exports, sqlite3 shells) and call ConversationLog.checkpoint()"
+        )
+
+
+async def select_turns(
+    conn: aiosqlite.Connection, conversation_id: int, limit: int = -1
+) -> list[Turn]:
+    """A conversation's last `limit` turns (all when negative), oldest first."""
+    rows = list(
+        await conn.execute_fetchall(
+            f"SELECT {_TURN_COLUMNS} FROM turns t LEFT JOIN feedback f ON f.turn_id = t.id "
+            "WHERE t.conversation_id = ? ORDER BY t.id DESC LIMIT ?",
+            (conversation_id, limit),
+        )
+    )
+    if not rows:
+        return []
+    rows.reverse()
+    hits: defaultdict[int, list[Retrieved]] = defaultdict(list)
+    for turn_id, faq_id, score in await conn.execute_fetchall(
+        "SELECT r.turn_id, r.faq_id, r.score FROM retrieved r JOIN turns t ON t.id = r.turn_id "
+        "WHERE t.conversation_id = ? AND t.id >= ? ORDER BY r.turn_id, r.rank",
+        (conversation_id, rows[0][0]),
+    ):
+        hits[turn_id].append(Retrieved(faq_id, score))
+    return [_turn(row, tuple(hits[row[0]])) for row in rows]
+
+
+async def select_conversation(
+    conn: aiosqlite.Connection, conversation_id: int
+) -> Conversation | None:
+    """A conversation with all its turns, or None."""
+    found = list(
+        await conn.execute_fetchall(
+            "SELECT id, channel, external_user_id, language, created_at, updated_at "
+            "FROM conversations WHERE id = ?",
+            (conversation_id,),
+        )
+    )
+    if not found:
+        return None
+    turns = tuple(await select_turns(conn, conversation_id))
+    conversation_id, channel, user_id, language, created_at, updated_at = found[0]
+    return Conversation(conversation_id, channel, user_id, language, created_at, updated_at, turns)
+
+
+async def select_latest_conversation_id(
+    conn: aiosqlite.Connection, channel: str, user_id: str
+) -> int | None:
+    """The customer's newest conversation id on a channel, or None."""
+    rows = list(
+        await conn.execute_fetchall(
+            "SELECT max(id) FROM conversations WHERE channel = ? AND external_user_id = ?",
+            (channel, user_id),
+        )
+    )
+    found: int | None = rows[0][0]
+    return found
+
+
+async def select_open_handover(
+    conn: aiosqlite.Connection, column: Literal["conversation_id", "topic_id"], value: int
+) -> Handover | None:
+    """The newest open handover of a conversation or of an operator-desk topic, or None."""
+    rows = list(
+        await conn.execute_fetchall(
+            f"SELECT {_HANDOVER_COLUMNS} FROM handovers WHERE {column} = ? "
+            "AND closed_at IS NULL ORDER BY id DESC LIMIT 1",
+            (value,),
+        )
+    )
+    return Handover(*rows[0]) if rows else None
+
+
+async def _insert(conn: aiosqlite.Connection, sql: str, parameters: Iterable[Any]) -> int:
+    row = await conn.execute_insert(sql, parameters)
+    assert row is not None, "SQLite returned no rowid for an insert"
+    rowid: int = row[0]
+    return rowid
+
+
+def _turn(row: sqlite3.Row, retrieved: tuple[Retrieved, ...]) -> Turn:
+    turn_id, conversation_id, role, text, created_at, action, reason = row[:7]
+    label, score, kb_version, models, latencies, feedback = row[7:]
+    return Turn(
+        turn_id,
+        conversation_id,
+        role,
+        text,
+        created_at,
+        action,
+        reason,
+        label,
+        score,
+        kb_version,
+        json.loads(models),
+        json.loads(latencies),
+        retrieved,
+        feedback,
+    )

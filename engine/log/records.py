@@ -1,0 +1,72 @@
+"""What the conversation log hands back: conversations, turns, retrieved entries, handovers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+Role = Literal["customer", "bot", "operator"]
+ROLES: tuple[Role, ...] = ("customer", "bot", "operator")
+
+Action = Literal["answer", "clarify", "handoff"]
+ACTIONS: tuple[Action, ...] = ("answer", "clarify", "handoff")
+
+
+@dataclass(frozen=True, slots=True)
+class Retrieved:
+    """A knowledge-base entry shown to the bot for a turn; list order is rank, best first."""
+
+    faq_id: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One message in a conversation, with what the bot decided and measured for it.
+
+    Times are Unix seconds. `models` maps a stage ("embedder", "generator", "sentiment") to its
+    model version, `latencies_ms` a stage to its time; `feedback` is the customer's +1 or -1.
+    """
+
+    id: int
+    conversation_id: int
+    role: Role
+    text: str
+    created_at: float
+    action: Action | None = None
+    reason: str | None = None
+    sentiment_label: str | None = None
+    sentiment_score: float | None = None
+    kb_version: str | None = None
+    models: Mapping[str, str] = field(default_factory=dict)
+    latencies_ms: Mapping[str, float] = field(default_factory=dict)
+    retrieved: tuple[Retrieved, ...] = ()
+    feedback: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """A customer's conversation on one channel, with its turns oldest first."""
+
+    id: int
+    channel: str
+    external_user_id: str
+    language: str | None
+    created_at: float
+    updated_at: float
+    turns: tuple[Turn, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Handover:
+    """A stretch of a conversation handed to a human operator; open while `closed_at` is None."""
+
+    id: int
+    conversation_id: int
+    reason: str
+    opened_at: float
+    closed_at: float | None
+    operator_id: str | None
+    # The operator group's forum topic that carries this customer's chat.
+    topic_id: int | None

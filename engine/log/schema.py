@@ -1,0 +1,139 @@
+"""The log's tables, and the migrations that bring an older log file up to them."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# Step N (1-based) runs once, in its own transaction, and sets PRAGMA user_version to N.
+# Never edit a step that has shipped; append a new one.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE conversations (
+            id INTEGER PRIMARY KEY,
+            channel TEXT NOT NULL,
+            external_user_id TEXT NOT NULL,
+            language TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )""",
+        # Finding a customer's conversations: the chat handlers and erasure.
+        "CREATE INDEX conversations_by_customer ON conversations (channel, external_user_id, id)",
+        """CREATE TABLE turns (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('customer', 'bot', 'operator')),
+            text TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            action TEXT CHECK (action IN ('answer', 'clarify', 'handoff')),
+            reason TEXT,
+            sentiment_label TEXT,
+            sentiment_score REAL,
+            kb_version TEXT,
+            models TEXT NOT NULL DEFAULT '{}',
+            latencies_ms TEXT NOT NULL DEFAULT '{}'
+        )""",
+        # Dialogue memory (last N turns), exports in conversation order, erasure.
+        "CREATE INDEX turns_by_conversation ON turns (conversation_id, id)",
+        """CREATE TABLE retrieved (
+            turn_id INTEGER NOT NULL REFERENCES turns (id) ON DELETE CASCADE,
+            rank INTEGER NOT NULL CHECK (rank >= 1),
+            faq_id TEXT NOT NULL,
+            score REAL NOT NULL,
+            PRIMARY KEY (turn_id, rank)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE feedback (
+            turn_id INTEGER PRIMARY KEY REFERENCES turns (id) ON DELETE CASCADE,
+            value INTEGER NOT NULL CHECK (value IN (-1, 1)),
+            created_at REAL NOT NULL
+        )""",
+        """CREATE TABLE handovers (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+            reason TEXT NOT NULL,
+            opened_at REAL NOT NULL,
+            closed_at REAL,
+            operator_id TEXT,
+            topic_id INTEGER
+        )""",
+        "CREATE INDEX handovers_by_conversation ON handovers (conversation_id, id)",
+        # The operator desk maps a forum topic back to the open handover.
+        "CREATE INDEX open_handovers_by_topic ON handovers (topic_id) WHERE closed_at IS NULL",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def open_database(path: Path, *, create: bool = True) -> sqlite3.Connection:
+    """A connection to the log at `path` in WAL mode, migrated to the current schema.
+
+    The connection is in autocommit mode (`isolation_level=None`); the caller closes it.
+    """
+    if not path.exists():
+        if not create:
+            raise FileNotFoundError(
+                f"no conversation log at {path}; check the path (the bot creates it on first start)"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA busy_timeout = 5000")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode != "wal":
+            raise RuntimeError(
+                f"{path}: SQLite could not switch to WAL mode (got {mode!r}); "
+                "put the log on a local file system"
+            )
+        migrate(conn)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise RuntimeError(
+            f"{path} is not a usable conversation log ({exc}); point the log path at another file"
+        ) from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def prepare_file(path: Path) -> None:
+    """Create the log at `path` or migrate it, leaving it in WAL mode."""
+    open_database(path).close()
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The number of migration steps the connected file has had."""
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    return version
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[Sequence[str]] = MIGRATIONS) -> int:
+    """Apply the steps the file lacks, one transaction each, and return its version.
+
+    A file newer than `migrations` is an error: this code would misread it.
+    """
+    for number in range(schema_version(conn) + 1, len(migrations) + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have run this step while we waited for the write lock.
+            if schema_version(conn) < number:
+                for statement in migrations[number - 1]:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number:d}")
+                log.info("migrated conversation log to schema version %d", number)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    version = schema_version(conn)
+    if version > len(migrations):
+        raise RuntimeError(
+            f"the conversation log has schema version {version}, newer than this code knows "
+            f"({len(migrations)}); upgrade supportbot, or point the log path at another file"
+        )
+    return version

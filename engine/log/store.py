@@ -1,0 +1,272 @@
+"""The conversation log: an SQLite file with one batching writer and a separate reader."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Literal, Self
+
+import aiosqlite
+
+from engine.log import queries
+from engine.log.records import (
+    ACTIONS,
+    ROLES,
+    Action,
+    Conversation,
+    Handover,
+    Retrieved,
+    Role,
+    Turn,
+)
+from engine.log.redact import redact
+from engine.log.schema import prepare_file
+from engine.log.writer import BatchWriter
+
+log = logging.getLogger(__name__)
+
+# synchronous=FULL syncs the WAL at every commit, so an acknowledged write survives a power cut,
+# not only a crash of the process; batching pays that fsync once per batch instead of per write.
+# secure_delete zeroes deleted rows, so erased text does not linger in free pages.
+_WRITER_PRAGMAS = (
+    "PRAGMA synchronous = FULL",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA secure_delete = ON",
+    "PRAGMA busy_timeout = 5000",
+)
+_READER_PRAGMAS = ("PRAGMA query_only = ON", "PRAGMA busy_timeout = 5000")
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    """Where the conversation log lives, whether it redacts personal data, how writes batch."""
+
+    path: Path = Path("var/conversations.db")
+    redact_pii: bool = True
+    # A batch commits when it holds batch_max writes or batch_wait_ms after its first write.
+    batch_max: int = 64
+    batch_wait_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.batch_max < 1:
+            raise ValueError(f"log batch_max must be at least 1, got {self.batch_max}")
+        if self.batch_wait_ms < 0:
+            raise ValueError(f"log batch_wait_ms must be 0 or more, got {self.batch_wait_ms}")
+
+
+class ConversationLog:
+    """Records conversations, turns, feedback and handovers, and reads them back.
+
+    Create it with `await ConversationLog.open(...)` and end with `await log.close()` (or use
+    `async with`). Every write method returns once its row is committed to disk.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        config: LogConfig,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+    ) -> None:
+        self.path = path
+        self._config = config
+        self._writer_conn = writer
+        self._reader = reader
+        self._writer = BatchWriter(
+            writer, batch_max=config.batch_max, wait_s=config.batch_wait_ms / 1000
+        )
+        self._read_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(
+        cls, path: Path | str | None = None, config: LogConfig | None = None
+    ) -> ConversationLog:
+        """Open the log at `path` (default `config.path`), creating or migrating the file."""
+        config = config or LogConfig()
+        path = Path(path) if path is not None else config.path
+        await asyncio.to_thread(prepare_file, path)
+        writer = await _connect(path, _WRITER_PRAGMAS)
+        try:
+            reader = await _connect(path, _READER_PRAGMAS)
+        except BaseException:
+            await writer.close()
+            raise
+        log.info("conversation log open path=%s redact=%s", path, config.redact_pii)
+        return cls(path, config, writer, reader)
+
+    async def close(self) -> None:
+        """Commit every write queued so far, then close the file."""
+        try:
+            await self._writer.close()
+        finally:
+            await self._reader.close()
+            await self._writer_conn.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # Writes: each runs inside the writer task's transaction and returns once committed.
+
+    async def start_conversation(
+        self, channel: str, external_user_id: str, *, language: str | None = None
+    ) -> int:
+        """Start a new conversation for a customer on a channel ("telegram", "terminal")."""
+        now = time.time()
+        return await self._writer.submit(
+            lambda conn: queries.insert_conversation(conn, channel, external_user_id, language, now)
+        )
+
+    async def add_turn(
+        self,
+        conversation_id: int,
+        role: Role,
+        text: str,
+        *,
+        action: Action | None = None,
+        reason: str | None = None,
+        sentiment_label: str | None = None,
+        sentiment_score: float | None = None,
+        kb_version: str | None = None,
+        models: Mapping[str, str] | None = None,
+        latencies_ms: Mapping[str, float] | None = None,
+        retrieved: Sequence[Retrieved] = (),
+    ) -> int:
+        """Store one message and what the bot retrieved for it; returns the turn id.
+
+        The text is redacted first unless the config turned that off. `action` is for bot turns.
+        """
+        if role not in ROLES:
+            raise ValueError(f"turn role {role!r} is not one of {ROLES}")
+        if action is not None and (action not in ACTIONS or role != "bot"):
+            raise ValueError(f"action {action!r} needs role 'bot' and one of {ACTIONS}")
+        if (sentiment_label is None) != (sentiment_score is None):
+            raise ValueError("give sentiment_label and sentiment_score together, or neither")
+        if self._config.redact_pii:
+            text = redact(text)
+        row = (
+            conversation_id,
+            role,
+            text,
+            time.time(),
+            action,
+            reason,
+            sentiment_label,
+            sentiment_score,
+            kb_version,
+            json.dumps(dict(models or {}), sort_keys=True),
+            json.dumps(dict(latencies_ms or {}), sort_keys=True),
+        )
+        hits = [(hit.faq_id, hit.score) for hit in retrieved]
+        return await self._writer.submit(lambda conn: queries.insert_turn(conn, row, hits))
+
+    async def add_feedback(self, turn_id: int, value: Literal[1, -1]) -> None:
+        """Record a customer's thumbs up (+1) or down (-1) on a bot or operator turn.
+
+        A second vote on the same turn replaces the first.
+        """
+        if value not in (1, -1):
+            raise ValueError(f"feedback value must be 1 or -1, got {value!r}")
+        now = time.time()
+        await self._writer.submit(lambda conn: queries.upsert_feedback(conn, turn_id, value, now))
+
+    async def open_handover(
+        self, conversation_id: int, reason: str, *, topic_id: int | None = None
+    ) -> int:
+        """Record that a conversation went to a human operator; returns the handover id."""
+        now = time.time()
+        return await self._writer.submit(
+            lambda conn: queries.insert_handover(conn, conversation_id, reason, topic_id, now)
+        )
+
+    async def close_handover(self, handover_id: int, *, operator_id: str | None = None) -> None:
+        """Mark a handover closed, noting the operator who handled it; closing twice is a no-op."""
+        now = time.time()
+        await self._writer.submit(
+            lambda conn: queries.close_handover(conn, handover_id, operator_id, now)
+        )
+
+    async def erase_customer(self, channel: str, external_user_id: str) -> int:
+        """Delete every trace of a customer, then checkpoint so the text is gone from the files.
+
+        Returns how many conversations were erased; later writes to them fail.
+        """
+        erased = await self._writer.submit(
+            lambda conn: queries.delete_customer(conn, channel, external_user_id)
+        )
+        await self.checkpoint()
+        log.info("erased customer channel=%s conversations=%d", channel, erased)
+        return erased
+
+    async def checkpoint(self) -> None:
+        """Copy the WAL into the database file and truncate the WAL to zero bytes."""
+        await self._writer.submit(
+            lambda conn: queries.truncate_wal(conn, self.path), in_transaction=False
+        )
+
+    # Reads: on their own connection, so they never wait for the writer.
+
+    async def recent_turns(self, conversation_id: int, limit: int = 10) -> list[Turn]:
+        """The last `limit` turns of a conversation, oldest first: the dialogue memory."""
+        if limit < 0:
+            raise ValueError(f"limit must be 0 or more, got {limit}")
+        if limit == 0:
+            return []
+        async with self._snapshot() as conn:
+            return await queries.select_turns(conn, conversation_id, limit)
+
+    async def get_conversation(self, conversation_id: int) -> Conversation | None:
+        """A conversation with all its turns, or None if there is none with that id."""
+        async with self._snapshot() as conn:
+            return await queries.select_conversation(conn, conversation_id)
+
+    async def latest_conversation_id(self, channel: str, external_user_id: str) -> int | None:
+        """The id of the customer's most recent conversation on a channel, if any."""
+        async with self._snapshot() as conn:
+            return await queries.select_latest_conversation_id(conn, channel, external_user_id)
+
+    async def open_handover_for(self, conversation_id: int) -> Handover | None:
+        """The conversation's handover that is still open, if any."""
+        async with self._snapshot() as conn:
+            return await queries.select_open_handover(conn, "conversation_id", conversation_id)
+
+    async def handover_for_topic(self, topic_id: int) -> Handover | None:
+        """The open handover an operator-desk forum topic belongs to, if any."""
+        async with self._snapshot() as conn:
+            return await queries.select_open_handover(conn, "topic_id", topic_id)
+
+    @asynccontextmanager
+    async def _snapshot(self) -> AsyncIterator[aiosqlite.Connection]:
+        # One read transaction, so a multi-query read sees a single committed state.
+        async with self._read_lock:
+            await self._reader.execute("BEGIN")
+            try:
+                yield self._reader
+            finally:
+                await self._reader.execute("COMMIT")
+
+
+async def _connect(path: Path, pragmas: tuple[str, ...]) -> aiosqlite.Connection:
+    # Autocommit mode: the writer issues BEGIN and COMMIT itself.
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        for pragma in pragmas:
+            await conn.execute(pragma)
+    except BaseException:
+        await conn.close()
+        raise
+    return conn

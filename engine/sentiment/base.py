@@ -1,0 +1,156 @@
+"""What a sentiment model returns, the Protocol every backend follows, and their registry."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+Label = Literal["negative", "neutral", "positive"]
+LABELS: tuple[Label, ...] = ("negative", "neutral", "positive")
+
+
+@dataclass(frozen=True, slots=True)
+class Sentiment:
+    """How a message feels: a label, a score in [-1, 1] (negative means upset) and why."""
+
+    label: Label
+    score: float
+    # Short names of the cues that moved the score, e.g. "profanity", "refund-demand".
+    signals: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.label not in LABELS:
+            raise ValueError(f"sentiment label {self.label!r} is not one of {LABELS}")
+        if not -1.0 <= self.score <= 1.0:
+            raise ValueError(f"sentiment score {self.score} is outside [-1, 1]")
+
+
+class SentimentModel(Protocol):
+    """Scores customer messages; the engine calls it once per user turn."""
+
+    @property
+    def name(self) -> str:
+        """Identifies the model and its version in the conversation log."""
+        ...
+
+    def score(self, text: str) -> Sentiment: ...
+
+    def score_batch(self, texts: Sequence[str]) -> list[Sentiment]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SentimentConfig:
+    """Which sentiment model runs, and where the label and escalation thresholds sit."""
+
+    model: str = "lexicon"
+    # A folder written by ClassifierSentiment.save (scripts/retrain.py puts it here).
+    classifier_path: Path = Path("var/sentiment")
+    # A lexicon score at or below this is "negative", at or above positive_above "positive".
+    negative_below: float = -0.2
+    positive_above: float = 0.2
+    # SentimentTrend: how many recent scores it keeps and how fast older ones fade.
+    trend_window: int = 5
+    trend_decay: float = 0.6
+    # Escalate when the weighted trend drops below this, or after two messages at or below
+    # strong_negative in a row.
+    escalate_below: float = -0.5
+    strong_negative: float = -0.6
+
+    def label_for(self, score: float) -> Label:
+        """The label a score in [-1, 1] gets under these thresholds."""
+        if score <= self.negative_below:
+            return "negative"
+        if score >= self.positive_above:
+            return "positive"
+        return "neutral"
+
+
+def _lexicon(config: SentimentConfig) -> SentimentModel:
+    from engine.sentiment.lexicon import LexiconSentiment
+
+    return LexiconSentiment(config)
+
+
+def _classifier(config: SentimentConfig) -> SentimentModel:
+    from engine.sentiment.classifier import ClassifierSentiment
+
+    return ClassifierSentiment.load(config.classifier_path)
+
+
+# Sentiment backends by the name a config may use. The factories import their module on first
+# use, so a deployment that never trains a classifier never loads its embedder.
+SENTIMENT_MODELS: dict[str, Callable[[SentimentConfig], SentimentModel]] = {
+    "lexicon": _lexicon,
+    "classifier": _classifier,
+}
+
+
+def load_sentiment(config: SentimentConfig) -> SentimentModel:
+    """The sentiment model that `config.model` names."""
+    factory = SENTIMENT_MODELS.get(config.model)
+    if factory is None:
+        known = ", ".join(sorted(SENTIMENT_MODELS))
+        raise ValueError(f"unknown sentiment model {config.model!r}; use one of: {known}")
+    return factory(config)
+
+
+class SentimentTrend:
+    """The mood of one conversation: an exponentially weighted mean of its last scores.
+
+    The engine's policy updates it with every user message and hands the chat to a human
+    once `escalate` turns true.
+    """
+
+    def __init__(
+        self,
+        *,
+        window: int = 5,
+        decay: float = 0.6,
+        escalate_below: float = -0.5,
+        strong_negative: float = -0.6,
+    ) -> None:
+        if window < 2:
+            raise ValueError(f"trend window must keep at least 2 scores, got {window}")
+        if not 0.0 < decay <= 1.0:
+            raise ValueError(f"trend decay must be in (0, 1], got {decay}")
+        self._scores: deque[float] = deque(maxlen=window)
+        self._decay = decay
+        self._escalate_below = escalate_below
+        self._strong_negative = strong_negative
+
+    @classmethod
+    def from_config(cls, config: SentimentConfig) -> SentimentTrend:
+        """A fresh trend with the window and thresholds of `config`."""
+        return cls(
+            window=config.trend_window,
+            decay=config.trend_decay,
+            escalate_below=config.escalate_below,
+            strong_negative=config.strong_negative,
+        )
+
+    def update(self, sentiment: Sentiment | float) -> float:
+        """Add the newest message's sentiment and return the weighted score."""
+        value = sentiment.score if isinstance(sentiment, Sentiment) else float(sentiment)
+        self._scores.append(value)
+        return self.weighted
+
+    @property
+    def weighted(self) -> float:
+        """Recent scores averaged with weights decay**age (the newest has weight 1); 0 if none."""
+        if not self._scores:
+            return 0.0
+        weights = [self._decay**age for age in range(len(self._scores))]
+        newest_first = reversed(self._scores)
+        return sum(w * s for w, s in zip(weights, newest_first, strict=True)) / sum(weights)
+
+    @property
+    def escalate(self) -> bool:
+        """True when the conversation has turned upset enough to bring in a human."""
+        if len(self._scores) >= 2 and max(self._scores[-1], self._scores[-2]) <= (
+            self._strong_negative
+        ):
+            return True
+        return bool(self._scores) and self.weighted < self._escalate_below

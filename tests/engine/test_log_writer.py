@@ -1,0 +1,130 @@
+"""The batch writer groups queued writes into few transactions and isolates a failing write."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+from engine.log.writer import BatchWriter
+
+
+@pytest.fixture
+async def conn(tmp_path: Path) -> AsyncIterator[aiosqlite.Connection]:
+    async with aiosqlite.connect(tmp_path / "w.db", isolation_level=None) as conn:
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute("CREATE TABLE t (n INTEGER NOT NULL)")
+        yield conn
+
+
+async def traced(conn: aiosqlite.Connection) -> list[str]:
+    statements: list[str] = []
+    await conn.set_trace_callback(statements.append)
+    return statements
+
+
+async def count(conn: aiosqlite.Connection) -> int:
+    rows = list(await conn.execute_fetchall("SELECT count(*) FROM t"))
+    return int(rows[0][0])
+
+
+async def test_concurrent_writes_share_transactions_of_at_most_batch_max(
+    conn: aiosqlite.Connection,
+) -> None:
+    statements = await traced(conn)
+    writer = BatchWriter(conn, batch_max=64, wait_s=0.005)
+
+    async def write(n: int) -> int:
+        async def run(c: aiosqlite.Connection) -> int:
+            await c.execute("INSERT INTO t (n) VALUES (?)", (n,))
+            return n
+
+        return await writer.submit(run)
+
+    assert await asyncio.gather(*(write(n) for n in range(100))) == list(range(100))
+    await writer.close()
+    commits = statements.count("COMMIT")
+    assert 2 <= commits <= 4  # 100 writes, at most 64 a batch
+    assert await count(conn) == 100
+
+
+async def test_a_write_arriving_within_the_wait_joins_the_batch(
+    conn: aiosqlite.Connection,
+) -> None:
+    statements = await traced(conn)
+    writer = BatchWriter(conn, batch_max=64, wait_s=0.5)
+
+    async def run(c: aiosqlite.Connection) -> None:
+        await c.execute("INSERT INTO t (n) VALUES (1)")
+
+    first = asyncio.create_task(writer.submit(run))
+    await asyncio.sleep(0.02)
+    await asyncio.gather(first, writer.submit(run))
+    assert statements.count("COMMIT") == 1
+    await writer.close()
+
+
+async def test_a_failing_write_fails_alone(conn: aiosqlite.Connection) -> None:
+    writer = BatchWriter(conn, batch_max=64, wait_s=0.005)
+
+    async def good(c: aiosqlite.Connection) -> None:
+        await c.execute("INSERT INTO t (n) VALUES (1)")
+
+    async def bad(c: aiosqlite.Connection) -> None:
+        await c.execute("INSERT INTO t (n) VALUES (2)")
+        raise ValueError("refused")
+
+    results = await asyncio.gather(
+        writer.submit(good), writer.submit(bad), writer.submit(good), return_exceptions=True
+    )
+    await writer.close()
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], ValueError)
+    rows = await conn.execute_fetchall("SELECT n FROM t ORDER BY rowid")
+    assert [tuple(row) for row in rows] == [(1,), (1,)]
+
+
+async def test_a_failed_commit_fails_the_whole_batch_and_the_writer_goes_on(
+    conn: aiosqlite.Connection,
+) -> None:
+    writer = BatchWriter(conn, batch_max=64, wait_s=0.005)
+    # A deferred constraint is only checked at COMMIT, so this batch's commit fails.
+    await conn.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+    await conn.execute(
+        "CREATE TABLE child (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)"
+    )
+    await conn.execute("PRAGMA foreign_keys = ON")
+
+    async def orphan(c: aiosqlite.Connection) -> None:
+        await c.execute("INSERT INTO child (p) VALUES (42)")
+
+    async def good(c: aiosqlite.Connection) -> None:
+        await c.execute("INSERT INTO t (n) VALUES (1)")
+
+    results = await asyncio.gather(
+        writer.submit(good), writer.submit(orphan), return_exceptions=True
+    )
+    assert all(isinstance(result, Exception) for result in results)
+    assert await count(conn) == 0
+    await writer.submit(good)
+    assert await count(conn) == 1
+    await writer.close()
+
+
+async def test_writes_outside_a_transaction_run_between_batches(
+    conn: aiosqlite.Connection,
+) -> None:
+    writer = BatchWriter(conn, batch_max=64, wait_s=0.005)
+    seen: list[bool] = []
+
+    async def probe(c: aiosqlite.Connection) -> None:
+        seen.append(c.in_transaction)
+
+    await asyncio.gather(
+        writer.submit(probe), writer.submit(probe, in_transaction=False), writer.submit(probe)
+    )
+    await writer.close()
+    assert seen == [True, False, True]
