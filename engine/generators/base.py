@@ -30,7 +30,6 @@ class GeneratorConfig:
     backend: str = "extractive"
     model_path: Path | None = None
     adapter_path: Path | None = None
-    max_tokens: int = 256
     temperature: float = 0.0
     # OpenAI-compatible replicas (`vllm serve`), tried in order with fail-over.
     base_urls: tuple[str, ...] = field(default_factory=tuple)

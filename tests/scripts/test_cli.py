@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -87,7 +88,7 @@ def test_evaluate_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_chat_answers_piped_questions_from_the_sample_kb(tmp_path: Path) -> None:
-    questions = "how long do I have to send something back?\nwhat's the capital of peru\n/quit\n"
+    questions = "how long do I have to send something back?\n/reset\nwhat's the capital of peru\n"
     proc = run(
         "chat.py",
         "--import",
@@ -96,10 +97,25 @@ def test_chat_answers_piped_questions_from_the_sample_kb(tmp_path: Path) -> None
         str(EXAMPLES / "queries.jsonl"),
         "--kb",
         str(tmp_path / "kb"),
+        "--log-db",
+        str(tmp_path / "log.db"),
         stdin=questions,
     )
     assert proc.returncode == 0, proc.stderr
-    answer, refusal = proc.stdout.split("\n  source:")[0], proc.stdout.splitlines()[-2:]
-    assert "30 days" in answer
-    assert "returns-refunds.csv" in proc.stdout
-    assert any("could not find" in line for line in refusal), proc.stdout
+    lines = proc.stdout.splitlines()
+    assert "30 days" in lines[0]
+    assert lines[1].startswith("  [answer: confident") and "returns-refunds.csv" in lines[1]
+    assert lines[2] == "(new conversation)"
+    assert "couldn't find that" in lines[3]
+    assert lines[4].startswith("  [handoff: out_of_scope")
+    with sqlite3.connect(tmp_path / "log.db") as db:
+        conversations, turns = db.execute(
+            "select count(distinct conversation_id), count(*) from turns"
+        ).fetchone()
+    assert (conversations, turns) == (2, 4)
+
+
+def test_chat_without_a_knowledge_base_says_how_to_make_one(tmp_path: Path) -> None:
+    proc = run("chat.py", "--kb", str(tmp_path / "kb"), "--log-db", str(tmp_path / "l.db"))
+    assert proc.returncode == 2
+    assert "no knowledge base" in proc.stderr and "import_faq.py" in proc.stderr
