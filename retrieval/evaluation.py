@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,6 +159,41 @@ class FaqEvaluation:
     index: str
 
 
+@contextlib.contextmanager
+def evaluation_kb(
+    faq: Path,
+    embedder: Embedder,
+    config: RetrievalConfig,
+    *,
+    tune_queries: Path | None = None,
+    progress: bool = False,
+) -> Iterator[tuple[KnowledgeBase, ImportReport]]:
+    """A throw-away knowledge base from `faq`, its threshold tuned on `tune_queries` if given.
+
+    Entries may have empty answers here: intent data sets have questions only.
+    """
+    tune = read_queries(tune_queries) if tune_queries else None
+    with tempfile.TemporaryDirectory(prefix="eval-kb-") as tmp:
+        kb_dir = Path(tmp)
+        report = import_paths(
+            [faq],
+            kb_dir,
+            embedder,
+            config,
+            ImportConfig(max_file_mb=512),
+            replace=True,
+            allow_empty_answers=True,
+            progress=progress,
+        )
+        kb = KnowledgeBase(kb_dir, embedder, config)
+        if tune is not None and tune_queries is not None:
+            tuned = tune_kb_threshold(kb, tune, tune_queries)
+            if tuned is not None:
+                set_threshold(kb_dir, tuned[0], tuned[1], config, keep=2)
+                kb.refresh()
+        yield kb, report
+
+
 def evaluate_faq(
     faq: Path,
     queries: Path,
@@ -167,32 +203,15 @@ def evaluate_faq(
     tune_queries: Path | None = None,
     progress: bool = False,
 ) -> FaqEvaluation:
-    """Build a throw-away knowledge base from `faq`, tune the threshold, score `queries`.
-
-    Entries may have empty answers here: intent data sets have questions only.
-    """
+    """Build a throw-away knowledge base from `faq`, tune the threshold, score `queries`."""
     labelled = read_queries(queries)
-    tune = read_queries(tune_queries) if tune_queries else None
-    with tempfile.TemporaryDirectory(prefix="eval-kb-") as tmp:
-        report = import_paths(
-            [faq],
-            Path(tmp),
-            embedder,
-            config,
-            ImportConfig(max_file_mb=512),
-            replace=True,
-            allow_empty_answers=True,
-            progress=progress,
-        )
-        kb = KnowledgeBase(Path(tmp), embedder, config)
-        threshold, source = config.default_threshold, "default"
-        if tune is not None and tune_queries is not None:
-            tuned = tune_kb_threshold(kb, tune, tune_queries)
-            if tuned is not None:
-                threshold, source = tuned
+    with evaluation_kb(
+        faq, embedder, config, tune_queries=tune_queries, progress=progress
+    ) as (kb, report):
         results, latencies = search_all(kb, labelled, progress=progress)
-        metrics = score(results, [q.faq_id for q in labelled], threshold, latencies)
-        return FaqEvaluation(metrics, source, report, kb.snapshot.meta.index)
+        metrics = score(results, [q.faq_id for q in labelled], kb.threshold, latencies)
+        meta = kb.snapshot.meta
+        return FaqEvaluation(metrics, meta.threshold_source, report, meta.index)
 
 
 def tune_and_store_threshold(

@@ -1,7 +1,11 @@
-"""Measure how well the bot finds the right FAQ entry and recognises out-of-scope questions.
+"""Measure the bot: retrieval, whole answers, and sentiment.
 
     python scripts/evaluate.py retrieval --faq FAQ.jsonl --queries QUERIES.jsonl \\
         [--tune-queries DEV.jsonl] [--embedder NAME_OR_PATH] [--json]
+    python scripts/evaluate.py answers --faq FAQ.jsonl --queries QUERIES.jsonl \\
+        [--tune-queries DEV.jsonl] [--generator NAME] [--json]
+    python scripts/evaluate.py sentiment --test FILE [--train FILE | --split SEED] \\
+        [--model lexicon|classifier] [--save DIR] [--json]
 
 With --json the last line of stdout is one JSON object with the metrics.
 """
@@ -9,58 +13,151 @@ With --json the last line of stdout is one JSON object with the metrics.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
+import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
 
 from _cli import add_common, setup
 
-from retrieval import evaluate_faq, load_embedder
+from engine import Engine
+from engine.evaluation import evaluate_answers
+from engine.generators import load_generator
+from engine.log import ConversationLog
+from engine.sentiment import (
+    SentimentModel,
+    evaluate_sentiment,
+    load_sentiment,
+    read_labelled,
+    split_half,
+    train,
+)
+from engine.settings import Settings
+from retrieval import evaluate_faq, evaluation_kb, load_embedder, read_queries
+
+
+def print_metrics(metrics: Mapping[str, object], as_json: bool) -> None:
+    for key, value in metrics.items():
+        shown = "n/a" if value is None else f"{value:.4f}" if isinstance(value, float) else value
+        print(f"{key:<18} {shown}")
+    if as_json:
+        print(json.dumps(metrics))
+
+
+def retrieval_command(args: argparse.Namespace, settings: Settings) -> int:
+    config = settings.retrieval
+    if args.embedder:
+        config = replace(config, embedder=args.embedder)
+    embedder = load_embedder(config.embedder, batch_size=config.batch_size)
+    result = evaluate_faq(
+        args.faq,
+        args.queries,
+        embedder,
+        config,
+        tune_queries=args.tune_queries,
+        progress=sys.stderr.isatty(),
+    )
+    for problem in result.import_report.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    print(f"embedder   {embedder.name} ({result.index} index)")
+    print(f"threshold  {result.metrics.threshold:.4f} ({result.threshold_source})")
+    print_metrics(asdict(result.metrics), args.json)
+    return 0
+
+
+async def answers_command(args: argparse.Namespace, settings: Settings) -> int:
+    generator_config = settings.generator
+    if args.generator:
+        generator_config = replace(generator_config, backend=args.generator)
+    config = settings.retrieval
+    embedder = load_embedder(config.embedder, batch_size=config.batch_size)
+    queries = read_queries(args.queries)
+    with (
+        evaluation_kb(args.faq, embedder, config, tune_queries=args.tune_queries) as (kb, _),
+        tempfile.TemporaryDirectory(prefix="eval-log-") as tmp,
+    ):
+        async with await ConversationLog.open(Path(tmp) / "log.db") as conversation_log:
+            engine = Engine(
+                kb,
+                load_generator(generator_config),
+                load_sentiment(settings.sentiment),
+                conversation_log,
+                settings.engine_config,
+            )
+            metrics = await evaluate_answers(engine, queries, progress=sys.stderr.isatty())
+        print(f"generator  {generator_config.backend}; threshold {kb.threshold:.4f}")
+    print_metrics(asdict(metrics), args.json)
+    return 0
+
+
+def sentiment_command(args: argparse.Namespace, settings: Settings) -> int:
+    test = read_labelled(args.test)
+    train_rows = read_labelled(args.train) if args.train else None
+    if args.split is not None:
+        train_rows, test = split_half(test, args.split)
+    if args.model == "classifier" and train_rows is not None:
+        embedder = load_embedder(settings.retrieval.embedder)
+        classifier = train(train_rows, embedder)
+        if args.save:
+            classifier.save(args.save)
+            print(f"saved classifier to {args.save}")
+        model: SentimentModel = classifier
+    else:
+        if train_rows is not None:
+            print("error: --train/--split only apply to --model classifier", file=sys.stderr)
+            return 2
+        model = load_sentiment(replace(settings.sentiment, model=args.model))
+    print(
+        f"model      {model.name}; trained on {len(train_rows or [])} rows, tested on {len(test)}"
+    )
+    print_metrics(evaluate_sentiment(model, test), args.json)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     ret = sub.add_parser("retrieval", help="retrieval and out-of-scope metrics")
-    ret.add_argument("--faq", type=Path, required=True, help="knowledge base as FAQ JSONL")
-    ret.add_argument("--queries", type=Path, required=True, help="labelled queries to score")
-    ret.add_argument("--tune-queries", type=Path, help="labelled queries to tune the threshold on")
+    ans = sub.add_parser("answers", help="the whole engine: right answers, honest refusals")
+    for cmd in (ret, ans):
+        cmd.add_argument("--faq", type=Path, required=True, help="knowledge base (FAQ JSONL)")
+        cmd.add_argument("--queries", type=Path, required=True, help="labelled queries to score")
+        cmd.add_argument("--tune-queries", type=Path, help="labelled queries to tune the threshold")
+        cmd.add_argument("--json", action="store_true", help="print the metrics as JSON last")
+        add_common(cmd)
     ret.add_argument("--embedder", help="embedder name or model folder (default: from config)")
-    ret.add_argument("--json", action="store_true", help="print the metrics as JSON last")
-    add_common(ret)
+    ans.add_argument("--generator", help="generator backend (default: from config)")
+    sen = sub.add_parser("sentiment", help="sentiment label quality")
+    sen.add_argument("--test", type=Path, required=True, help="labelled JSONL {text, label}")
+    sen.add_argument("--train", type=Path, help="fit the classifier on this labelled JSONL first")
+    sen.add_argument(
+        "--split",
+        type=int,
+        metavar="SEED",
+        help="train on one stratified half of --test, test on the other",
+    )
+    sen.add_argument("--model", default="lexicon", help="lexicon or classifier")
+    sen.add_argument("--save", type=Path, help="save the trained classifier to this folder")
+    sen.add_argument("--json", action="store_true", help="print the metrics as JSON last")
+    add_common(sen)
     args = parser.parse_args(argv)
     settings = setup(args)
-    config = settings.retrieval
-    if args.embedder:
-        config = replace(config, embedder=args.embedder)
-    for path in (args.faq, args.queries, args.tune_queries):
+    for name in ("faq", "queries", "tune_queries", "test", "train"):
+        path = getattr(args, name, None)
         if path is not None and not path.exists():
             parser.error(f"{path}: no such file")
     try:
-        embedder = load_embedder(config.embedder, batch_size=config.batch_size)
-        result = evaluate_faq(
-            args.faq,
-            args.queries,
-            embedder,
-            config,
-            tune_queries=args.tune_queries,
-            progress=sys.stderr.isatty(),
-        )
+        if args.command == "retrieval":
+            return retrieval_command(args, settings)
+        if args.command == "answers":
+            return asyncio.run(answers_command(args, settings))
+        return sentiment_command(args, settings)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for problem in result.import_report.problems:
-        print(f"warning: {problem}", file=sys.stderr)
-    metrics = asdict(result.metrics)
-    print(f"embedder   {embedder.name} ({result.index} index)")
-    print(f"threshold  {result.metrics.threshold:.4f} ({result.threshold_source})")
-    for key, value in metrics.items():
-        shown = "n/a" if value is None else f"{value:.4f}" if isinstance(value, float) else value
-        print(f"{key:<18} {shown}")
-    if args.json:
-        print(json.dumps(metrics))
-    return 0
 
 
 if __name__ == "__main__":

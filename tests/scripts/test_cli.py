@@ -119,3 +119,65 @@ def test_chat_without_a_knowledge_base_says_how_to_make_one(tmp_path: Path) -> N
     proc = run("chat.py", "--kb", str(tmp_path / "kb"), "--log-db", str(tmp_path / "l.db"))
     assert proc.returncode == 2
     assert "no knowledge base" in proc.stderr and "import_faq.py" in proc.stderr
+
+
+def test_evaluate_answers_runs_the_whole_engine() -> None:
+    proc = run(
+        "evaluate.py",
+        "answers",
+        "--faq",
+        str(EXAMPLES / "kb"),
+        "--queries",
+        str(EXAMPLES / "queries.jsonl"),
+        "--tune-queries",
+        str(EXAMPLES / "queries.jsonl"),
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert set(metrics) == {"n", "answer_correct", "handoff_recall", "p50_ms", "p95_ms"}
+    assert metrics["n"] == 48 and metrics["handoff_recall"] >= 0.8
+    assert metrics["answer_correct"] >= 0.5
+
+
+def test_evaluate_sentiment_lexicon_and_trained_classifier(tmp_path: Path) -> None:
+    rows = [
+        *(
+            {
+                "text": f"this is terrible, order {i} never came and nobody answers",
+                "label": "negative",
+            }
+            for i in range(8)
+        ),
+        *(
+            {
+                "text": f"thanks so much, parcel {i} arrived early and works great",
+                "label": "positive",
+            }
+            for i in range(8)
+        ),
+    ]
+    data = tmp_path / "s.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    keys = {"n", "accuracy", "macro_f1", "negative_f1", "negative_precision", "negative_recall"}
+    lexicon = run("evaluate.py", "sentiment", "--test", str(data), "--json")
+    assert lexicon.returncode == 0, lexicon.stderr
+    assert set(json.loads(lexicon.stdout.splitlines()[-1])) == keys
+    model_dir = tmp_path / "clf"
+    trained = run(
+        "evaluate.py",
+        "sentiment",
+        "--test",
+        str(data),
+        "--split",
+        "0",
+        "--model",
+        "classifier",
+        "--save",
+        str(model_dir),
+        "--json",
+    )
+    assert trained.returncode == 0, trained.stderr
+    metrics = json.loads(trained.stdout.splitlines()[-1])
+    assert metrics["n"] == 8 and metrics["negative_f1"] == 1.0
+    assert (model_dir / "meta.json").exists()
