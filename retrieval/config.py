@@ -26,7 +26,7 @@ class RetrievalConfig:
     # Used until a threshold is tuned on labelled queries (scripts/evaluate.py --tune-queries).
     default_threshold: float = 0.5
     # Exact search below this many indexed questions, HNSW above (scripts/bench_retrieval.py).
-    hnsw_min_rows: int = 200_000
+    hnsw_min_rows: int = 20_000
     hnsw_m: int = 32
     hnsw_ef_search: int = 128
     hnsw_ef_construction: int = 80

@@ -205,9 +205,10 @@ def evaluate_faq(
 ) -> FaqEvaluation:
     """Build a throw-away knowledge base from `faq`, tune the threshold, score `queries`."""
     labelled = read_queries(queries)
-    with evaluation_kb(
-        faq, embedder, config, tune_queries=tune_queries, progress=progress
-    ) as (kb, report):
+    with evaluation_kb(faq, embedder, config, tune_queries=tune_queries, progress=progress) as (
+        kb,
+        report,
+    ):
         results, latencies = search_all(kb, labelled, progress=progress)
         metrics = score(results, [q.faq_id for q in labelled], kb.threshold, latencies)
         meta = kb.snapshot.meta

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
 
 from retrieval.config import RetrievalConfig
 from retrieval.embedders import Embedder, Vectors
@@ -135,8 +134,12 @@ class KnowledgeBase:
         lexical = state.lexical.scores(queries) if self._config.lexical_weight > 0 else None
         results = []
         for qi, query in enumerate(queries):
-            lex_row = lexical[qi] if lexical is not None else None
-            hits = self._rank(state, vectors[qi], sims[qi], ids[qi], lex_row, k)
+            if lexical is not None:
+                lo, hi = lexical.indptr[qi], lexical.indptr[qi + 1]
+                lex_rows = (lexical.indices[lo:hi], lexical.data[lo:hi])
+            else:
+                lex_rows = None
+            hits = self._rank(state, vectors[qi], sims[qi], ids[qi], lex_rows, k)
             in_scope = bool(hits) and hits[0].score >= meta.threshold
             results.append(SearchResult(query, hits, in_scope, meta.threshold, meta.version))
         return results
@@ -147,7 +150,7 @@ class KnowledgeBase:
         vector: Vectors,
         sims: Vectors,
         ids: npt.NDArray[np.int64],
-        lexical: sp.csr_matrix | None,
+        lexical: tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]] | None,
         k: int,
     ) -> tuple[Hit, ...]:
         snap = state.snapshot
@@ -156,10 +159,13 @@ class KnowledgeBase:
             if row >= 0:
                 best.setdefault(int(snap.row_entry[row]), (float(sim), int(row)))  # best first
         lex = np.zeros(len(snap.entries), dtype=np.float32)
-        if lexical is not None and lexical.nnz:
-            np.maximum.at(lex, snap.row_entry[lexical.indices], lexical.data)
+        if lexical is not None and len(lexical[0]):
+            rows, row_scores = lexical
+            np.maximum.at(lex, snap.row_entry[rows], row_scores)
             # Entries the words point at but the dense search did not reach: score them exactly.
-            for entry in np.argsort(-lex)[: self._config.lexical_candidates]:
+            wanted = self._config.lexical_candidates
+            near = np.argpartition(-lex, wanted)[:wanted] if len(lex) > wanted else range(len(lex))
+            for entry in near:
                 entry = int(entry)
                 if lex[entry] > 0 and entry not in best:
                     lo, hi = state.row_start[entry], state.row_start[entry + 1]
