@@ -205,9 +205,13 @@ class Engine:
         previous = [t.text for t in history if t.role == "customer"]
         follow_up = contextual_query(text, previous)
         queries = [text] if follow_up is None else [text, follow_up]
-        self._kb.refresh()
-        results = await asyncio.to_thread(self._kb.search_batch, queries)
+        results = await asyncio.to_thread(self._refreshed_search, queries)
         return max(results, key=lambda r: r.best.score if r.best else -1.0)
+
+    def _refreshed_search(self, queries: list[str]) -> list[SearchResult]:
+        # A newer import is loaded here, off the event loop: loading can take seconds.
+        self._kb.refresh()
+        return self._kb.search_batch(queries)
 
     async def _generate(
         self, text: str, result: SearchResult, history: list[Turn]

@@ -46,7 +46,7 @@ class SentimentConfig:
     """Which sentiment model runs, and where the label and escalation thresholds sit."""
 
     model: str = "lexicon"
-    # A folder written by ClassifierSentiment.save (scripts/retrain.py puts it here).
+    # A folder written by ClassifierSentiment.save (scripts/evaluate.py sentiment --save).
     classifier_path: Path = Path("var/sentiment")
     # A lexicon score at or below this is "negative", at or above positive_above "positive".
     negative_below: float = -0.2

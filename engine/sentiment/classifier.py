@@ -128,7 +128,8 @@ class ClassifierSentiment:
         meta_path = directory / _META
         if not meta_path.exists():
             raise FileNotFoundError(
-                f"no sentiment classifier at {directory}; train one with scripts/retrain.py "
+                f"no sentiment classifier at {directory}; train one with "
+                f"scripts/evaluate.py sentiment --model classifier --train FILE --save {directory} "
                 "or set the sentiment model to 'lexicon'"
             )
         meta = json.loads(meta_path.read_text(encoding="utf-8"))

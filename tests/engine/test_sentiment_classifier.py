@@ -144,7 +144,7 @@ def test_training_needs_two_labels(hash_embedder: HashEmbedder) -> None:
 
 
 def test_missing_classifier_says_how_to_get_one(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=r"retrain\.py"):
+    with pytest.raises(FileNotFoundError, match=r"evaluate\.py sentiment --model classifier"):
         load_sentiment(SentimentConfig(model="classifier", classifier_path=tmp_path / "none"))
 
 
