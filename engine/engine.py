@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 from engine.generators import GenerationRequest, Generator
 from engine.grounding import check_grounding
-from engine.log import ConversationLog, Retrieved, Turn
+from engine.log import Action, ConversationLog, Retrieved, Turn
 from engine.memory import contextual_query
-from engine.policy import Action, Decision, PolicyConfig, asks_for_human, decide
+from engine.policy import Decision, PolicyConfig, asks_for_human, decide
 from engine.sentiment import Sentiment, SentimentConfig, SentimentModel, SentimentTrend
 from retrieval import FaqEntry, Hit, KnowledgeBase, SearchResult
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
 
+from engine.log.records import Action
 from retrieval import Hit, SearchResult
-
-Action = Literal["answer", "clarify", "handoff"]
 
 _HUMAN_REQUEST = re.compile(
     r"\b(human|operator|(live |real |support )?agent|real person|representative|"

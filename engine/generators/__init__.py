@@ -2,8 +2,9 @@
 
 from collections.abc import Callable
 
-from engine.generators.base import GenerationRequest, Generator, GeneratorConfig, Role
+from engine.generators.base import GenerationRequest, Generator, GeneratorConfig
 from engine.generators.extractive import ExtractiveGenerator
+from engine.log.records import Role
 
 GENERATORS: dict[str, Callable[[GeneratorConfig], Generator]] = {
     "extractive": ExtractiveGenerator,

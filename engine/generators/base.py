@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
+from engine.log.records import Role
 from retrieval import FaqEntry
-
-Role = Literal["customer", "bot", "operator"]
 
 
 @dataclass(frozen=True, slots=True)
