@@ -27,12 +27,24 @@ class GeneratorConfig:
     """Which generator runs and how; model paths are local folders, never hub names."""
 
     backend: str = "extractive"
+    # None: the packaged SmolLM2-135M-Instruct, exported once to export_dir.
     model_path: Path | None = None
+    export_dir: Path = Path("var/models/base/smollm2-135m-instruct")
     adapter_path: Path | None = None
     temperature: float = 0.0
+    # transformers: "auto" (CUDA when available, else CPU), "cpu" or "cuda".
+    device: str = "auto"
+    # vllm: context length, KV-cache share of GPU memory, largest LoRA rank accepted.
+    max_model_len: int = 2048
+    gpu_memory_utilization: float = 0.85
+    max_lora_rank: int = 16
     # OpenAI-compatible replicas (`vllm serve`), tried in order with fail-over.
     base_urls: tuple[str, ...] = field(default_factory=tuple)
+    # The served model name; with adapter_name set, that LoRA adapter is asked for instead.
+    model_name: str = ""
+    adapter_name: str = ""
     timeout_s: float = 30.0
+    retries: int = 2
 
 
 class Generator(Protocol):
