@@ -9,10 +9,12 @@ import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
+from engine.batching import SearchBatcher
+from engine.choice import ask_which, offered, pick
 from engine.generators import GenerationRequest, Generator
 from engine.grounding import check_grounding
 from engine.log import Action, ConversationLog, Retrieved, Turn
-from engine.memory import contextual_query
+from engine.memory import contextual_query, merge_follow_up
 from engine.policy import Decision, PolicyConfig, asks_for_human, decide
 from engine.sentiment import Sentiment, SentimentConfig, SentimentModel, SentimentTrend
 from retrieval import FaqEntry, Hit, KnowledgeBase, SearchResult
@@ -27,6 +29,10 @@ class EngineConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     sentiment: SentimentConfig = field(default_factory=SentimentConfig)
     memory_turns: int = 6
+    # Search a short or referring message together with the previous question as well.
+    contextual_queries: bool = True
+    # Concurrent replies' searches wait this long for each other to share one embedding call.
+    search_batch_wait_ms: float = 2.0
     # Entries given to the generator as context, best first.
     context_entries: int = 3
     max_tokens: int = 256
@@ -95,6 +101,14 @@ class Engine:
         self._sentiment = sentiment
         self._log = conversation_log
         self._config = config or EngineConfig()
+        self._searches = SearchBatcher(
+            self._refreshed_search, max_wait_s=self._config.search_batch_wait_ms / 1000
+        )
+
+    @property
+    def conversation_log(self) -> ConversationLog:
+        """The log the engine writes to: front ends record feedback, erasures and handovers."""
+        return self._log
 
     async def conversation(self, channel: str, user_id: str, *, new: bool = False) -> int:
         """The customer's current conversation id on a channel, started if there is none."""
@@ -131,18 +145,28 @@ class Engine:
             sentiment_score=sentiment.score,
             models={"sentiment": self._sentiment.name},
         )
-        result = await self._search(text, history)
+        human_requested = asks_for_human(text)
+        chosen = None if human_requested or trend.escalate else self._chosen(text, history)
+        if chosen is not None:
+            number, hit = chosen
+            result = SearchResult(text, (hit,), True, self._kb.threshold, self._kb.version)
+            decision = Decision("answer", f"clarify choice: option {number}")
+            question = hit.entry.question
+        else:
+            result = await self._search(text, history)
+            decision = decide(
+                result,
+                human_requested=human_requested,
+                upset=trend.escalate,
+                failures=_failures(history),
+                config=self._config.policy,
+            )
+            question = text
         lap("retrieval")
-        decision = decide(
-            result,
-            human_requested=asks_for_human(text),
-            upset=trend.escalate,
-            failures=_failures(history),
-            config=self._config.policy,
-        )
         reply_text, reason = "", decision.reason
         if decision.action == "answer":
-            async with contextlib.aclosing(self._generate(text, result, history)) as pieces:
+            generation = self._generate(question, result, history)
+            async with contextlib.aclosing(generation) as pieces:
                 async for piece in pieces:
                     reply_text += piece
                     yield TextDelta(piece)
@@ -201,12 +225,29 @@ class Engine:
         trend.update(sentiment)
         return trend
 
+    def _chosen(self, text: str, history: list[Turn]) -> tuple[int, Hit] | None:
+        """The option picked when the message answers the bot's clarifying question."""
+        if not history or history[-1].role != "bot":
+            return None
+        ids = offered(history[-1])
+        entries = [self._kb.entry(faq_id) for faq_id in ids]
+        options = [e for e in entries if e is not None]
+        if len(options) != len(ids):
+            return None  # an offered entry left the knowledge base: search afresh
+        index = pick(text, [e.question for e in options])
+        if index is None:
+            return None
+        score = history[-1].retrieved[index].score
+        return index + 1, Hit(options[index], score, options[index].question)
+
     async def _search(self, text: str, history: list[Turn]) -> SearchResult:
         previous = [t.text for t in history if t.role == "customer"]
-        follow_up = contextual_query(text, previous)
-        queries = [text] if follow_up is None else [text, follow_up]
-        results = await asyncio.to_thread(self._refreshed_search, queries)
-        return max(results, key=lambda r: r.best.score if r.best else -1.0)
+        follow_up = contextual_query(text, previous) if self._config.contextual_queries else None
+        if follow_up is None:
+            (result,) = await self._searches.search([text])
+            return result
+        own, joined = await self._searches.search([text, follow_up])
+        return merge_follow_up(own, joined)
 
     def _refreshed_search(self, queries: list[str]) -> list[SearchResult]:
         # A newer import is loaded here, off the event loop: loading can take seconds.
@@ -255,6 +296,5 @@ def _failures(history: list[Turn]) -> int:
 
 def _canned(decision: Decision) -> str:
     if decision.action == "clarify":
-        options = "\n".join(f"{i}. {h.entry.question}" for i, h in enumerate(decision.options, 1))
-        return f"Which of these do you mean?\n{options}"
+        return ask_which([h.entry.question for h in decision.options])
     return HANDOFF.get(decision.reason, OUT_OF_SCOPE)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
@@ -57,4 +59,84 @@ async def evaluate_answers(
         handoff_recall=round(declined / out_of_scope, 4) if out_of_scope else None,
         p50_ms=round(float(np.percentile(lat, 50)), 2),
         p95_ms=round(float(np.percentile(lat, 95)), 2),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Dialogue:
+    """Customer messages in order, and the entry the last one should be answered from.
+
+    `standalone` marks a last message that is a new question of its own, not a follow-up.
+    """
+
+    turns: tuple[str, ...]
+    faq_id: str
+    standalone: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpMetrics:
+    """How well the last message of each dialogue is resolved.
+
+    `top1`: the best entry is the expected one; `answered`: the engine also answered from it
+    (not a clarifying question). The `_followups` and `_standalone` variants split the dialogues.
+    """
+
+    n: int
+    top1: float
+    answered: float
+    top1_followups: float | None
+    top1_standalone: float | None
+    p50_ms: float
+
+
+def read_dialogues(path: Path) -> list[Dialogue]:
+    """Dialogues from JSON Lines `{"turns": [...], "faq_id": ..., "standalone": false}`."""
+    dialogues = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            turns = row.get("turns")
+            if not turns or not all(isinstance(t, str) for t in turns) or not row.get("faq_id"):
+                raise ValueError(f"{path}:{number}: needs non-empty 'turns' and a 'faq_id'")
+            dialogues.append(Dialogue(tuple(turns), row["faq_id"], bool(row.get("standalone"))))
+    return dialogues
+
+
+async def evaluate_followups(
+    engine: Engine, dialogues: Sequence[Dialogue], *, progress: bool = False
+) -> FollowUpMetrics:
+    """Play every dialogue as a new conversation and score the reply to its last message."""
+    right: list[bool] = []
+    answered = 0
+    latencies = []
+    for i, dialogue in enumerate(tqdm(dialogues, desc="dialogues", unit="d", disable=not progress)):
+        conversation = await engine.conversation("evaluation", f"d{i}", new=True)
+        final = None
+        for text in dialogue.turns:
+            start = time.perf_counter()
+            async for event in engine.reply(conversation, text):
+                if isinstance(event, FinalReply):
+                    final = event
+        latencies.append((time.perf_counter() - start) * 1000)
+        assert final is not None, "a reply always ends with a FinalReply"
+        top = final.hits[0].entry.id if final.hits else None
+        right.append(top == dialogue.faq_id)
+        answered += right[-1] and final.action == "answer"
+
+    def share(picked: list[bool]) -> float | None:
+        return round(sum(picked) / len(picked), 4) if picked else None
+
+    n = len(dialogues)
+    return FollowUpMetrics(
+        n=n,
+        top1=share(right) or 0.0,
+        answered=round(answered / n, 4) if n else 0.0,
+        top1_followups=share(
+            [r for r, d in zip(right, dialogues, strict=True) if not d.standalone]
+        ),
+        top1_standalone=share([r for r, d in zip(right, dialogues, strict=True) if d.standalone]),
+        p50_ms=round(float(np.percentile(np.array(latencies or [0.0]), 50)), 2),
     )

@@ -22,6 +22,58 @@ _T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
+class BotConfig:
+    """The Telegram front end; the bot token and webhook secret come from the environment only."""
+
+    # A self-hosted Bot API server (or the tests' fake) replaces Telegram's.
+    api_base_url: str = "https://api.telegram.org"
+    mode: Literal["polling", "webhook"] = "polling"
+    # The bot's own HTTP server: the webhook in webhook mode, the health endpoint in both.
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8080
+    webhook_path: str = "/telegram"
+    # Public HTTPS base URL Telegram posts to; webhook_path is appended.
+    webhook_url: str = ""
+    health_path: str = "/health"
+    # Polling mode serves the health endpoint too when this is set.
+    health_when_polling: bool = False
+    # Streamed answers update at most this often per chat.
+    stream_interval_s: float = 1.0
+    # sendMessageDraft in private chats; off: a message edited as the answer grows.
+    drafts: bool = True
+    # More than flood_messages in flood_window_s from one chat: one slow-down notice, no answers.
+    flood_messages: int = 8
+    flood_window_s: float = 10.0
+    # Longer customer messages are refused with a request to shorten them.
+    max_message_chars: int = 2000
+    # In-flight replies get this long to finish on shutdown before they are cancelled.
+    shutdown_grace_s: float = 10.0
+    # The operators' forum supergroup (0: no operator desk; hand-overs are only logged).
+    operator_chat_id: int = 0
+    # Interface languages; the first is the fallback for customers in any other language.
+    languages: tuple[str, ...] = ("en", "zh")
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingConfig:
+    """Retraining from the log (scripts/retrain.py): where models go, how much data, the gate."""
+
+    models_dir: Path = Path("var/models")
+    runs_dir: Path = Path("var/training/runs")
+    # Share of conversations held out for validation.
+    validation_share: float = 0.2
+    # A kind is trained only with at least this many training examples.
+    min_pairs: int = 50
+    min_dialogues: int = 20
+    min_sentiment: int = 40
+    # A new model is promoted when its metric is no worse than the live one's by more than this.
+    margin: float = 0.0
+    lora_rank: int = 8
+    lora_epochs: float = 2.0
+    embedder_epochs: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Every package's config; each section of the TOML file fills one field."""
 
@@ -32,6 +84,8 @@ class Settings:
     sentiment: SentimentConfig = field(default_factory=SentimentConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    bot: BotConfig = field(default_factory=BotConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
 
     @property
     def engine_config(self) -> EngineConfig:
@@ -47,6 +101,8 @@ _SECTIONS = {
     "sentiment": "sentiment",
     "generator": "generator",
     "log": "log",
+    "bot": "bot",
+    "training": "training",
 }
 
 

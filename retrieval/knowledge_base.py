@@ -65,6 +65,7 @@ class _Searchable:
         self.row_text = [q for entry in snapshot.entries for q in entry.questions]
         assert len(self.row_text) == len(snapshot.row_entry), "rows out of step with entries"
         self.lexical = LexicalIndex(self.row_text)
+        self.by_id = {entry.id: entry for entry in snapshot.entries}
 
 
 class KnowledgeBase:
@@ -111,6 +112,10 @@ class KnowledgeBase:
             self._state = self._load()
             log.info("knowledge base reloaded kb=%s version=%s", self._kb_dir, self.version)
             return True
+
+    def entry(self, faq_id: str) -> FaqEntry | None:
+        """The live entry with this id, or None when the current version has no such entry."""
+        return self._state.by_id.get(faq_id)
 
     def search(self, query: str, k: int | None = None) -> SearchResult:
         """The top `k` entries for one query."""

@@ -4,6 +4,8 @@
         [--tune-queries DEV.jsonl] [--embedder NAME_OR_PATH] [--json]
     python scripts/evaluate.py answers --faq FAQ.jsonl --queries QUERIES.jsonl \\
         [--tune-queries DEV.jsonl] [--generator NAME] [--json]
+    python scripts/evaluate.py followups --faq DIR_OR_FILE --dialogues DIALOGUES.jsonl \\
+        [--tune-queries DEV.jsonl] [--json]
     python scripts/evaluate.py sentiment --test FILE [--train FILE | --split SEED] \\
         [--model lexicon|classifier] [--save DIR] [--json]
 
@@ -24,7 +26,7 @@ from pathlib import Path
 from _cli import add_common, setup
 
 from engine import Engine
-from engine.evaluation import evaluate_answers
+from engine.evaluation import evaluate_answers, evaluate_followups, read_dialogues
 from engine.generators import load_generator
 from engine.log import ConversationLog
 from engine.sentiment import (
@@ -93,6 +95,38 @@ async def answers_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def followups_command(args: argparse.Namespace, settings: Settings) -> int:
+    config = settings.retrieval
+    embedder = load_embedder(config.embedder, batch_size=config.batch_size)
+    dialogues = read_dialogues(args.dialogues)
+    metrics = {}
+    with (
+        evaluation_kb(args.faq, embedder, config, tune_queries=args.tune_queries) as (kb, _),
+        tempfile.TemporaryDirectory(prefix="eval-log-") as tmp,
+    ):
+        async with await ConversationLog.open(Path(tmp) / "log.db") as conversation_log:
+            for memory in (True, False):
+                engine = Engine(
+                    kb,
+                    load_generator(settings.generator),
+                    load_sentiment(settings.sentiment),
+                    conversation_log,
+                    replace(settings.engine_config, contextual_queries=memory),
+                )
+                result = await evaluate_followups(engine, dialogues, progress=sys.stderr.isatty())
+                metrics[f"memory_{'on' if memory else 'off'}"] = asdict(result)
+        print(f"generator  {settings.generator.backend}; threshold {kb.threshold:.4f}")
+    on, off = metrics["memory_on"], metrics["memory_off"]
+    print(f"{'dialogues':<18} {len(dialogues)}\n{'':<18} {'memory on':>10} {'memory off':>10}")
+    for key in on:
+        if key != "n":
+            shown = ["n/a" if v is None else f"{v:.4f}" for v in (on[key], off[key])]
+            print(f"{key:<18} {shown[0]:>10} {shown[1]:>10}")
+    if args.json:
+        print(json.dumps({"n": len(dialogues)} | metrics))
+    return 0
+
+
 def sentiment_command(args: argparse.Namespace, settings: Settings) -> int:
     test = read_labelled(args.test)
     train_rows = read_labelled(args.train) if args.train else None
@@ -130,6 +164,14 @@ def main(argv: list[str] | None = None) -> int:
         add_common(cmd)
     ret.add_argument("--embedder", help="embedder name or model folder (default: from config)")
     ans.add_argument("--generator", help="generator backend (default: from config)")
+    fol = sub.add_parser("followups", help="follow-up questions with dialogue memory on and off")
+    fol.add_argument("--faq", type=Path, required=True, help="knowledge base (folder or file)")
+    fol.add_argument(
+        "--dialogues", type=Path, required=True, help="JSONL {turns: [...], faq_id, standalone}"
+    )
+    fol.add_argument("--tune-queries", type=Path, help="labelled queries to tune the threshold")
+    fol.add_argument("--json", action="store_true", help="print the metrics as JSON last")
+    add_common(fol)
     sen = sub.add_parser("sentiment", help="sentiment label quality")
     sen.add_argument("--test", type=Path, required=True, help="labelled JSONL {text, label}")
     sen.add_argument("--train", type=Path, help="fit the classifier on this labelled JSONL first")
@@ -145,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     add_common(sen)
     args = parser.parse_args(argv)
     settings = setup(args)
-    for name in ("faq", "queries", "tune_queries", "test", "train"):
+    for name in ("faq", "queries", "dialogues", "tune_queries", "test", "train"):
         path = getattr(args, name, None)
         if path is not None and not path.exists():
             parser.error(f"{path}: no such file")
@@ -154,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
             return retrieval_command(args, settings)
         if args.command == "answers":
             return asyncio.run(answers_command(args, settings))
+        if args.command == "followups":
+            return asyncio.run(followups_command(args, settings))
         return sentiment_command(args, settings)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -4,10 +4,21 @@ from collections.abc import Callable
 
 from engine.generators.base import GenerationRequest, Generator, GeneratorConfig
 from engine.generators.extractive import ExtractiveGenerator
+from engine.generators.openai import OpenAIGenerator
 from engine.log.records import Role
+
+
+def _vllm(config: GeneratorConfig) -> Generator:
+    # vllm is an optional extra: imported only when this backend is chosen.
+    from engine.generators.vllm import VllmGenerator
+
+    return VllmGenerator(config)
+
 
 GENERATORS: dict[str, Callable[[GeneratorConfig], Generator]] = {
     "extractive": ExtractiveGenerator,
+    "vllm": _vllm,
+    "openai": OpenAIGenerator,
 }
 
 
@@ -27,6 +38,7 @@ __all__ = [
     "GenerationRequest",
     "Generator",
     "GeneratorConfig",
+    "OpenAIGenerator",
     "Role",
     "load_generator",
 ]

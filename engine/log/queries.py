@@ -205,6 +205,43 @@ async def select_open_handover(
     return Handover(*rows[0]) if rows else None
 
 
+async def update_handover_topic(
+    conn: aiosqlite.Connection, handover_id: int, topic_id: int
+) -> None:
+    """Note the operator-desk forum topic that carries a handover."""
+    cursor = await conn.execute(
+        "UPDATE handovers SET topic_id = ? WHERE id = ?", (topic_id, handover_id)
+    )
+    if cursor.rowcount == 0:
+        raise ValueError(f"no handover {handover_id}; use the id open_handover returned")
+
+
+async def select_latest_topic(conn: aiosqlite.Connection, channel: str, user_id: str) -> int | None:
+    """The forum topic of the customer's newest handover that had one, or None."""
+    rows = list(
+        await conn.execute_fetchall(
+            f"SELECT topic_id FROM handovers WHERE conversation_id IN ({_OF_CUSTOMER}) "
+            "AND topic_id IS NOT NULL ORDER BY id DESC LIMIT 1",
+            (channel, user_id),
+        )
+    )
+    return int(rows[0][0]) if rows else None
+
+
+async def select_open_handover_customers(
+    conn: aiosqlite.Connection, channel: str
+) -> list[tuple[str, Handover]]:
+    """Every open handover on a channel with its customer's external id."""
+    columns = ", ".join(f"h.{c}" for c in _HANDOVER_COLUMNS.split(", "))
+    rows = await conn.execute_fetchall(
+        f"SELECT c.external_user_id, {columns} FROM handovers h "
+        "JOIN conversations c ON c.id = h.conversation_id "
+        "WHERE c.channel = ? AND h.closed_at IS NULL ORDER BY h.id",
+        (channel,),
+    )
+    return [(str(row[0]), Handover(*row[1:])) for row in rows]
+
+
 async def _insert(conn: aiosqlite.Connection, sql: str, parameters: Iterable[Any]) -> int:
     row = await conn.execute_insert(sql, parameters)
     assert row is not None, "SQLite returned no rowid for an insert"

@@ -200,6 +200,12 @@ class ConversationLog:
             lambda conn: queries.close_handover(conn, handover_id, operator_id, now)
         )
 
+    async def assign_topic(self, handover_id: int, topic_id: int) -> None:
+        """Note the operator-desk forum topic that carries a handover."""
+        await self._writer.submit(
+            lambda conn: queries.update_handover_topic(conn, handover_id, topic_id)
+        )
+
     async def erase_customer(self, channel: str, external_user_id: str) -> int:
         """Delete every trace of a customer, then checkpoint so the text is gone from the files.
 
@@ -248,6 +254,16 @@ class ConversationLog:
         """The open handover an operator-desk forum topic belongs to, if any."""
         async with self._snapshot() as conn:
             return await queries.select_open_handover(conn, "topic_id", topic_id)
+
+    async def latest_topic(self, channel: str, external_user_id: str) -> int | None:
+        """The forum topic of the customer's newest handover that had one, open or closed."""
+        async with self._snapshot() as conn:
+            return await queries.select_latest_topic(conn, channel, external_user_id)
+
+    async def open_handovers(self, channel: str) -> list[tuple[str, Handover]]:
+        """Every open handover on a channel, oldest first, with its customer's external id."""
+        async with self._snapshot() as conn:
+            return await queries.select_open_handover_customers(conn, channel)
 
     @asynccontextmanager
     async def _snapshot(self) -> AsyncIterator[aiosqlite.Connection]:

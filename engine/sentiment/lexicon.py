@@ -111,7 +111,9 @@ _CUES: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
             r"never (arrived|received|came|got|showed up|answered|again)|nobody|no (one|response|"
             r"reply|answer|help)|still (waiting|no|not|nothing|haven't|hasn't|can't)|"
             r"(not|isn't|doesn't|does not|didn't|did not|won't|can't|cannot) (work|working|help|"
-            r"arrive|arrived|get through)|charged twice|double charged|"
+            r"arrive|arrived|get through)|charged? twice|double charged|not getting|"
+            r"(i was|we were|they) told|sitting (here|on|at|in)|"
+            r"(i've|i have|we've|we have) been (waiting|trying|calling)|"
             r"(\d+|two|three|four|five|six|several|many) (hours?|hrs?|days?|weeks?))\b",
             _EN,
         ),
@@ -126,6 +128,23 @@ _CUES: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
         ("取消订单", "注销", "退订", "销户"),
     ),
 }
+
+# Cues that name what the customer wants rather than how they feel: "how do I get a refund?" is
+# an ordinary question. In a question or a short request ("cancel my order") they count only
+# alongside other negative evidence or a demand; in a longer statement they still count.
+_TOPIC_CUES = frozenset({"refund-demand", "cancellation"})
+_DEMAND = re.compile(
+    r"\b(now|immediately|asap|right away|at once|today|demand(s|ing)?|insist|or else|"
+    r"give me|i expect|i deserve)\b|马上|立刻|立即|赶紧|必须|给我",
+    _EN,
+)
+_QUESTION = re.compile(
+    r"[?？]|^\s*(how|what|when|where|which|who|can|could|do|does|is|are|will|would|may|should)\b"
+    r"|怎么|怎样|如何|能不能|可不可以|可以.*吗|吗$",
+    _EN,
+)
+# Support verbs VADER reads as negative; the customer is only naming what they want done.
+_VADER_NEUTRAL = ("cancel",)
 
 _NEGATIVE_EMOJI = frozenset("😡😠🤬😤👎💩🙄😒🤮😞😢😭😩😫😣😖💢")
 _POSITIVE_EMOJI = frozenset("😊😀😃😄😁🙂😍🥰👍🙏💯🎉❤👏🤩😘")
@@ -188,7 +207,9 @@ class LexiconSentiment:
             return Sentiment("neutral", 0.0)
         base = _base_score(text)
         signals = detect_signals(text)
-        total = base + sum(SIGNAL_WEIGHTS[s] for s in signals)
+        upset = base < 0 or bool(_DEMAND.search(text)) or not _is_request(text)
+        upset = upset or any(SIGNAL_WEIGHTS[s] < 0 and s not in _TOPIC_CUES for s in signals)
+        total = base + sum(SIGNAL_WEIGHTS[s] for s in signals if upset or s not in _TOPIC_CUES)
         if base <= self._config.negative_below:
             signals = ("negative-wording", *signals)
         elif base >= self._config.positive_above:
@@ -219,6 +240,13 @@ def detect_signals(text: str) -> tuple[str, ...]:
     return tuple(name for name in SIGNAL_WEIGHTS if name in found)
 
 
+def _is_request(text: str) -> bool:
+    # A question, or a few words such as "refund status"; Chinese counts about two characters
+    # to a word.
+    words = len(_LATIN_WORD.findall(text)) + len(_HAN.findall(text)) / 2
+    return bool(_QUESTION.search(text)) or words <= 4
+
+
 def _is_shouting(text: str) -> bool:
     # Mostly capitals, or three capitalised words in a row; an acronym ("VPN", "ASAP") is not.
     words = [w for w in _LATIN_WORD.findall(text) if len(w) >= 2]
@@ -244,7 +272,10 @@ def _base_score(text: str) -> float:
 
 @cache
 def _vader() -> SentimentIntensityAnalyzer:
-    return SentimentIntensityAnalyzer()
+    analyzer = SentimentIntensityAnalyzer()
+    for word in _VADER_NEUTRAL:
+        analyzer.lexicon.pop(word, None)
+    return analyzer
 
 
 def _english_score(text: str) -> float:

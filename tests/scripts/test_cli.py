@@ -140,6 +140,34 @@ def test_evaluate_answers_runs_the_whole_engine() -> None:
     assert metrics["answer_correct"] >= 0.5
 
 
+def test_evaluate_followups_compares_memory_on_and_off() -> None:
+    proc = run(
+        "evaluate.py",
+        "followups",
+        "--faq",
+        str(EXAMPLES / "kb"),
+        "--dialogues",
+        str(EXAMPLES / "followups.jsonl"),
+        "--tune-queries",
+        str(EXAMPLES / "queries.jsonl"),
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads(proc.stdout.strip().splitlines()[-1])
+    on, off = metrics["memory_on"], metrics["memory_off"]
+    assert metrics["n"] == on["n"] >= 25
+    assert on["top1_followups"] > off["top1_followups"] + 0.3
+    assert on["top1_standalone"] >= off["top1_standalone"] - 0.01
+
+
+def test_bench_engine_reports_throughput_json_last() -> None:
+    proc = run("bench_engine.py", "--conversations", "8", "--messages", "2")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["replies"] == 16 and result["replies_per_s"] > 0
+    assert result["encode_sentences_per_s"] > 0 and result["p95_ms"] >= result["p50_ms"]
+
+
 def test_evaluate_sentiment_lexicon_and_trained_classifier(tmp_path: Path) -> None:
     rows = [
         *(

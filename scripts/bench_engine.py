@@ -1,0 +1,147 @@
+"""Benchmark the whole engine under concurrent conversations on the sample knowledge base.
+
+    python scripts/bench_engine.py [--conversations 64] [--messages 4] \\
+        [--generator extractive|transformers|...] [--json]
+
+Imports examples/kb into a temporary folder with the configured embedder, opens a real SQLite
+conversation log there, and runs `--conversations` conversations at once, each asking
+`--messages` questions from examples/queries.jsonl in turn. Reports replies/s and p50/p95 per
+reply, and as the baseline, measured in the same run before and after, the embedding model's
+batched encode rate (sentences/s) on the same questions. Target: replies/s over encode rate
+>= 0.8 with the extractive generator. Streamed pieces per second are reported as tokens/s
+(LLM backends stream about one token per piece). The last stdout line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from _cli import add_common, setup
+
+from engine import Engine, FinalReply, TextDelta
+from engine.generators import load_generator
+from engine.log import ConversationLog
+from engine.sentiment import load_sentiment
+from engine.settings import Settings
+from retrieval import ImportConfig, KnowledgeBase, import_paths, load_embedder
+from retrieval.embedders import Embedder
+from retrieval.evaluation import tune_and_store_threshold
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def encode_rate(embedder: Embedder, questions: list[str], batch_size: int) -> float:
+    """Sentences per second encoding `questions` in batches of `batch_size`."""
+    start = time.perf_counter()
+    for i in range(0, len(questions), batch_size):
+        embedder.encode(questions[i : i + batch_size])
+    return len(questions) / (time.perf_counter() - start)
+
+
+async def converse(
+    engine: Engine, user: str, questions: list[str], latencies: list[float]
+) -> tuple[int, str]:
+    """One customer asking `questions` in turn; returns pieces streamed and the last action."""
+    conversation = await engine.conversation("bench", user, new=True)
+    pieces, action = 0, ""
+    for text in questions:
+        start = time.perf_counter()
+        async for event in engine.reply(conversation, text):
+            if isinstance(event, TextDelta):
+                pieces += 1
+            elif isinstance(event, FinalReply):
+                action = event.action
+        latencies.append((time.perf_counter() - start) * 1000)
+    return pieces, action
+
+
+async def bench(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
+    generator_config = replace(settings.generator, backend=args.generator)
+    generator = load_generator(generator_config)  # an unknown backend fails before the setup
+    config = settings.retrieval
+    embedder = load_embedder(config.embedder, batch_size=config.batch_size)
+    queries = [
+        json.loads(line)["query"]
+        for line in (EXAMPLES / "queries.jsonl").read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    plan = [
+        [queries[(c * args.messages + m) % len(queries)] for m in range(args.messages)]
+        for c in range(args.conversations)
+    ]
+    asked = [q for conversation in plan for q in conversation]
+    with tempfile.TemporaryDirectory(prefix="bench-engine-") as tmp:
+        config = replace(config, kb_dir=Path(tmp) / "kb")
+        import_paths(
+            [EXAMPLES / "kb"], config.kb_dir, embedder, config, ImportConfig(), progress=False
+        )
+        tune_and_store_threshold(
+            config.kb_dir, embedder, config, EXAMPLES / "queries.jsonl", keep=2
+        )
+        kb = KnowledgeBase(config.kb_dir, embedder, config)
+        log_config = replace(settings.log, path=Path(tmp) / "log.db")
+        async with await ConversationLog.open(config=log_config) as conversation_log:
+            engine = Engine(
+                kb,
+                generator,
+                load_sentiment(settings.sentiment),
+                conversation_log,
+                settings.engine_config,
+            )
+            encode_rate(embedder, asked, config.batch_size)  # warm up the model
+            await converse(engine, "warm-up", queries[:4], [])
+            before = encode_rate(embedder, asked, config.batch_size)
+            latencies: list[float] = []
+            start = time.perf_counter()
+            done = await asyncio.gather(
+                *(converse(engine, f"c{i}", qs, latencies) for i, qs in enumerate(plan))
+            )
+            wall = time.perf_counter() - start
+            after = encode_rate(embedder, asked, config.batch_size)
+    replies = len(asked)
+    baseline = (before + after) / 2
+    lat = np.array(latencies)
+    return {
+        "generator": generator_config.backend,
+        "conversations": args.conversations,
+        "replies": replies,
+        "replies_per_s": round(replies / wall, 2),
+        "p50_ms": round(float(np.percentile(lat, 50)), 1),
+        "p95_ms": round(float(np.percentile(lat, 95)), 1),
+        "tokens_per_s": round(sum(pieces for pieces, _ in done) / wall, 1),
+        "encode_sentences_per_s": round(baseline, 2),
+        "ratio": round(replies / wall / baseline, 3),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--conversations", type=int, default=64)
+    parser.add_argument("--messages", type=int, default=4, help="questions per conversation")
+    parser.add_argument("--generator", default="extractive", help="generator backend")
+    parser.add_argument("--json", action="store_true", help="accepted for symmetry; JSON is last")
+    add_common(parser)
+    args = parser.parse_args(argv)
+    settings = setup(args)
+    try:
+        result = asyncio.run(bench(args, settings))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for key, value in result.items():
+        print(f"{key:<24} {value}")
+    print(f"target: ratio >= 0.8 ({'met' if float(str(result['ratio'])) >= 0.8 else 'missed'})")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
