@@ -1,0 +1,114 @@
+"""Wire the dispatcher: middlewares in their order, routers, the error handler, commands."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.types import BotCommand, ErrorEvent, Message
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+
+from bot.customer import customer_router
+from bot.desk import Desk, LoggedDesk
+from bot.flood import FloodGuard
+from bot.i18n import LanguageMiddleware, load_i18n
+from bot.operator import OperatorDesk
+from bot.ordering import ChatOrder
+from bot.retry import RetryAfterMiddleware
+from bot.streaming import DraftSupport
+from engine import Engine
+from engine.settings import BotConfig
+
+log = logging.getLogger(__name__)
+
+COMMANDS = (
+    ("start", "Start and see what I can do"),
+    ("help", "How to use this bot"),
+    ("human", "Talk to a person"),
+    ("reset", "Start a new conversation"),
+    ("forget", "Delete my data"),
+)
+
+
+def make_bot(token: str, config: BotConfig) -> Bot:
+    """A Bot on the configured Bot API server, sending HTML and honouring flood control."""
+    session = AiohttpSession(api=TelegramAPIServer.from_base(config.api_base_url.rstrip("/")))
+    session.middleware(RetryAfterMiddleware())
+    return Bot(token, session=session, default=DefaultBotProperties(parse_mode="HTML"))
+
+
+def build_dispatcher(engine: Engine, config: BotConfig, desk: Desk | None = None) -> Dispatcher:
+    """The dispatcher with the customer chat, and the operator desk when a group is configured.
+
+    Middleware order on messages: language (so every notice is translated), flood guard (so a
+    flood costs nothing), then per-chat order around the handler.
+    """
+    i18n = load_i18n(config.languages)
+    order = ChatOrder()
+    if desk is None and config.operator_chat_id:
+        desk = OperatorDesk(engine, config.operator_chat_id, config.languages)
+    dp = Dispatcher(
+        engine=engine,
+        desk=desk or LoggedDesk(engine),
+        bot_config=config,
+        drafts=DraftSupport(enabled=config.drafts),
+        i18n=i18n,
+        chat_order=order,
+    )
+    language = LanguageMiddleware(i18n, config.languages)
+    for observer in (dp.message, dp.edited_message, dp.callback_query, dp.errors):
+        observer.outer_middleware(language)
+    dp.message.outer_middleware(
+        FloodGuard(
+            config.flood_messages,
+            config.flood_window_s,
+            operator_chat_id=config.operator_chat_id,
+        )
+    )
+    for observer in (dp.message, dp.edited_message, dp.callback_query):
+        observer.outer_middleware(order)
+    if isinstance(desk, OperatorDesk):
+        # Before the customer router, which leaves the operators' group alone anyway.
+        dp.include_router(desk.router())
+        dp.startup.register(desk.restore)
+    dp.include_router(customer_router(config))
+    dp.errors.register(apologise)
+    dp.startup.register(set_commands)
+    dp.shutdown.register(finish_replies)
+    return dp
+
+
+async def set_commands(bot: Bot, i18n: I18n) -> None:
+    """The command menu in English (everyone) and in each translated language."""
+    await bot.set_my_commands([BotCommand(command=c, description=d) for c, d in COMMANDS])
+    for locale in i18n.available_locales:
+        commands = [
+            BotCommand(command=c, description=i18n.gettext(d, locale=locale)) for c, d in COMMANDS
+        ]
+        await bot.set_my_commands(commands, language_code=locale)
+
+
+async def finish_replies(chat_order: ChatOrder, bot_config: BotConfig) -> None:
+    """On shutdown: replies in progress finish (or are cancelled) before the log closes."""
+    await chat_order.drain(bot_config.shutdown_grace_s)
+
+
+async def apologise(event: ErrorEvent, bot: Bot) -> None:
+    """The one place errors are caught: log the traceback, tell the customer briefly."""
+    log.error("update %s failed", event.update.update_id, exc_info=event.exception)
+    message = event.update.message or (
+        event.update.callback_query.message if event.update.callback_query else None
+    )
+    if isinstance(message, Message):
+        try:
+            await bot.send_message(
+                message.chat.id,
+                _("Sorry, something went wrong on my side. Please try again in a moment."),
+                message_thread_id=message.message_thread_id if message.is_topic_message else None,
+            )
+        except Exception:  # the apology is best effort; the traceback is logged above
+            log.exception("could not apologise in chat=%s", message.chat.id)

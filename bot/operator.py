@@ -1,0 +1,272 @@
+"""The operator desk: one forum topic per customer in the operators' supergroup.
+
+A hand-over opens (or reuses) the customer's topic and posts what the operator needs there. What
+a member of the group writes in the topic goes to the customer and is logged as an operator
+turn; `/close` hands the customer back to the bot. Which customers are with an operator, and
+which topic is whose, lives in the conversation log, so a restart keeps both.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from aiogram import Bot, F, Router
+from aiogram.enums import ChatMemberStatus, ContentType
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.filters import Command
+from aiogram.types import Message, User
+from aiogram.utils.i18n import gettext as _
+
+from bot.desk import CHANNEL
+from bot.i18n import pick_language
+from bot.operator_summary import summary, topic_name
+from engine import Engine, FinalReply
+from engine.log import Handover
+
+log = logging.getLogger(__name__)
+
+OPERATOR_STATUSES = frozenset(
+    {ChatMemberStatus.CREATOR, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.MEMBER}
+)
+# What an operator can send a customer; service messages (topic created, pinned, …) are not.
+RELAYED = frozenset(
+    {
+        ContentType.TEXT,
+        ContentType.PHOTO,
+        ContentType.DOCUMENT,
+        ContentType.VIDEO,
+        ContentType.VOICE,
+        ContentType.AUDIO,
+        ContentType.ANIMATION,
+        ContentType.STICKER,
+        ContentType.VIDEO_NOTE,
+    }
+)
+
+
+class OperatorDesk:
+    """A `Desk` backed by a forum supergroup whose members answer handed-over customers.
+
+    Customers are addressed by their Telegram user id, which is their private chat's id.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        chat_id: int,
+        languages: Sequence[str],
+        *,
+        membership_ttl_s: float = 60.0,
+        transcript_turns: int = 10,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not chat_id:
+            raise ValueError("the operator desk needs [bot] operator_chat_id")
+        self.chat_id = chat_id
+        self._engine = engine
+        self._log = engine.conversation_log
+        self._languages = tuple(languages)
+        self._membership_ttl_s = membership_ttl_s
+        self._transcript_turns = transcript_turns
+        self._clock = clock
+        self._with_operator: set[int] = set()
+        self._locales: dict[int, str] = {}
+        self._members: dict[int, tuple[bool, float]] = {}
+
+    async def restore(self) -> None:
+        """Take back the customers whose hand-over is still open in the log (run at start-up)."""
+        open_now = await self._log.open_handovers(CHANNEL)
+        self._with_operator = {int(user_id) for user_id, _ in open_now}
+        log.info("operator desk chat=%s open hand-overs=%d", self.chat_id, len(open_now))
+
+    def router(self) -> Router:
+        """Handlers for the operators' group; include it before the customer router."""
+        router = Router(name="operator")
+        router.message.filter(F.chat.id == self.chat_id)
+        router.message.register(self.close_topic, Command("close"))
+        router.message.register(self.relay)
+        return router
+
+    # The customer side (Desk).
+
+    def is_with_operator(self, chat_id: int) -> bool:
+        return chat_id in self._with_operator
+
+    async def hand_over(self, bot: Bot, chat_id: int, user: User, reply: FinalReply | None) -> None:
+        conversation = await self._engine.conversation(CHANNEL, str(user.id))
+        handover = await self._log.open_handover_for(conversation)
+        if handover is None:
+            reason = reply.reason if reply else "human_requested"
+            handover_id = await self._log.open_handover(conversation, reason)
+            handover = await self._log.open_handover_for(conversation)
+            assert handover is not None and handover.id == handover_id
+        turns = await self._log.recent_turns(conversation, self._transcript_turns)
+        post = summary(user, handover.reason, turns, reply)
+        topic = handover.topic_id or await self._log.latest_topic(CHANNEL, str(user.id))
+        if topic is not None:
+            topic = await self._post_in_old_topic(bot, topic, post)
+        if topic is None:
+            created = await bot.create_forum_topic(self.chat_id, topic_name(user))
+            topic = created.message_thread_id
+            await bot.send_message(self.chat_id, post, message_thread_id=topic)
+        if handover.topic_id != topic:
+            await self._log.assign_topic(handover.id, topic)
+        self._with_operator.add(chat_id)
+        self._locales[chat_id] = pick_language(user.language_code, self._languages)
+        log.info("handed over chat=%s conversation=%s topic=%s", chat_id, conversation, topic)
+        await bot.send_message(
+            chat_id,
+            _(
+                "A colleague from our team will join this chat shortly. "
+                "Until then, anything you write here goes straight to them."
+            ),
+        )
+
+    async def forward_to_operator(self, bot: Bot, message: Message) -> None:
+        assert message.from_user is not None, "customer messages have a sender"
+        user_id = str(message.from_user.id)
+        self._locales[message.chat.id] = pick_language(
+            message.from_user.language_code, self._languages
+        )
+        conversation = await self._engine.conversation(CHANNEL, user_id)
+        handover = await self._log.open_handover_for(conversation)
+        if handover is None or handover.topic_id is None:
+            # Closed elsewhere (another process, /forget): the bot answers from now on.
+            self._with_operator.discard(message.chat.id)
+            await message.answer(_("Your chat is back with the bot. Please send that again."))
+            return
+        if message.text is not None:
+            await bot.send_message(
+                self.chat_id, html.escape(message.text), message_thread_id=handover.topic_id
+            )
+        else:
+            await bot.copy_message(
+                self.chat_id,
+                message.chat.id,
+                message.message_id,
+                message_thread_id=handover.topic_id,
+            )
+        await self._log.add_turn(conversation, "customer", _turn_text(message))
+        log.info("forwarded chat=%s topic=%s", message.chat.id, handover.topic_id)
+
+    # The operator side.
+
+    async def relay(self, message: Message, bot: Bot) -> None:
+        """An operator's message in a customer's topic goes to that customer and into the log."""
+        found = await self._operator_input(message, bot)
+        if found is None or message.content_type not in RELAYED:
+            return
+        handover, customer = found
+        operator = message.from_user
+        assert operator is not None
+        conversation = handover.conversation_id
+        if not await self._operator_has_written(handover):
+            await bot.send_message(
+                customer,
+                _(
+                    "{name} from our team has joined the chat.", locale=self._locale(customer)
+                ).format(name=html.escape(operator.first_name)),
+            )
+        if message.text is not None:
+            await bot.send_message(customer, message.html_text)
+        else:
+            await bot.copy_message(customer, self.chat_id, message.message_id)
+        await self._log.add_turn(conversation, "operator", _turn_text(message))
+        log.info(
+            "operator reply chat=%s conversation=%s operator=%s",
+            customer,
+            conversation,
+            operator.id,
+        )
+
+    async def close_topic(self, message: Message, bot: Bot) -> None:
+        """`/close`: the customer goes back to the bot, and the topic is closed until next time."""
+        found = await self._operator_input(message, bot)
+        if found is None:
+            return
+        handover, customer = found
+        operator = message.from_user
+        assert operator is not None
+        await self._log.close_handover(handover.id, operator_id=str(operator.id))
+        self._with_operator.discard(customer)
+        await bot.send_message(
+            customer,
+            _(
+                "Our colleague has left the chat. I'm back: ask me anything, or write /human "
+                "to reach a person again.",
+                locale=self._locale(customer),
+            ),
+        )
+        await message.reply("Closed: the customer is back with the bot.")
+        topic = handover.topic_id
+        assert topic is not None
+        try:
+            await bot.close_forum_topic(self.chat_id, topic)
+        except TelegramAPIError as error:  # already closed, or the bot may not manage topics
+            log.warning("could not close topic=%s: %s", topic, error.message)
+        log.info("closed chat=%s topic=%s operator=%s", customer, topic, operator.id)
+
+    async def is_operator(self, bot: Bot, user_id: int) -> bool:
+        """Whether the user is a member of the operators' group now (cached briefly)."""
+        now = self._clock()
+        cached = self._members.get(user_id)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        try:
+            member = await bot.get_chat_member(self.chat_id, user_id)
+            allowed = member.status in OPERATOR_STATUSES
+        except TelegramBadRequest:  # not a user the group knows
+            allowed = False
+        self._members[user_id] = (allowed, now + self._membership_ttl_s)
+        return allowed
+
+    async def _operator_input(self, message: Message, bot: Bot) -> tuple[Handover, int] | None:
+        """The open hand-over and customer chat a message acts on; None: not operator input."""
+        user = message.from_user
+        if (
+            message.chat.id != self.chat_id
+            or user is None
+            or user.is_bot
+            or not message.is_topic_message
+            or message.message_thread_id is None
+        ):
+            return None
+        if not await self.is_operator(bot, user.id):
+            log.warning("ignored non-member user=%s in the operator group", user.id)
+            return None
+        handover = await self._log.handover_for_topic(message.message_thread_id)
+        if handover is None:
+            if message.content_type in RELAYED:
+                await message.reply("This topic has no open hand-over; nothing was sent.")
+            return None
+        found = await self._log.get_conversation(handover.conversation_id)
+        assert found is not None, "an open hand-over belongs to a conversation"
+        return handover, int(found.external_user_id)
+
+    async def _post_in_old_topic(self, bot: Bot, topic: int, post: str) -> int | None:
+        """Post in the customer's earlier topic; None when it is gone (deleted by an operator)."""
+        try:
+            await bot.reopen_forum_topic(self.chat_id, topic)
+        except TelegramAPIError as error:  # open already: Telegram says TOPIC_NOT_MODIFIED
+            log.debug("reopen topic=%s: %s", topic, error.message)
+        try:
+            await bot.send_message(self.chat_id, post, message_thread_id=topic)
+        except TelegramBadRequest as error:
+            log.warning("topic=%s unusable (%s); opening a new one", topic, error.message)
+            return None
+        return topic
+
+    async def _operator_has_written(self, handover: Handover) -> bool:
+        turns = await self._log.recent_turns(handover.conversation_id, 50)
+        return any(t.role == "operator" and t.created_at >= handover.opened_at for t in turns)
+
+    def _locale(self, chat_id: int) -> str:
+        return self._locales.get(chat_id, self._languages[0])
+
+
+def _turn_text(message: Message) -> str:
+    """What the log keeps of a message: its text or caption, else what kind of message it was."""
+    return message.text or message.caption or f"[{ContentType(message.content_type).value}]"
