@@ -1,0 +1,104 @@
+"""Retrain from the conversation log, roll a model back, or train an embedder directly.
+
+retrain.py [--log-db PATH] [--what embedder,lora,sentiment] [--dry-run] [--labels FILE ...]
+retrain.py rollback {embedder,lora,sentiment}
+retrain.py embedder --faq FAQ.jsonl [--pairs PAIRS.jsonl] --out DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from _cli import add_common, setup
+
+from training.data import PersonalDataFound
+from training.loop import ALL_KINDS, RunOptions, run_retraining
+from training.registry import KINDS, ModelRegistry
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["rollback"]:
+        return _rollback(argv[1:])
+    if argv[:1] == ["embedder"]:
+        return _embedder(argv[1:])
+    parser = argparse.ArgumentParser(description="Retrain the models from the conversation log.")
+    add_common(parser)
+    parser.add_argument("--log-db", type=Path, help="conversation log (default: [log] path)")
+    parser.add_argument(
+        "--what",
+        default=",".join(ALL_KINDS),
+        help="comma-separated kinds to train (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="export and count the data; train nothing"
+    )
+    parser.add_argument(
+        "--labels", type=Path, nargs="*", default=[], help='extra JSON Lines {"text", "label"}'
+    )
+    args = parser.parse_args(argv)
+    settings = setup(args)
+    options = RunOptions(
+        log_db=args.log_db or settings.log.path,
+        what=tuple(k.strip() for k in args.what.split(",") if k.strip()),
+        dry_run=args.dry_run,
+        labels=tuple(args.labels),
+        progress=sys.stderr.isatty(),
+    )
+    try:
+        summary = run_retraining(settings, options)
+    except PersonalDataFound as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for name, count in summary.counts.items():
+        print(f"{name}: {count['train']} train / {count['validation']} validation")
+    for outcome in summary.outcomes:
+        if outcome.verdict is None:
+            print(f"{outcome.kind}: {outcome.note}")
+        else:
+            action = "promoted" if outcome.verdict.promote else "kept current"
+            print(f"{outcome.kind}: {action} ({outcome.verdict.reason})")
+    print(f"report: {summary.report}")
+    return 0
+
+
+def _rollback(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="retrain.py rollback", description="Make the previous model version live again."
+    )
+    add_common(parser)
+    parser.add_argument("kind", choices=KINDS)
+    args = parser.parse_args(argv)
+    settings = setup(args)
+    try:
+        version = ModelRegistry(settings.training.models_dir).rollback(args.kind)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.kind}: {version.version} is live again")
+    return 0
+
+
+def _embedder(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="retrain.py embedder", description="Fine-tune the embedder on FAQ paraphrases."
+    )
+    add_common(parser)
+    try:
+        from training.embedder import add_arguments, run
+    except ImportError as exc:
+        print(f"error: embedder training is unavailable: {exc}", file=sys.stderr)
+        return 2
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    setup(args)
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

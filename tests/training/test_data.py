@@ -1,0 +1,93 @@
+"""Training sets exported from a real log: the rules, the split, and the PII refusal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from retrieval.entries import FaqEntry
+from tests.training.conftest import RETURNS, SHIPPING, fill_log
+from training.data import (
+    DialogueRecord,
+    PersonalDataFound,
+    QueryPair,
+    export_training_sets,
+    split_by_conversation,
+)
+
+ENTRIES = (
+    FaqEntry(
+        id=SHIPPING,
+        question="How long does shipping take?",
+        answer="3-5 working days.",
+        alt_questions=("delivery time?",),
+    ),
+)
+
+
+def _all(split: object) -> list[object]:
+    return [*split.train, *split.validation]  # type: ignore[attr-defined]
+
+
+async def test_export_follows_the_rules(filled_log: tuple[Path, dict[str, int]]) -> None:
+    path, ids = filled_log
+    sets = export_training_sets(path, kb_entries=ENTRIES, validation_share=0.0)
+    pairs = {(p.id, p.faq_id) for p in sets.pairs.train}
+    assert (f"turn-{ids['liked']}", SHIPPING) in pairs
+    assert (f"turn-{ids['silent']}", SHIPPING) in pairs
+    assert not any(p.id == f"turn-{ids['disliked']}" for p in sets.pairs.train)
+    # The entry's own question was also asked in the log: kept once, as the logged pair.
+    assert {p.query for p in sets.pairs.train if p.source == "kb"} == {"delivery time?"}
+    dialogues: dict[str, DialogueRecord] = {d.id: d for d in sets.dialogues.train}
+    # Not the 👎 answer, the unrated ones, nor the liked answer right before the hand-over.
+    assert set(dialogues) == {f"turn-{ids['liked']}", f"turn-{ids['operator']}"}
+    operator = dialogues[f"turn-{ids['operator']}"]
+    assert operator.source == "operator"
+    assert operator.question == "this is ridiculous, where is my refund"
+    assert dialogues[f"turn-{ids['liked']}"].faq_ids == (SHIPPING, RETURNS)
+    texts = {s.text: s for s in sets.sentiment.train}
+    assert "erase me please" not in texts
+    assert texts["this is ridiculous, where is my refund"].source == "escalation"
+    assert texts["my mail is [email], where is my order"].label == "neutral"
+
+
+async def test_duplicates_are_dropped(filled_log: tuple[Path, dict[str, int]]) -> None:
+    path, _ = filled_log
+    sets = export_training_sets(path, kb_entries=ENTRIES + ENTRIES, validation_share=0.0)
+    keys = [(p.query.lower(), p.faq_id) for p in sets.pairs.train]
+    assert len(keys) == len(set(keys))
+
+
+async def test_personal_data_refuses_training(tmp_path: Path) -> None:
+    path = tmp_path / "raw.db"
+    ids = await fill_log(path, redact_pii=False)
+    with pytest.raises(PersonalDataFound, match="refusing to train") as caught:
+        export_training_sets(path)
+    assert f"turn-{ids['pii']}" in caught.value.offending
+    assert f"turn-{ids['liked']}" not in caught.value.offending
+
+
+def test_split_never_puts_a_conversation_on_both_sides() -> None:
+    examples = [QueryPair(f"t{i}", i // 3, f"q{i}", "x", "log") for i in range(300)]
+    examples += [QueryPair(f"kb{i}", None, f"kb{i}", "x", "kb") for i in range(10)]
+    split = split_by_conversation(examples, 0.25, seed=1)
+    train = {p.conversation_id for p in split.train}
+    validation = {p.conversation_id for p in split.validation}
+    assert not train & validation
+    assert None not in validation
+    assert 0.15 < len(validation) / 100 < 0.35
+    assert split_by_conversation(examples, 0.25, seed=1).validation == split.validation
+
+
+async def test_sets_are_written_as_json_lines(
+    filled_log: tuple[Path, dict[str, int]], tmp_path: Path
+) -> None:
+    path, _ = filled_log
+    written = export_training_sets(path).write(tmp_path / "data")
+    assert set(written) == {
+        f"{kind}.{split}"
+        for kind in ("pairs", "dialogues", "sentiment")
+        for split in ("train", "validation")
+    }
+    assert written["pairs.train"].read_text().count("\n") >= 2

@@ -1,0 +1,89 @@
+"""A tiny LoRA run on the packaged SmolLM2: it learns its data and loads back with PEFT."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.generators.models import ModelUnavailable, resolve_model_dir
+from training.data import DialogueRecord
+from training.lora import LoraTrainingConfig, to_chat_example, train_lora, word_f1
+from training.report import KindOutcome, write_report
+
+EXAMPLES = [
+    ("how do I return an item?", "Start a return under Orders, then Return; the label is free."),
+    ("can I change my address?", "Yes, until it ships: open the order and choose Edit address."),
+    ("where is my refund?", "Refunds reach your card three to five working days after return."),
+]
+
+
+def _records() -> list[DialogueRecord]:
+    return [
+        DialogueRecord(f"turn-{i}", i, q, (), (), a, "operator")
+        for i, (q, a) in enumerate(EXAMPLES)
+    ]
+
+
+def test_the_prompt_is_the_generators_prompt() -> None:
+    record = DialogueRecord("t", 1, "hi?", (("customer", "hello"), ("bot", "hey")), (), "ok", "bot")
+    example = to_chat_example(record, {})
+    assert [m["role"] for m in example["prompt"]] == ["system", "user", "assistant", "user"]
+    assert example["completion"] == [{"role": "assistant", "content": "ok"}]
+
+
+def test_word_f1() -> None:
+    assert word_f1("Refunds take 5 days", "refunds take 5 days") == 1.0
+    assert word_f1("no", "yes") == 0.0
+
+
+@pytest.mark.slow
+def test_tiny_lora_run_lowers_loss_and_loads(tmp_path: Path) -> None:
+    try:
+        base = resolve_model_dir(None)
+    except ModelUnavailable as exc:
+        pytest.skip(str(exc))
+    config = LoraTrainingConfig(
+        rank=8,
+        max_steps=3,
+        batch_size=3,
+        learning_rate=2e-3,
+        max_length=256,
+        evals_during_training=0,
+        sample_answers=0,
+    )
+    records = _records()
+    result = train_lora(
+        base, records, [], out=tmp_path / "adapter", entries={}, config=config, progress=False
+    )
+    assert result.train_loss < result.base_train_loss
+    adapter = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    assert adapter["r"] <= 16 and not adapter.get("modules_to_save")
+    assert set(adapter["target_modules"]) <= {"q_proj", "k_proj", "v_proj", "o_proj"}
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    model = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(str(base)), str(tmp_path / "adapter")
+    )
+    assert model.active_adapter == "default"
+    report = write_report(
+        tmp_path / "run",
+        {"dialogues": {"train": 3, "validation": 0}},
+        [
+            KindOutcome(
+                "lora",
+                True,
+                "",
+                {"validation_loss": result.base_validation_loss},
+                result.metrics(),
+                None,
+                None,
+                result.losses,
+                result.eval_losses,
+            )
+        ],
+    )
+    assert "validation_loss" in report.read_text()
+    assert (tmp_path / "run" / "lora-loss.png").stat().st_size > 1000

@@ -1,0 +1,303 @@
+"""Training sets from the conversation log: deduplicated, split by conversation, PII-checked.
+
+Three sets come out of one log: question → entry pairs for the embedder, dialogue examples for
+the answering model, and labelled customer messages for the sentiment classifier. Every example
+keeps the id of the conversation it came from, so a conversation lands wholly in train or wholly
+in validation, and the final PII check can name the examples that must be fixed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from contextlib import closing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from engine.log.export import answer_pairs, dialogue_examples, open_for_reading, sentiment_labels
+from engine.log.redact import redact
+from engine.sentiment.base import Label
+from retrieval.entries import FaqEntry, normalize_text
+
+Split = Literal["train", "validation"]
+
+
+class PersonalDataFound(ValueError):
+    """Training text still holds personal data the log's redaction missed; nothing is trained."""
+
+    def __init__(self, offending: Sequence[str]) -> None:
+        self.offending = list(offending)
+        shown = ", ".join(self.offending[:20])
+        more = f" and {len(self.offending) - 20} more" if len(self.offending) > 20 else ""
+        super().__init__(
+            f"refusing to train: {len(self.offending)} example(s) still hold an e-mail address, "
+            f"phone, card or IBAN number: {shown}{more}; erase or redact those turns in the log "
+            "(ConversationLog.erase_customer) and run again"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class QueryPair:
+    """A question and the entry that answers it, for the embedder; `source` is log or kb."""
+
+    id: str
+    conversation_id: int | None
+    query: str
+    faq_id: str
+    source: str
+
+    def texts(self) -> tuple[str, ...]:
+        return (self.query,)
+
+
+@dataclass(frozen=True, slots=True)
+class DialogueRecord:
+    """A reply worth learning from, with the dialogue before it and the entries retrieved for it.
+
+    `source` is "operator" (written by a human) or "bot" (a bot answer rated 👍).
+    """
+
+    id: str
+    conversation_id: int
+    question: str
+    history: tuple[tuple[str, str], ...]
+    faq_ids: tuple[str, ...]
+    answer: str
+    source: str
+
+    def texts(self) -> tuple[str, ...]:
+        return (self.question, self.answer, *(text for _, text in self.history))
+
+
+@dataclass(frozen=True, slots=True)
+class SentimentRecord:
+    """A customer message and its label; `source` says where the label came from."""
+
+    id: str
+    conversation_id: int | None
+    text: str
+    label: Label
+    source: str
+
+    def texts(self) -> tuple[str, ...]:
+        return (self.text,)
+
+
+Example = QueryPair | DialogueRecord | SentimentRecord
+
+
+@dataclass(slots=True)
+class DataSplit:
+    """One kind of example, split into train and validation."""
+
+    train: list[Any] = field(default_factory=list)
+    validation: list[Any] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.train) + len(self.validation)
+
+
+@dataclass(slots=True)
+class TrainingSets:
+    """Everything one export produced, ready to write as JSON Lines."""
+
+    pairs: DataSplit
+    dialogues: DataSplit
+    sentiment: DataSplit
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        return {
+            name: {"train": len(part.train), "validation": len(part.validation)}
+            for name, part in self._parts().items()
+        }
+
+    def data_hash(self, kind: str) -> str:
+        """A hash of one kind's training examples, independent of their order."""
+        part = self._parts()[kind]
+        rows = sorted(json.dumps(asdict(r), sort_keys=True, ensure_ascii=False) for r in part.train)
+        return hashlib.sha256("\n".join(rows).encode()).hexdigest()[:32]
+
+    def write(self, folder: Path) -> dict[str, Path]:
+        """Write `<kind>.<split>.jsonl` files into `folder`; returns them by file stem."""
+        folder.mkdir(parents=True, exist_ok=True)
+        written = {}
+        for name, part in self._parts().items():
+            for split, rows in (("train", part.train), ("validation", part.validation)):
+                path = folder / f"{name}.{split}.jsonl"
+                with path.open("w", encoding="utf-8") as fh:
+                    for row in rows:
+                        fh.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
+                written[path.stem] = path
+        return written
+
+    def _parts(self) -> dict[str, DataSplit]:
+        return {"pairs": self.pairs, "dialogues": self.dialogues, "sentiment": self.sentiment}
+
+
+def export_training_sets(
+    log_path: Path,
+    *,
+    kb_entries: Sequence[FaqEntry] = (),
+    validation_share: float = 0.2,
+    seed: int = 0,
+    context_turns: int = 6,
+) -> TrainingSets:
+    """Read the log at `log_path` into split, deduplicated, PII-checked training sets.
+
+    Raises `PersonalDataFound` when any exported text still holds personal data.
+    """
+    if not 0.0 <= validation_share < 1.0:
+        raise ValueError(f"validation_share must be in [0, 1), got {validation_share}")
+    conversation_of = _conversations(log_path)
+    pairs = _dedupe(
+        [*_log_pairs(log_path, conversation_of), *_kb_pairs(kb_entries)],
+        key=lambda p: (normalize_text(p.query), p.faq_id),
+    )
+    dialogues = _dedupe(
+        list(_dialogues(log_path, context_turns)),
+        key=lambda d: (normalize_text(d.question), normalize_text(d.answer), d.history),
+    )
+    sentiment = _dedupe(
+        list(_sentiment(log_path, conversation_of)), key=lambda s: normalize_text(s.text)
+    )
+    check_personal_data([*pairs, *dialogues, *sentiment])
+    return TrainingSets(
+        pairs=split_by_conversation(pairs, validation_share, seed),
+        dialogues=split_by_conversation(dialogues, validation_share, seed),
+        sentiment=split_by_conversation(sentiment, validation_share, seed),
+    )
+
+
+def check_personal_data(examples: Iterable[Example]) -> None:
+    """Raise `PersonalDataFound` naming each example whose text the log's redaction changes."""
+    offending = [ex.id for ex in examples if any(redact(t) != t for t in ex.texts())]
+    if offending:
+        raise PersonalDataFound(offending)
+
+
+def split_by_conversation(examples: Sequence[Example], share: float, seed: int = 0) -> DataSplit:
+    """Put about `share` of the conversations (all their examples) in validation.
+
+    The choice hashes the conversation id with `seed`, so it is stable as the log grows.
+    Examples with no conversation (the knowledge base's own questions) always train.
+    """
+    split = DataSplit()
+    for example in examples:
+        conversation = example.conversation_id
+        if conversation is not None and _bucket(conversation, seed) < share:
+            split.validation.append(example)
+        else:
+            split.train.append(example)
+    return split
+
+
+def _bucket(conversation_id: int, seed: int) -> float:
+    digest = hashlib.sha256(f"{seed}:{conversation_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def _conversations(log_path: Path) -> dict[int, int]:
+    """Turn id → conversation id for the whole log."""
+    with closing(open_for_reading(log_path)) as conn:
+        return dict(conn.execute("SELECT id, conversation_id FROM turns"))
+
+
+def _log_pairs(log_path: Path, conversation_of: dict[int, int]) -> Iterable[QueryPair]:
+    for pair in answer_pairs(log_path):
+        if pair.feedback != -1:
+            yield QueryPair(
+                f"turn-{pair.turn_id}",
+                conversation_of.get(pair.turn_id),
+                pair.question,
+                pair.faq_id,
+                "log",
+            )
+
+
+def _kb_pairs(entries: Sequence[FaqEntry]) -> Iterable[QueryPair]:
+    for entry in entries:
+        for number, question in enumerate(entry.questions):
+            yield QueryPair(f"kb-{entry.id}-{number}", None, question, entry.id, "kb")
+
+
+def _dialogues(log_path: Path, context_turns: int) -> Iterable[DialogueRecord]:
+    handed_over = _handed_over_turns(log_path)
+    for example in dialogue_examples(log_path, context_turns=context_turns):
+        if example.feedback == -1:
+            continue
+        if example.role == "operator":
+            source = "operator"
+        elif (
+            example.action == "answer"
+            and example.feedback == 1
+            and example.turn_id not in handed_over
+        ):
+            source = "bot"
+        else:
+            continue
+        last_customer = max(i for i, (role, _) in enumerate(example.context) if role == "customer")
+        yield DialogueRecord(
+            f"turn-{example.turn_id}",
+            example.conversation_id,
+            example.context[last_customer][1],
+            tuple(example.context[:last_customer]),
+            example.faq_ids,
+            example.reply,
+            source,
+        )
+
+
+def _handed_over_turns(log_path: Path) -> set[int]:
+    """Bot turns answered while, or right before, their conversation went to an operator."""
+    with closing(open_for_reading(log_path)) as conn:
+        return {
+            turn_id
+            for (turn_id,) in conn.execute(
+                "SELECT t.id FROM turns t "
+                "JOIN handovers h ON h.conversation_id = t.conversation_id "
+                "WHERE t.role = 'bot' AND NOT EXISTS (SELECT 1 FROM turns c "
+                "WHERE c.conversation_id = t.conversation_id AND c.role = 'customer' "
+                "AND c.id > t.id AND c.created_at < h.opened_at) "
+                "AND t.created_at <= h.opened_at"
+            )
+        }
+
+
+def _sentiment(log_path: Path, conversation_of: dict[int, int]) -> Iterable[SentimentRecord]:
+    escalated = _escalated_messages(log_path)
+    for row in sentiment_labels(log_path):
+        if row.label not in ("negative", "neutral", "positive"):
+            continue
+        label: Label = "negative" if row.turn_id in escalated else row.label  # type: ignore[assignment]
+        source = "escalation" if row.turn_id in escalated else "model"
+        yield SentimentRecord(
+            f"turn-{row.turn_id}", conversation_of.get(row.turn_id), row.text, label, source
+        )
+
+
+def _escalated_messages(log_path: Path) -> set[int]:
+    """The last customer message before each hand-over the sentiment check caused."""
+    with closing(open_for_reading(log_path)) as conn:
+        try:
+            rows = conn.execute(
+                "SELECT (SELECT MAX(c.id) FROM turns c WHERE c.conversation_id = h.conversation_id "
+                "AND c.role = 'customer' AND c.created_at <= h.opened_at) FROM handovers h "
+                "WHERE h.reason LIKE '%sentiment%' OR h.reason LIKE '%upset%'"
+            ).fetchall()
+        except sqlite3.Error:
+            return set()
+    return {turn_id for (turn_id,) in rows if turn_id is not None}
+
+
+def _dedupe(examples: list[Any], key: Any) -> list[Any]:
+    seen: set[Any] = set()
+    out = []
+    for example in examples:
+        k = key(example)
+        if k not in seen:
+            seen.add(k)
+            out.append(example)
+    return out

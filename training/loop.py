@@ -1,0 +1,269 @@
+"""One retraining run: export → train what has enough data → evaluate → gate → promote → report."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.generators.models import resolve_model_dir
+from engine.sentiment.base import SentimentModel, load_sentiment
+from engine.sentiment.classifier import ClassifierSentiment
+from engine.sentiment.evaluation import LabelledText
+from engine.settings import Settings
+from retrieval.embedders import Embedder, load_embedder
+from retrieval.entries import FaqEntry
+from retrieval.store import IndexMissing, read_snapshot
+from training.data import QueryPair, TrainingSets, export_training_sets
+from training.gate import judge
+from training.registry import ModelRegistry
+from training.report import KindOutcome, write_report
+
+log = logging.getLogger(__name__)
+
+ALL_KINDS = ("embedder", "lora", "sentiment")
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """What one run of `scripts/retrain.py` was asked to do."""
+
+    log_db: Path
+    what: tuple[str, ...] = ALL_KINDS
+    dry_run: bool = False
+    labels: tuple[Path, ...] = ()
+    progress: bool = True
+
+
+@dataclass(slots=True)
+class RunSummary:
+    """Where the run wrote its files and what happened to each kind."""
+
+    run_dir: Path
+    report: Path
+    counts: dict[str, dict[str, int]]
+    outcomes: list[KindOutcome] = field(default_factory=list)
+
+
+def run_retraining(settings: Settings, options: RunOptions) -> RunSummary:
+    """Run the whole loop once; models that measure worse than the live ones are not promoted."""
+    unknown = set(options.what) - set(ALL_KINDS)
+    if unknown:
+        raise ValueError(f"unknown kind(s) {sorted(unknown)}; valid: {', '.join(ALL_KINDS)}")
+    config = settings.training
+    run_dir = config.runs_dir / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    entries = _kb_entries(settings)
+    sets = export_training_sets(
+        options.log_db, kb_entries=entries, validation_share=config.validation_share
+    )
+    sets.write(run_dir / "data")
+    counts = sets.counts()
+    registry = ModelRegistry(config.models_dir)
+    outcomes = []
+    for kind in options.what:
+        enough, note = _enough(kind, sets, settings)
+        if options.dry_run or not enough:
+            verb = "would train" if enough else "not trained"
+            outcomes.append(KindOutcome(kind, False, f"{verb}: {note}"))
+            continue
+        outcome = _TRAINERS[kind](settings, sets, entries, run_dir, registry, options)
+        outcomes.append(outcome)
+    report = write_report(run_dir, counts, outcomes, dry_run=options.dry_run)
+    return RunSummary(run_dir, report, counts, outcomes)
+
+
+def _enough(kind: str, sets: TrainingSets, settings: Settings) -> tuple[bool, str]:
+    config = settings.training
+    if kind == "embedder":
+        n = sum(p.source == "log" for p in sets.pairs.train)
+        need = config.min_pairs
+        what = "logged question pairs"
+    elif kind == "lora":
+        n, need, what = len(sets.dialogues.train), config.min_dialogues, "dialogue examples"
+    else:
+        n, need, what = len(sets.sentiment.train), config.min_sentiment, "labelled messages"
+    return n >= need, f"{n} {what} for training (needs {need})"
+
+
+def _kb_entries(settings: Settings) -> tuple[FaqEntry, ...]:
+    try:
+        return read_snapshot(settings.retrieval.kb_dir, settings.retrieval).entries
+    except IndexMissing:
+        return ()
+
+
+def _train_lora(
+    settings: Settings,
+    sets: TrainingSets,
+    entries: Sequence[FaqEntry],
+    run_dir: Path,
+    registry: ModelRegistry,
+    options: RunOptions,
+) -> KindOutcome:
+    from training.lora import LoraTrainingConfig, train_lora
+
+    config = settings.training
+    base = resolve_model_dir(settings.generator.model_path, settings.generator.export_dir)
+    result = train_lora(
+        base,
+        sets.dialogues.train,
+        sets.dialogues.validation,
+        out=run_dir / "lora",
+        entries={e.id: e for e in entries},
+        config=LoraTrainingConfig(rank=config.lora_rank, epochs=config.lora_epochs),
+        progress=options.progress,
+    )
+    after = result.metrics()
+    # The base model on the same held-out slice is the bar; a live adapter must be beaten too.
+    before: dict[str, float | None] = {
+        "validation_loss": result.base_validation_loss,
+        "answer_overlap": result.answer_overlap_base,
+    }
+    current = registry.current("lora")
+    verdict = judge("lora", after, before, margin=config.margin)
+    note = "current = the base model without an adapter, on the same held-out slice"
+    if current is not None:
+        note += f"; live adapter {current.version} recorded {current.metadata.get('metrics')}"
+    outcome = KindOutcome(
+        "lora", True, note, before, after, verdict, None, result.losses, result.eval_losses
+    )
+    metadata = {
+        "base_model": result.base_model,
+        "data_hash": sets.data_hash("dialogues"),
+        "counts": {"train": result.train_examples, "validation": result.validation_examples},
+        "metrics": after,
+    }
+    return _store(registry, "lora", result.out, metadata, outcome)
+
+
+def _train_sentiment(
+    settings: Settings,
+    sets: TrainingSets,
+    entries: Sequence[FaqEntry],
+    run_dir: Path,
+    registry: ModelRegistry,
+    options: RunOptions,
+) -> KindOutcome:
+    from training.sentiment import labelled_rows, retrain_sentiment
+
+    embedder = load_embedder(settings.retrieval.embedder, batch_size=settings.retrieval.batch_size)
+    live = registry.current_path("sentiment")
+    current: SentimentModel = (
+        ClassifierSentiment.load(live, embedder) if live else load_sentiment(settings.sentiment)
+    )
+    validation = [LabelledText(r.text, r.label) for r in sets.sentiment.validation]
+    result = retrain_sentiment(
+        labelled_rows(sets.sentiment.train, options.labels), validation, embedder, current=current
+    )
+    before: dict[str, float | None] = dict(result.before or {})
+    after: dict[str, float | None] = dict(result.after)
+    verdict = judge("sentiment", after, before, margin=settings.training.margin)
+    out = run_dir / "sentiment"
+    result.model.save(out)
+    outcome = KindOutcome("sentiment", True, f"current = {current.name}", before, after, verdict)
+    metadata = {
+        "base_model": embedder.name,
+        "data_hash": sets.data_hash("sentiment"),
+        "counts": {"train": result.train_rows, "validation": result.validation_rows},
+        "metrics": after,
+    }
+    return _store(registry, "sentiment", out, metadata, outcome)
+
+
+def _train_embedder(
+    settings: Settings,
+    sets: TrainingSets,
+    entries: Sequence[FaqEntry],
+    run_dir: Path,
+    registry: ModelRegistry,
+    options: RunOptions,
+) -> KindOutcome:
+    from training.embedder import EmbedderTrainingConfig, train_embedder
+    from training.paraphrases import LoggedQuery
+
+    if not entries:
+        return KindOutcome("embedder", False, "not trained: no knowledge base to train against")
+    live = registry.current_path("embedder")
+    base = str(live) if live else settings.retrieval.embedder
+    known = {e.id for e in entries}
+    logged = [
+        LoggedQuery(p.query, p.faq_id, p.id)
+        for p in sets.pairs.train
+        if p.source == "log" and p.faq_id in known
+    ]
+    out = run_dir / "embedder"
+    result = train_embedder(
+        base,
+        entries,
+        logged,
+        out=out,
+        config=EmbedderTrainingConfig(epochs=settings.training.embedder_epochs),
+        progress=options.progress,
+    )
+    held_out = [p for p in sets.pairs.validation if p.faq_id in known]
+    before = {"recall_at_1": recall_at_1(load_embedder(base), entries, held_out)}
+    new_embedder = load_embedder(str(out))
+    after = {"recall_at_1": recall_at_1(new_embedder, entries, held_out)}
+    verdict = judge("embedder", after, before, margin=settings.training.margin)
+    outcome = KindOutcome(
+        "embedder",
+        True,
+        f"current = {base}",
+        dict(before),
+        dict(after),
+        verdict,
+        None,
+        result.losses,
+    )
+    metadata = {
+        "base_model": base,
+        "data_hash": result.data_hash,
+        "counts": {"pairs": result.pairs, "validation": len(held_out)},
+        "metrics": after,
+    }
+    outcome = _store(registry, "embedder", out, metadata, outcome)
+    if verdict.promote:
+        from training.kb import reembed_knowledge_base
+
+        promoted = registry.current_path("embedder")
+        assert promoted is not None
+        version = reembed_knowledge_base(settings, load_embedder(str(promoted)))
+        outcome.note += f"; knowledge base re-embedded as {version}"
+    return outcome
+
+
+def recall_at_1(
+    embedder: Embedder, entries: Sequence[FaqEntry], pairs: Sequence[QueryPair]
+) -> float | None:
+    """Share of held-out logged queries whose nearest indexed question belongs to their entry."""
+    if not pairs:
+        return None
+    texts = [q for e in entries for q in e.questions]
+    owner = np.array([i for i, e in enumerate(entries) for _ in e.questions])
+    rows = np.asarray(embedder.encode(texts), dtype=np.float32)
+    queries = np.asarray(embedder.encode([p.query for p in pairs]), dtype=np.float32)
+    best = owner[np.argmax(queries @ rows.T, axis=1)]
+    ids = [entries[int(i)].id for i in best]
+    hits = sum(i == p.faq_id for i, p in zip(ids, pairs, strict=True))
+    return round(hits / len(pairs), 4)
+
+
+def _store(
+    registry: ModelRegistry, kind: str, folder: Path, metadata: dict[str, Any], outcome: KindOutcome
+) -> KindOutcome:
+    version = registry.add(kind, folder, metadata)
+    outcome.version = version.version
+    if outcome.verdict is not None and outcome.verdict.promote:
+        registry.promote(kind, version.version)
+        log.info("promoted %s version=%s", kind, version.version)
+    else:
+        log.info("kept current %s; new version=%s stored, not live", kind, version.version)
+    return outcome
+
+
+_TRAINERS = {"embedder": _train_embedder, "lora": _train_lora, "sentiment": _train_sentiment}
