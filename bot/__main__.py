@@ -21,6 +21,7 @@ from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 from aiogram.utils.token import TokenValidationError, validate_token
 
 from bot.app import build_dispatcher, make_bot
+from bot.journal import UpdateJournal
 from bot.serving import run_polling, run_webhook
 from engine.generators import GeneratorConfig
 from engine.generators.models import ModelUnavailable
@@ -81,6 +82,11 @@ async def check_generator(config: GeneratorConfig) -> None:
     )
 
 
+def journal_path(settings: Settings) -> Path:
+    """The polling journal lives beside the conversation log."""
+    return settings.log.path.parent / "telegram-updates.db"
+
+
 async def serve(settings: Settings, token: str, secret: str) -> None:
     """Check the Bot API and open the engine, then take updates until told to stop."""
     config = settings.bot
@@ -111,7 +117,9 @@ async def serve(settings: Settings, token: str, secret: str) -> None:
         if config.mode == "webhook":
             await run_webhook(bot, dp, config, secret)
         else:
-            await run_polling(bot, dp, config)
+            journal = await UpdateJournal.open(journal_path(settings))
+            stack.push_async_callback(journal.close)
+            await run_polling(bot, dp, config, journal)
     log.info("bot stopped")
 
 

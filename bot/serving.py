@@ -13,6 +13,7 @@ from aiogram.types import TelegramObject, Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
+from bot.journal import UpdateJournal, attach_journal
 from bot.ordering import ChatOrder
 from engine.settings import BotConfig
 
@@ -36,11 +37,16 @@ def health_app(dp: Dispatcher, config: BotConfig) -> web.Application:
     return app
 
 
-async def run_polling(bot: Bot, dp: Dispatcher, config: BotConfig) -> None:
+async def run_polling(
+    bot: Bot, dp: Dispatcher, config: BotConfig, journal: UpdateJournal | None = None
+) -> None:
     """Long-poll until SIGTERM/SIGINT; replies in progress finish, then the offset is confirmed.
 
     Confirming the last handled update on the way out means a restart does not answer it twice.
+    With a `journal`, a killed process loses and repeats no update either (see bot.journal).
     """
+    if journal is not None:
+        attach_journal(bot, dp, journal)
     last: list[int] = []
 
     async def remember(handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
