@@ -15,6 +15,7 @@ from engine.generators import GenerationRequest, Generator
 from engine.grounding import check_grounding
 from engine.log import Action, ConversationLog, Retrieved, Turn
 from engine.memory import contextual_query, merge_follow_up
+from engine.pickup import LiveModels, ModelPickup
 from engine.policy import Decision, PolicyConfig, asks_for_human, decide
 from engine.sentiment import Sentiment, SentimentConfig, SentimentModel, SentimentTrend
 from retrieval import FaqEntry, Hit, KnowledgeBase, SearchResult
@@ -95,10 +96,14 @@ class Engine:
         sentiment: SentimentModel,
         conversation_log: ConversationLog,
         config: EngineConfig | None = None,
+        *,
+        pickup: ModelPickup | None = None,
     ) -> None:
+        """With `pickup`, models promoted by retraining replace `sentiment` and the adapter."""
         self._kb = kb
         self._generator = generator
         self._sentiment = sentiment
+        self._pickup = pickup
         self._log = conversation_log
         self._config = config or EngineConfig()
         self._searches = SearchBatcher(
@@ -133,8 +138,10 @@ class Engine:
             latencies[stage] = round((now - clock) * 1000, 2)
             clock = now
 
+        # Taken once: a model promoted meanwhile is used from the next reply on.
+        live = await self._pickup.check() if self._pickup else LiveModels(self._sentiment)
         history = await self._log.recent_turns(conversation_id, self._config.memory_turns)
-        sentiment = await asyncio.to_thread(self._sentiment.score, text)
+        sentiment = await asyncio.to_thread(live.sentiment.score, text)
         trend = self._trend(history, sentiment)
         lap("sentiment")
         await self._log.add_turn(
@@ -143,13 +150,15 @@ class Engine:
             text,
             sentiment_label=sentiment.label,
             sentiment_score=sentiment.score,
-            models={"sentiment": self._sentiment.name},
+            models=_sentiment_versions(live),
         )
         human_requested = asks_for_human(text)
         chosen = None if human_requested or trend.escalate else self._chosen(text, history)
         if chosen is not None:
             number, hit = chosen
-            result = SearchResult(text, (hit,), True, self._kb.threshold, self._kb.version)
+            result = SearchResult(
+                text, (hit,), True, self._kb.threshold, self._kb.version, self._kb.embedder.name
+            )
             decision = Decision("answer", f"clarify choice: option {number}")
             question = hit.entry.question
         else:
@@ -164,6 +173,8 @@ class Engine:
             question = text
         lap("retrieval")
         reply_text, reason = "", decision.reason
+        # Read as generation starts: the adapter a stream starts with is the one it finishes on.
+        generator = self._generator.name
         if decision.action == "answer":
             generation = self._generate(question, result, history)
             async with contextlib.aclosing(generation) as pieces:
@@ -177,9 +188,9 @@ class Engine:
             yield TextDelta(reply_text)
         versions = {
             "kb": result.kb_version,
-            "embedder": self._kb.embedder.name,
-            "generator": self._generator.name,
-            "sentiment": self._sentiment.name,
+            "embedder": result.embedder or self._kb.embedder.name,
+            "generator": generator,
+            **_sentiment_versions(live),
         }
         turn_id = await self._log.add_turn(
             conversation_id,
@@ -292,6 +303,13 @@ def _failures(history: list[Turn]) -> int:
         else:
             break
     return count
+
+
+def _sentiment_versions(live: LiveModels) -> dict[str, str]:
+    versions = {"sentiment": live.sentiment.name}
+    if "sentiment" in live.versions:
+        versions["sentiment_version"] = live.versions["sentiment"]
+    return versions
 
 
 def _canned(decision: Decision) -> str:

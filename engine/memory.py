@@ -62,4 +62,5 @@ def merge_follow_up(own: SearchResult, joined: SearchResult) -> SearchResult:
         hits[0].score >= joined.threshold,
         joined.threshold,
         joined.kb_version,
+        joined.embedder,
     )

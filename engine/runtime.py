@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from engine.engine import Engine
 from engine.generators import load_generator
 from engine.log import ConversationLog
+from engine.pickup import ModelPickup, registry_embedders
 from engine.sentiment import load_sentiment
 from engine.settings import Settings
 from retrieval import KnowledgeBase, load_embedder
@@ -20,15 +21,26 @@ log = logging.getLogger(__name__)
 async def open_engine(settings: Settings) -> AsyncIterator[Engine]:
     """An engine over the configured knowledge base; the log is drained and closed on exit.
 
-    Raises `retrieval.IndexMissing` when nothing was imported yet.
+    Models promoted by retraining under `[training] models_dir` are used from the start and
+    picked up while running. Raises `retrieval.IndexMissing` when nothing was imported yet.
     """
     config = settings.retrieval
+    models_dir = settings.training.models_dir
     embedder = load_embedder(config.embedder, batch_size=config.batch_size)
-    kb = KnowledgeBase(config.kb_dir, embedder, config)
+    others = registry_embedders(models_dir, batch_size=config.batch_size)
+    kb = KnowledgeBase(config.kb_dir, embedder, config, other_embedders=others)
     generator = load_generator(settings.generator)
-    sentiment = load_sentiment(settings.sentiment)
+    pickup = ModelPickup(models_dir, generator, load_sentiment(settings.sentiment))
+    await pickup.check()
     conversation_log = await ConversationLog.open(config=settings.log)
     try:
-        yield Engine(kb, generator, sentiment, conversation_log, settings.engine_config)
+        yield Engine(
+            kb,
+            generator,
+            pickup.live.sentiment,
+            conversation_log,
+            settings.engine_config,
+            pickup=pickup,
+        )
     finally:
         await conversation_log.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +42,8 @@ class SearchResult:
     in_scope: bool
     threshold: float
     kb_version: str
+    # The embedder the searched version was embedded with (and the query with).
+    embedder: str = ""
 
     @property
     def best(self) -> Hit | None:
@@ -51,8 +53,9 @@ class SearchResult:
 class _Searchable:
     """A snapshot with what search derives from it: centroids, row texts, lexical index."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    def __init__(self, snapshot: Snapshot, embedder: Embedder) -> None:
         self.snapshot = snapshot
+        self.embedder = embedder
         self.vectors = snapshot.vectors()
         n = len(snapshot.entries)
         sums = np.zeros((n, snapshot.meta.dim), dtype=np.float32)
@@ -69,24 +72,41 @@ class _Searchable:
 
 
 class KnowledgeBase:
-    """The FAQ knowledge base a bot answers from; `refresh` picks up a newer import."""
+    """The FAQ knowledge base a bot answers from; `refresh` picks up a newer import.
 
-    def __init__(self, kb_dir: Path, embedder: Embedder, config: RetrievalConfig) -> None:
+    `other_embedders` loads the embedder a version names when it is not the current one (a
+    retrained embedder and the knowledge base re-embedded with it); it returns None for a name
+    it does not vouch for, which is then refused as a mismatch.
+    """
+
+    def __init__(
+        self,
+        kb_dir: Path,
+        embedder: Embedder,
+        config: RetrievalConfig,
+        *,
+        other_embedders: Callable[[str], Embedder | None] | None = None,
+    ) -> None:
         self._kb_dir = kb_dir
-        self._embedder = embedder
         self._config = config
+        self._other_embedders = other_embedders
         self._lock = threading.Lock()
-        self._state = self._load()
+        self._state = self._load(embedder)
 
-    def _load(self) -> _Searchable:
+    def _load(self, embedder: Embedder) -> _Searchable:
         snapshot = read_snapshot(self._kb_dir, self._config)
-        if snapshot.meta.embedder != self._embedder.name:
-            raise EmbedderMismatch(
-                f"knowledge base {self._kb_dir} was embedded with {snapshot.meta.embedder!r} "
-                f"but the configured embedder is {self._embedder.name!r}; re-import it with "
-                "scripts/import_faq.py --replace"
-            )
-        return _Searchable(snapshot)
+        wanted = snapshot.meta.embedder
+        if wanted != embedder.name:
+            other = self._other_embedders(wanted) if self._other_embedders else None
+            if other is None or other.name != wanted:
+                raise EmbedderMismatch(
+                    f"knowledge base {self._kb_dir} was embedded with {wanted!r} "
+                    f"but the configured embedder is {embedder.name!r}; re-import it with "
+                    "scripts/import_faq.py --replace"
+                )
+            log.info("knowledge base kb=%s switches embedder to %s", self._kb_dir, wanted)
+            embedder = other
+        return _Searchable(snapshot, embedder)
 
     @property
     def version(self) -> str:
@@ -102,14 +122,15 @@ class KnowledgeBase:
 
     @property
     def embedder(self) -> Embedder:
-        return self._embedder
+        """The embedder the live version was embedded with; queries are encoded with it."""
+        return self._state.embedder
 
     def refresh(self) -> bool:
         """Switch to the live version if an import replaced it; True when it changed."""
         with self._lock:
             if current_version(self._kb_dir) == self.version:
                 return False
-            self._state = self._load()
+            self._state = self._load(self._state.embedder)
             log.info("knowledge base reloaded kb=%s version=%s", self._kb_dir, self.version)
             return True
 
@@ -123,18 +144,24 @@ class KnowledgeBase:
 
     def search_batch(self, queries: Sequence[str], k: int | None = None) -> list[SearchResult]:
         """Search several queries with one batched embedding call."""
-        return self.search_vectors(queries, self._embedder.encode(queries), k)
+        state = self._state  # one consistent version even if refresh() swaps it meanwhile
+        return self._search(state, queries, state.embedder.encode(queries), k)
 
     def search_vectors(
         self, queries: Sequence[str], vectors: Vectors, k: int | None = None
     ) -> list[SearchResult]:
         """Search with query vectors already computed by this knowledge base's embedder."""
-        state = self._state  # one consistent snapshot even if refresh() swaps it meanwhile
+        return self._search(self._state, queries, vectors, k)
+
+    def _search(
+        self, state: _Searchable, queries: Sequence[str], vectors: Vectors, k: int | None
+    ) -> list[SearchResult]:
         meta = state.snapshot.meta
+        name = state.embedder.name
         k = k or self._config.top_k
         rows = min(self._config.candidate_rows, state.snapshot.index.ntotal)
         if rows == 0:
-            return [SearchResult(q, (), False, meta.threshold, meta.version) for q in queries]
+            return [SearchResult(q, (), False, meta.threshold, meta.version, name) for q in queries]
         sims, ids = state.snapshot.index.search(vectors, rows)
         lexical = state.lexical.scores(queries) if self._config.lexical_weight > 0 else None
         results = []
@@ -146,7 +173,7 @@ class KnowledgeBase:
                 lex_rows = None
             hits = self._rank(state, vectors[qi], sims[qi], ids[qi], lex_rows, k)
             in_scope = bool(hits) and hits[0].score >= meta.threshold
-            results.append(SearchResult(query, hits, in_scope, meta.threshold, meta.version))
+            results.append(SearchResult(query, hits, in_scope, meta.threshold, meta.version, name))
         return results
 
     def _rank(

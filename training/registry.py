@@ -2,8 +2,9 @@
 
 The pointer is a small text file naming the live version, replaced with `os.replace`, so a
 reader sees the old version or the new one, never half of either. `current/` itself is not a
-folder: the running engine resolves the pointer with `current_path(kind)`. Every promotion is
-appended to `history.jsonl`, which is what `rollback` walks back along.
+folder: the running engine reads the pointer with `engine.pickup.live_version` (the layout is
+defined there, so the engine needs nothing from training) and swaps the model in. Every
+promotion is appended to `history.jsonl`, which is what `rollback` walks back along.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-KINDS = ("embedder", "lora", "sentiment")
+from engine.pickup import MODEL_KINDS, POINTER, live_version
+
+KINDS = MODEL_KINDS
 METADATA = "metadata.json"
-_POINTER = "CURRENT"
+_POINTER = POINTER
 _HISTORY = "history.jsonl"
 
 
@@ -77,10 +80,7 @@ class ModelRegistry:
 
     def current(self, kind: str) -> ModelVersion | None:
         """The live version of `kind`, or None when none was promoted yet."""
-        try:
-            name = (self._kind_dir(kind) / _POINTER).read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            return None
+        name = live_version(self.root, kind)
         return self.get(kind, name) if name else None
 
     def current_path(self, kind: str) -> Path | None:
