@@ -18,6 +18,9 @@ from pathlib import Path
 from engine.log.records import Action, Role
 from engine.log.schema import open_database
 
+# The reason the engine gives an answer to the customer's pick after a clarifying question.
+_CLARIFY_CHOICE = "clarify choice:"
+
 
 @dataclass(frozen=True, slots=True)
 class AnswerPair:
@@ -69,16 +72,25 @@ def open_for_reading(path: Path) -> sqlite3.Connection:
 
 
 def answer_pairs(path: Path) -> Iterator[AnswerPair]:
-    """Every bot answer that was grounded in an entry: the question, the entry, the feedback."""
+    """Every bot answer that was grounded in an entry: the question, the entry, the feedback.
+
+    When the answer follows the customer's pick from a clarifying question ("2"), the question
+    is the one that was clarified, not the pick.
+    """
+    customer = (
+        "(SELECT q.text FROM turns q WHERE q.conversation_id = t.conversation_id "
+        "AND q.id < t.id AND q.role = 'customer' ORDER BY q.id DESC LIMIT 1 OFFSET {})"
+    )
     with closing(open_for_reading(path)) as conn:
         rows = conn.execute(
-            "SELECT t.id, (SELECT q.text FROM turns q WHERE q.conversation_id = t.conversation_id "
-            "AND q.id < t.id AND q.role = 'customer' ORDER BY q.id DESC LIMIT 1), "
+            f"SELECT t.id, {customer.format(0)}, {customer.format(1)}, t.reason, "
             "r.faq_id, f.value FROM turns t JOIN retrieved r ON r.turn_id = t.id AND r.rank = 1 "
             "LEFT JOIN feedback f ON f.turn_id = t.id "
             "WHERE t.role = 'bot' AND t.action = 'answer' ORDER BY t.id"
         )
-        for turn_id, question, faq_id, feedback in rows:
+        for turn_id, question, clarified, reason, faq_id, feedback in rows:
+            if (reason or "").startswith(_CLARIFY_CHOICE):
+                question = clarified
             if question is not None:
                 yield AnswerPair(turn_id, question, faq_id, feedback)
 

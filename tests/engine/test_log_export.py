@@ -157,3 +157,23 @@ def test_python_dash_m_runs_the_report(logged: Path) -> None:
     )
     assert "handed over       1 (1 handovers opened)" in done.stdout
     assert done.stderr == ""
+
+
+async def test_an_answer_to_a_clarified_pick_pairs_the_clarified_question(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    async with await ConversationLog.open(path) as log:
+        c = await log.start_conversation("telegram", "1")
+        await log.add_turn(c, "customer", "how do refunds work")
+        options = [Retrieved("refund-time", 0.71), Retrieved("refund-method", 0.7)]
+        await log.add_turn(c, "bot", "Which one?", action="clarify", retrieved=options)
+        await log.add_turn(c, "customer", "2")
+        await log.add_turn(
+            c,
+            "bot",
+            "To the card you paid with.",
+            action="answer",
+            reason="clarify choice: option 2",
+            retrieved=[Retrieved("refund-method", 0.7)],
+        )
+    pairs = list(answer_pairs(path))
+    assert [(p.question, p.faq_id) for p in pairs] == [("how do refunds work", "refund-method")]
