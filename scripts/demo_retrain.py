@@ -1,31 +1,44 @@
-"""Simulate logged traffic on an FAQ, then retrain from it and print the report.
+"""Prove the retraining loop: traffic through the engine, retrain, held-out scores before/after.
 
-demo_retrain.py [--faq examples/kb] [--conversations 60] [--work var/demo] [--what lora]
+demo_retrain.py [--faq ../shared/data/hint3-curekart/faq.jsonl]
+                [--queries ../shared/data/hint3-curekart/queries_dev.jsonl]
+                [--what embedder] [--epochs 3] [--work var/demo]
+
+Every other in-scope labelled query is held out; the rest (and the out-of-scope ones) are asked
+by simulated customers through Engine.reply, who rate answers and get operators on hand-overs.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
+import json
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from _cli import add_common, setup
 
 from retrieval import ImportConfig, import_paths, load_embedder
-from training.loop import RunOptions, run_retraining
-from training.simulate import simulate_log
+from retrieval.evaluation import tune_and_store_threshold
+from training.simulate import CustomerPolicy, Question, prove_loop, read_questions
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "hint3-curekart"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common(parser)
-    parser.add_argument("--faq", type=Path, default=Path("examples/kb"), help="FAQ to simulate on")
-    parser.add_argument("--conversations", type=int, default=60, help="simulated conversations")
+    parser.add_argument("--faq", type=Path, default=SHARED / "faq.jsonl", help="FAQ to import")
+    parser.add_argument(
+        "--queries", type=Path, default=SHARED / "queries_dev.jsonl", help="labelled queries"
+    )
     parser.add_argument("--work", type=Path, default=Path("var/demo"), help="fresh work folder")
-    parser.add_argument("--what", default="lora,sentiment", help="kinds to retrain")
-    parser.add_argument("--epochs", type=float, default=1.0, help="LoRA epochs")
+    parser.add_argument("--what", default="embedder", help="kinds to retrain")
+    parser.add_argument("--epochs", type=float, default=3.0, help="embedder and LoRA epochs")
+    parser.add_argument("--upset-share", type=float, default=0.1, help="customers who complain")
     args = parser.parse_args(argv)
     settings = setup(args)
     shutil.rmtree(args.work, ignore_errors=True)
@@ -34,24 +47,72 @@ def main(argv: list[str] | None = None) -> int:
         settings.training,
         models_dir=args.work / "models",
         runs_dir=args.work / "runs",
+        embedder_epochs=args.epochs,
         lora_epochs=args.epochs,
+        min_pairs=10,
         min_dialogues=10,
         min_sentiment=10,
     )
-    settings = dataclasses.replace(settings, retrieval=retrieval, training=training)
-    embedder = load_embedder(retrieval.embedder, batch_size=retrieval.batch_size)
-    import_paths([args.faq], retrieval.kb_dir, embedder, retrieval, ImportConfig(), progress=False)
-    from retrieval.store import read_snapshot
+    log = dataclasses.replace(settings.log, path=args.work / "conversations.db")
+    settings = dataclasses.replace(settings, retrieval=retrieval, training=training, log=log)
 
-    entries = read_snapshot(retrieval.kb_dir, retrieval).entries
-    log_db = args.work / "conversations.db"
-    written = simulate_log(log_db, entries, conversations=args.conversations)
-    print(f"simulated {written} conversations in {log_db}")
+    questions = read_questions(args.queries)
+    in_scope = [q for q in questions if q.faq_id is not None]
+    traffic = in_scope[0::2] + [q for q in questions if q.faq_id is None]
+    held_out = in_scope[1::2]
+    embedder = load_embedder(retrieval.embedder, batch_size=retrieval.batch_size)
+    # Intent data sets have questions only; their entries' answers are empty.
+    import_paths(
+        [args.faq],
+        retrieval.kb_dir,
+        embedder,
+        retrieval,
+        ImportConfig(max_file_mb=512),
+        allow_empty_answers=True,
+        progress=False,
+    )
+    tune = args.work / "traffic-queries.jsonl"
+    _write(tune, traffic)
+    tune_and_store_threshold(retrieval.kb_dir, embedder, retrieval, tune, keep=3)
+
+    started = time.perf_counter()
     what = tuple(k.strip() for k in args.what.split(",") if k.strip())
-    summary = run_retraining(settings, RunOptions(log_db=log_db, what=what))
-    print(summary.report.read_text(encoding="utf-8"))
-    print(f"report: {summary.report}")
+    proof = asyncio.run(
+        prove_loop(
+            settings,
+            traffic,
+            held_out,
+            what=what,
+            evaluation_log=args.work / "held-out.db",
+            policy=CustomerPolicy(upset_share=args.upset_share),
+        )
+    )
+    stats = proof.traffic
+    print(f"traffic: {len(traffic)} questions, {len(held_out)} held out, from {args.queries}")
+    print(
+        f"through Engine.reply: {stats.answered_right} answered right, {stats.answered_wrong} "
+        f"wrong, {stats.clarified} clarified; {stats.liked} 👍 {stats.disliked} 👎; "
+        f"{stats.handed_over} hand-overs, {stats.operator_turns} operator answers"
+    )
+    for outcome in proof.summary.outcomes:
+        verdict = outcome.verdict.reason if outcome.verdict else ""
+        print(f"{outcome.kind}: {outcome.note} {verdict}")
+    for name, score in (("before", proof.before), ("after", proof.after)):
+        print(
+            f"held-out {name}: engine top-1 {score.top1:.4f}, answered at once "
+            f"{score.answered:.4f} (n={score.questions}); embedder {score.versions['embedder']}"
+        )
+    print(f"held-out embedder ranking before: {proof.ranking_before}")
+    print(f"held-out embedder ranking after:  {proof.ranking_after}")
+    print(f"report: {proof.summary.report}  ({time.perf_counter() - started:.0f} s)")
     return 0
+
+
+def _write(path: Path, questions: list[Question]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for q in questions:
+            fh.write(json.dumps({"query": q.text, "faq_id": q.faq_id}, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":
