@@ -14,8 +14,8 @@ from pathlib import Path
 from _cli import add_common, setup
 
 from training.data import PersonalDataFound
-from training.loop import ALL_KINDS, RunOptions, run_retraining
-from training.registry import KINDS, ModelRegistry
+from training.loop import ALL_KINDS, RunOptions, roll_back, run_retraining
+from training.registry import KINDS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,11 +76,13 @@ def _rollback(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     settings = setup(args)
     try:
-        version = ModelRegistry(settings.training.models_dir).rollback(args.kind)
+        version, kb_version = roll_back(settings, args.kind)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"{args.kind}: {version.version} is live again")
+    if kb_version is not None:
+        print(f"knowledge base re-embedded with it as {kb_version}")
     return 0
 
 

@@ -21,7 +21,7 @@ from retrieval.entries import FaqEntry
 from retrieval.store import IndexMissing, read_snapshot
 from training.data import QueryPair, TrainingSets, export_training_sets
 from training.gate import judge
-from training.registry import ModelRegistry
+from training.registry import ModelRegistry, ModelVersion
 from training.report import KindOutcome, write_report
 
 log = logging.getLogger(__name__)
@@ -235,6 +235,22 @@ def _train_embedder(
         version = reembed_knowledge_base(settings, load_embedder(str(promoted)))
         outcome.note += f"; knowledge base re-embedded as {version}"
     return outcome
+
+
+def roll_back(settings: Settings, kind: str) -> tuple[ModelVersion, str | None]:
+    """Make the version live before the current one of `kind` live again.
+
+    Rolling back the embedder re-embeds the knowledge base with the restored one (a running
+    engine follows it); returns the version and that knowledge-base version, else None.
+    Raises ValueError when there is nothing earlier to go back to.
+    """
+    version = ModelRegistry(settings.training.models_dir).rollback(kind)
+    if kind != "embedder":
+        return version, None
+    from training.kb import reembed_knowledge_base
+
+    embedder = load_embedder(str(version.path), batch_size=settings.retrieval.batch_size)
+    return version, reembed_knowledge_base(settings, embedder)
 
 
 def recall_at_1(
