@@ -54,6 +54,8 @@ Out::
 
     tg.calls                    # every request, as answered: Call(method, params, time, status,
                                 # result, description, files); webhook replies included
+    tg.observe(callback)        # callback(call) for every request as it is recorded, for
+                                # load tests that cannot rescan tg.calls
     tg.calls_for(method, ok=None)   # ok=True: only successful ones; call["chat_id"] reads params
     tg.messages(chat_id, thread_id=None)  # the bot's messages there, in order, as they are now
                                 # (after edits; deleted and service messages left out)
@@ -190,6 +192,7 @@ class FakeTelegram(ChatUsers):
             self._methods.world, UpdateQueue(), self._methods.callback_queries, self._touch
         )
         self.calls: list[Call] = []
+        self._observers: list[Callable[[Call], None]] = []
         self.webhook_attempts: list[tuple[int, int | None]] = []
         self.base_url = ""
         self._limits = RateLimits()
@@ -272,6 +275,10 @@ class FakeTelegram(ChatUsers):
         self._limits.flood(per_chat_per_second, global_per_second, drafts=drafts)
 
     # Out
+
+    def observe(self, callback: Callable[[Call], None]) -> None:
+        """Call `callback` with each request as it is recorded, after it was answered."""
+        self._observers.append(callback)
 
     def calls_for(self, method: str, *, ok: bool | None = None) -> list[Call]:
         """Recorded calls of one method in order; `ok` filters by success."""
@@ -451,7 +458,10 @@ class FakeTelegram(ChatUsers):
             if not polling:
                 self._in_flight -= 1
         description = body.get("description")
-        self.calls.append(Call(method or name, params, started, status, result, description, files))
+        call = Call(method or name, params, started, status, result, description, files)
+        self.calls.append(call)
+        for observer in self._observers:
+            observer(call)
         if polling:
             self._notify()
         else:

@@ -1,0 +1,42 @@
+"""scripts/bench_bot.py at CI size: a bot process killed with SIGKILL loses and repeats nothing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+@pytest.mark.slow
+def test_the_bot_survives_load_and_a_kill_without_losing_or_repeating_answers() -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            "scripts/bench_bot.py",
+            "--chats=20",
+            "--messages=3",
+            "--phases=echo,fault",
+            "--timeout=150",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=200,
+        check=False,
+    )
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    echo, fault = result["echo"], result["fault"]
+    assert echo["replies"] == echo["questions"] == 60
+    assert fault["questions"] == 60
+    assert fault["lost"] == fault["lost_after_delivery"] == 0, run.stdout
+    assert fault["duplicated"] == 0, run.stdout
+    assert fault["order_kept"] and fault["mismatched"] == 0, run.stdout
+    assert fault["integrity"] == "ok"
+    assert fault["turns_consistent"], run.stdout
+    assert fault["flood_notices"] == fault["apologies"] == 0
+    assert fault["exit_code"] == 0
+    assert result["passed"] and run.returncode == 0, run.stderr[-2000:]
