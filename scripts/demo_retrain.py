@@ -2,10 +2,12 @@
 
 demo_retrain.py [--faq ../shared/data/hint3-curekart/faq.jsonl]
                 [--queries ../shared/data/hint3-curekart/queries_dev.jsonl]
-                [--what embedder] [--epochs 3] [--work var/demo]
+                [--what embedder] [--epochs 3] [--gate-share 0] [--work var/demo]
 
 Every other in-scope labelled query is held out; the rest (and the out-of-scope ones) are asked
 by simulated customers through Engine.reply, who rate answers and get operators on hand-overs.
+With --gate-share, that share of the held-out queries goes to the embedder gate instead (never
+scored in the printout, never trained on).
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--what", default="embedder", help="kinds to retrain")
     parser.add_argument("--epochs", type=float, default=3.0, help="embedder and LoRA epochs")
     parser.add_argument("--upset-share", type=float, default=0.1, help="customers who complain")
+    parser.add_argument(
+        "--gate-share", type=float, default=0.0, help="held-out share the embedder gate scores"
+    )
     args = parser.parse_args(argv)
     settings = setup(args)
     shutil.rmtree(args.work, ignore_errors=True)
@@ -60,6 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     in_scope = [q for q in questions if q.faq_id is not None]
     traffic = in_scope[0::2] + [q for q in questions if q.faq_id is None]
     held_out = in_scope[1::2]
+    # Spread over the file, which lists queries intent by intent.
+    share = args.gate_share
+    to_gate = [int((i + 1) * share) > int(i * share) for i in range(len(held_out))]
+    gate = [q for q, g in zip(held_out, to_gate, strict=True) if g]
+    held_out = [q for q, g in zip(held_out, to_gate, strict=True) if not g]
+    gate_file = args.work / "gate-queries.jsonl" if gate else None
+    if gate_file is not None:
+        _write(gate_file, gate)
     embedder = load_embedder(retrieval.embedder, batch_size=retrieval.batch_size)
     # Intent data sets have questions only; their entries' answers are empty.
     import_paths(
@@ -85,10 +98,14 @@ def main(argv: list[str] | None = None) -> int:
             what=what,
             evaluation_log=args.work / "held-out.db",
             policy=CustomerPolicy(upset_share=args.upset_share),
+            gate_queries=gate_file,
         )
     )
     stats = proof.traffic
-    print(f"traffic: {len(traffic)} questions, {len(held_out)} held out, from {args.queries}")
+    print(
+        f"traffic: {len(traffic)} questions, {len(held_out)} held out, {len(gate)} for the gate, "
+        f"from {args.queries}"
+    )
     print(
         f"through Engine.reply: {stats.answered_right} answered right, {stats.answered_wrong} "
         f"wrong, {stats.clarified} clarified; {stats.liked} 👍 {stats.disliked} 👎; "

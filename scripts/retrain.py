@@ -1,6 +1,7 @@
 """Retrain from the conversation log, roll a model back, or train an embedder directly.
 
 retrain.py [--log-db PATH] [--what embedder,lora,sentiment] [--dry-run] [--labels FILE ...]
+           [--queries QUERIES.jsonl]
 retrain.py rollback {embedder,lora,sentiment}
 retrain.py embedder --faq FAQ.jsonl [--pairs PAIRS.jsonl] --out DIR
 """
@@ -38,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--labels", type=Path, nargs="*", default=[], help='extra JSON Lines {"text", "label"}'
     )
+    parser.add_argument(
+        "--queries",
+        type=Path,
+        help='labelled queries {"query", "faq_id"} the embedder gate also scores; not trained on',
+    )
     args = parser.parse_args(argv)
     settings = setup(args)
     options = RunOptions(
@@ -45,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         what=tuple(k.strip() for k in args.what.split(",") if k.strip()),
         dry_run=args.dry_run,
         labels=tuple(args.labels),
+        queries=args.queries,
         progress=sys.stderr.isatty(),
     )
     try:

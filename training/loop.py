@@ -18,6 +18,7 @@ from engine.sentiment.evaluation import LabelledText
 from engine.settings import Settings
 from retrieval.embedders import Embedder, load_embedder
 from retrieval.entries import FaqEntry
+from retrieval.evaluation import read_queries
 from retrieval.store import IndexMissing, read_snapshot
 from training.data import QueryPair, TrainingSets, export_training_sets
 from training.gate import judge
@@ -38,6 +39,10 @@ class RunOptions:
     dry_run: bool = False
     labels: tuple[Path, ...] = ()
     progress: bool = True
+    # Labelled queries ({"query", "faq_id"}) the embedder gate scores too; never trained on.
+    # The log's held-out pairs are only answers the bot already got right, so without these
+    # the gate cannot see a loss on the questions it gets wrong.
+    queries: Path | None = None
 
 
 @dataclass(slots=True)
@@ -206,6 +211,12 @@ def _train_embedder(
         progress=options.progress,
     )
     held_out = [p for p in sets.pairs.validation if p.faq_id in known]
+    if options.queries is not None:
+        held_out += [
+            QueryPair(f"query-{number}", None, q.query, q.faq_id, "queries")
+            for number, q in enumerate(read_queries(options.queries))
+            if q.faq_id is not None and q.faq_id in known
+        ]
     before = {"recall_at_1": recall_at_1(load_embedder(base), entries, held_out)}
     new_embedder = load_embedder(str(out))
     after = {"recall_at_1": recall_at_1(new_embedder, entries, held_out)}

@@ -236,12 +236,14 @@ async def prove_loop(
     what: tuple[str, ...],
     evaluation_log: Path,
     policy: CustomerPolicy | None = None,
+    gate_queries: Path | None = None,
 ) -> LoopProof:
     """Traffic through one running engine, retraining, and a held-out score before and after.
 
     The held-out questions go to a second running engine with a log of its own (`evaluation_log`)
     so they never become training data; it is not restarted, so its score after retraining also
-    shows that it picked up the promoted models.
+    shows that it picked up the promoted models. `gate_queries` (labelled, disjoint from both
+    question sets) are scored by the embedder gate too.
     """
     entries = read_snapshot(settings.retrieval.kb_dir, settings.retrieval).entries
     evaluation = dataclasses.replace(
@@ -250,7 +252,9 @@ async def prove_loop(
     async with open_engine(settings) as engine, open_engine(evaluation) as evaluator:
         before = await held_out_accuracy(evaluator, held_out)
         stats = await simulate_traffic(engine, traffic, {e.id: e for e in entries}, policy)
-        options = RunOptions(log_db=settings.log.path, what=what, progress=False)
+        options = RunOptions(
+            log_db=settings.log.path, what=what, progress=False, queries=gate_queries
+        )
         summary = await asyncio.to_thread(run_retraining, settings, options)
         after = await held_out_accuracy(evaluator, held_out)
     batch = settings.retrieval.batch_size

@@ -16,6 +16,8 @@ from engine.settings import Settings, TrainingConfig
 from retrieval import Embedder, ImportConfig, RetrievalConfig, import_paths
 from retrieval.evaluation import tune_and_store_threshold
 from tests.conftest import EXAMPLES
+from tests.training.conftest import fill_log
+from training.loop import RunOptions, run_retraining
 from training.registry import ModelRegistry
 from training.simulate import CustomerPolicy, Question, prove_loop, read_questions
 
@@ -79,3 +81,34 @@ async def test_traffic_through_the_engine_retrains_a_better_embedder(
     old, new = proof.ranking_before, proof.ranking_after
     assert new["recall_at_1"] >= old["recall_at_1"] and new["mrr"] >= old["mrr"], (old, new)
     assert new["margin"] > old["margin"] + 0.01, (old, new)
+
+
+async def test_the_embedder_gate_also_scores_labelled_queries(
+    tmp_path: Path, minilm: Embedder
+) -> None:
+    retrieval = RetrievalConfig(kb_dir=tmp_path / "kb")
+    import_paths(
+        [EXAMPLES / "kb"], retrieval.kb_dir, minilm, retrieval, ImportConfig(), progress=False
+    )
+    log_db = tmp_path / "log.db"
+    await fill_log(log_db)
+    settings = Settings(
+        retrieval=retrieval,
+        training=TrainingConfig(
+            models_dir=tmp_path / "models",
+            runs_dir=tmp_path / "runs",
+            min_pairs=1,
+            embedder_epochs=0.2,
+        ),
+    )
+    queries = read_questions(EXAMPLES / "queries.jsonl")
+    options = RunOptions(
+        log_db=log_db, what=("embedder",), progress=False, queries=EXAMPLES / "queries.jsonl"
+    )
+
+    (outcome,) = run_retraining(settings, options).outcomes
+
+    assert outcome.trained and outcome.version is not None
+    assert outcome.before["recall_at_1"] is not None
+    stored = ModelRegistry(settings.training.models_dir).get("embedder", outcome.version)
+    assert stored.metadata["counts"]["validation"] == sum(q.faq_id is not None for q in queries)
