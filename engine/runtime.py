@@ -30,7 +30,7 @@ async def open_engine(settings: Settings) -> AsyncIterator[Engine]:
     others = registry_embedders(models_dir, batch_size=config.batch_size)
     kb = KnowledgeBase(config.kb_dir, embedder, config, other_embedders=others)
     generator = load_generator(settings.generator)
-    pickup = ModelPickup(models_dir, generator, load_sentiment(settings.sentiment))
+    pickup = ModelPickup(models_dir, generator, load_sentiment(settings.sentiment, generator))
     await pickup.check()
     conversation_log = await ConversationLog.open(config=settings.log)
     try:

@@ -7,7 +7,7 @@
     python scripts/evaluate.py followups --faq DIR_OR_FILE --dialogues DIALOGUES.jsonl \\
         [--tune-queries DEV.jsonl] [--json]
     python scripts/evaluate.py sentiment --test FILE [--train FILE | --split SEED] \\
-        [--model lexicon|classifier] [--save DIR] [--json]
+        [--model lexicon|classifier|llm] [--generator NAME] [--limit N] [--save DIR] [--json]
 
 With --json the last line of stdout is one JSON object with the metrics.
 """
@@ -82,10 +82,11 @@ async def answers_command(args: argparse.Namespace, settings: Settings) -> int:
         tempfile.TemporaryDirectory(prefix="eval-log-") as tmp,
     ):
         async with await ConversationLog.open(Path(tmp) / "log.db") as conversation_log:
+            generator = load_generator(generator_config)
             engine = Engine(
                 kb,
-                load_generator(generator_config),
-                load_sentiment(settings.sentiment),
+                generator,
+                load_sentiment(settings.sentiment, generator),
                 conversation_log,
                 settings.engine_config,
             )
@@ -106,10 +107,11 @@ async def followups_command(args: argparse.Namespace, settings: Settings) -> int
     ):
         async with await ConversationLog.open(Path(tmp) / "log.db") as conversation_log:
             for memory in (True, False):
+                generator = load_generator(settings.generator)
                 engine = Engine(
                     kb,
-                    load_generator(settings.generator),
-                    load_sentiment(settings.sentiment),
+                    generator,
+                    load_sentiment(settings.sentiment, generator),
                     conversation_log,
                     replace(settings.engine_config, contextual_queries=memory),
                 )
@@ -128,7 +130,7 @@ async def followups_command(args: argparse.Namespace, settings: Settings) -> int
 
 
 def sentiment_command(args: argparse.Namespace, settings: Settings) -> int:
-    test = read_labelled(args.test)
+    test = read_labelled(args.test)[: args.limit]
     train_rows = read_labelled(args.train) if args.train else None
     if args.split is not None:
         train_rows, test = split_half(test, args.split)
@@ -143,7 +145,11 @@ def sentiment_command(args: argparse.Namespace, settings: Settings) -> int:
         if train_rows is not None:
             print("error: --train/--split only apply to --model classifier", file=sys.stderr)
             return 2
-        model = load_sentiment(replace(settings.sentiment, model=args.model))
+        generator = None
+        if args.model == "llm":
+            backend = args.generator or settings.generator.backend
+            generator = load_generator(replace(settings.generator, backend=backend))
+        model = load_sentiment(replace(settings.sentiment, model=args.model), generator)
     print(
         f"model      {model.name}; trained on {len(train_rows or [])} rows, tested on {len(test)}"
     )
@@ -181,7 +187,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SEED",
         help="train on one stratified half of --test, test on the other",
     )
-    sen.add_argument("--model", default="lexicon", help="lexicon or classifier")
+    sen.add_argument("--model", default="lexicon", help="lexicon, classifier or llm")
+    sen.add_argument(
+        "--generator", help="llm: the generator that picks labels (default: from config)"
+    )
+    sen.add_argument("--limit", type=int, help="score only the first N test rows")
     sen.add_argument("--save", type=Path, help="save the trained classifier to this folder")
     sen.add_argument("--json", action="store_true", help="print the metrics as JSON last")
     add_common(sen)

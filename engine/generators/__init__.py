@@ -15,8 +15,16 @@ def _vllm(config: GeneratorConfig) -> Generator:
     return VllmGenerator(config)
 
 
+def _transformers(config: GeneratorConfig) -> Generator:
+    # Imported when chosen, so other backends never pay for loading transformers' models.
+    from engine.generators.transformers import TransformersGenerator
+
+    return TransformersGenerator(config)
+
+
 GENERATORS: dict[str, Callable[[GeneratorConfig], Generator]] = {
     "extractive": ExtractiveGenerator,
+    "transformers": _transformers,
     "vllm": _vllm,
     "openai": OpenAIGenerator,
 }

@@ -6,7 +6,10 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from engine.generators.base import Generator
 
 Label = Literal["negative", "neutral", "positive"]
 LABELS: tuple[Label, ...] = ("negative", "neutral", "positive")
@@ -45,6 +48,7 @@ class SentimentModel(Protocol):
 class SentimentConfig:
     """Which sentiment model runs, and where the label and escalation thresholds sit."""
 
+    # lexicon, classifier, or llm (the engine's generator picks a label; it must have `choose`).
     model: str = "lexicon"
     # A folder written by ClassifierSentiment.save (scripts/evaluate.py sentiment --save).
     classifier_path: Path = Path("var/sentiment")
@@ -68,33 +72,45 @@ class SentimentConfig:
         return "neutral"
 
 
-def _lexicon(config: SentimentConfig) -> SentimentModel:
+def _lexicon(config: SentimentConfig, generator: Generator | None) -> SentimentModel:
     from engine.sentiment.lexicon import LexiconSentiment
 
     return LexiconSentiment(config)
 
 
-def _classifier(config: SentimentConfig) -> SentimentModel:
+def _classifier(config: SentimentConfig, generator: Generator | None) -> SentimentModel:
     from engine.sentiment.classifier import ClassifierSentiment
 
     return ClassifierSentiment.load(config.classifier_path)
 
 
+def _llm(config: SentimentConfig, generator: Generator | None) -> SentimentModel:
+    from engine.sentiment.llm import LlmSentiment
+
+    if generator is None:
+        raise ValueError(
+            "the llm sentiment asks the engine's generator; pass it: load_sentiment(config, gen)"
+        )
+    return LlmSentiment(generator)
+
+
 # Sentiment backends by the name a config may use. The factories import their module on first
-# use, so a deployment that never trains a classifier never loads its embedder.
-SENTIMENT_MODELS: dict[str, Callable[[SentimentConfig], SentimentModel]] = {
+# use, so a deployment that never trains a classifier never loads its embedder. The generator
+# is the engine's answering model, which only the llm backend uses.
+SENTIMENT_MODELS: dict[str, Callable[[SentimentConfig, Generator | None], SentimentModel]] = {
     "lexicon": _lexicon,
     "classifier": _classifier,
+    "llm": _llm,
 }
 
 
-def load_sentiment(config: SentimentConfig) -> SentimentModel:
-    """The sentiment model that `config.model` names."""
+def load_sentiment(config: SentimentConfig, generator: Generator | None = None) -> SentimentModel:
+    """The sentiment model that `config.model` names; `generator` serves the llm backend."""
     factory = SENTIMENT_MODELS.get(config.model)
     if factory is None:
         known = ", ".join(sorted(SENTIMENT_MODELS))
         raise ValueError(f"unknown sentiment model {config.model!r}; use one of: {known}")
-    return factory(config)
+    return factory(config, generator)
 
 
 class SentimentTrend:

@@ -5,7 +5,15 @@ from tests.engine.llm_fixtures import (
     openai_generator,
     openai_server,
     smollm_dir,
+    transformers_generator,
     vllm_generator,
 )
 
-__all__ = ["lora_adapter", "openai_generator", "openai_server", "smollm_dir", "vllm_generator"]
+__all__ = [
+    "lora_adapter",
+    "openai_generator",
+    "openai_server",
+    "smollm_dir",
+    "transformers_generator",
+    "vllm_generator",
+]

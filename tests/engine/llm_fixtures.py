@@ -1,4 +1,4 @@
-"""The real LLM backends, started once per test session: vLLM in-process and `vllm serve`.
+"""The real LLM backends, started once per session: transformers, vLLM, and `vllm serve`.
 
 Both run the packaged SmolLM2-135M-Instruct on CPU with vLLM's CPU build. A backend that cannot
 start here skips its tests with the reason it gave, so a machine without vLLM shows it.
@@ -26,6 +26,7 @@ from engine.generators.models import DEFAULT_EXPORT_DIR, ModelUnavailable, resol
 from engine.generators.openai import OpenAIGenerator
 
 if TYPE_CHECKING:
+    from engine.generators.transformers import TransformersGenerator
     from engine.generators.vllm import VllmGenerator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,6 +96,19 @@ def vllm_generator(smollm_dir: Path) -> Iterator[VllmGenerator]:
         pytest.skip(f"vllm cannot start here: {type(error).__name__}: {error}")
     yield generator
     generator.close()
+
+
+@pytest.fixture(scope="session")
+def transformers_generator(smollm_dir: Path) -> TransformersGenerator:
+    """One transformers model on CPU for the whole session, on the base model."""
+    from engine.generators.transformers import TransformersGenerator
+
+    try:
+        return TransformersGenerator(
+            GeneratorConfig(backend="transformers", model_path=smollm_dir, device="cpu")
+        )
+    except Exception as error:
+        pytest.skip(f"transformers cannot load the model: {type(error).__name__}: {error}")
 
 
 @pytest.fixture(scope="session")
