@@ -158,9 +158,16 @@ def _train_sentiment(
 
     embedder = load_embedder(settings.retrieval.embedder, batch_size=settings.retrieval.batch_size)
     live = registry.current_path("sentiment")
-    current: SentimentModel = (
-        ClassifierSentiment.load(live, embedder) if live else load_sentiment(settings.sentiment)
-    )
+    current: SentimentModel
+    if live:
+        current = ClassifierSentiment.load(live, embedder)
+    elif settings.sentiment.model == "llm":
+        from engine.generators import load_generator
+
+        # The llm sentiment asks the configured generator; the new classifier must beat it.
+        current = load_sentiment(settings.sentiment, load_generator(settings.generator))
+    else:
+        current = load_sentiment(settings.sentiment)
     validation = [LabelledText(r.text, r.label) for r in sets.sentiment.validation]
     result = retrain_sentiment(
         labelled_rows(sets.sentiment.train, options.labels), validation, embedder, current=current

@@ -1,0 +1,64 @@
+"""With `[sentiment] model = "llm"` live, a retrained classifier is measured against the LLM.
+
+The llm sentiment asks the configured generator (here the packaged SmolLM2 through the
+transformers backend), so the run has to load that generator to score the current model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.generators.base import GeneratorConfig
+from engine.generators.models import DEFAULT_EXPORT_DIR, ModelUnavailable, resolve_model_dir
+from engine.log import ConversationLog
+from engine.sentiment import SentimentConfig
+from engine.settings import Settings, TrainingConfig
+from retrieval import Embedder, RetrievalConfig
+from tests.training.test_bad_training_set import BAD, GOOD, labelled
+from training.loop import RunOptions, run_retraining
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_the_live_llm_sentiment_is_the_baseline(tmp_path: Path, minilm: Embedder) -> None:
+    pytest.importorskip("transformers")
+    try:
+        model_dir = resolve_model_dir(None, ROOT / DEFAULT_EXPORT_DIR)
+    except ModelUnavailable as error:
+        pytest.skip(str(error))
+    rows = labelled(GOOD, "positive") + labelled(BAD, "negative")
+    log_db = tmp_path / "log.db"
+    async with await ConversationLog.open(log_db) as log:
+        for number, row in enumerate(rows):
+            conversation = await log.start_conversation("test", f"customer-{number}")
+            await log.add_turn(
+                conversation,
+                "customer",
+                row.text,
+                sentiment_label=row.label,
+                sentiment_score=0.8 if row.label == "positive" else -0.8,
+            )
+    settings = Settings(
+        retrieval=RetrievalConfig(kb_dir=tmp_path / "kb"),
+        sentiment=SentimentConfig(model="llm"),
+        generator=GeneratorConfig(backend="transformers", model_path=model_dir, device="cpu"),
+        training=TrainingConfig(
+            models_dir=tmp_path / "models",
+            runs_dir=tmp_path / "runs",
+            min_sentiment=5,
+            validation_share=0.5,
+        ),
+    )
+
+    summary = run_retraining(
+        settings, RunOptions(log_db=log_db, what=("sentiment",), progress=False)
+    )
+
+    (outcome,) = summary.outcomes
+    assert outcome.trained and outcome.verdict is not None, outcome.note
+    assert outcome.note.startswith("current = llm:"), outcome.note
+    assert outcome.before["macro_f1"] is not None and outcome.after["macro_f1"] is not None
+    # Clear-cut messages: the classifier trained on the log's own labels is at least as good.
+    assert outcome.verdict.promote, outcome.verdict.reason
