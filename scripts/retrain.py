@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--queries",
         type=Path,
-        help='labelled queries {"query", "faq_id"} the embedder gate also scores; not trained on',
+        help='labelled queries {"query", "faq_id"} the embedder gate also scores (never trained '
+        "on); after a promotion the out-of-scope threshold is re-tuned on them",
     )
     args = parser.parse_args(argv)
     settings = setup(args)

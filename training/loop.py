@@ -18,7 +18,7 @@ from engine.sentiment.evaluation import LabelledText
 from engine.settings import Settings
 from retrieval.embedders import Embedder, load_embedder
 from retrieval.entries import FaqEntry
-from retrieval.evaluation import read_queries
+from retrieval.evaluation import read_queries, tune_and_store_threshold
 from retrieval.store import IndexMissing, read_snapshot
 from training.data import QueryPair, TrainingSets, export_training_sets
 from training.gate import judge
@@ -250,8 +250,20 @@ def _train_embedder(
 
         promoted = registry.current_path("embedder")
         assert promoted is not None
-        version = reembed_knowledge_base(settings, load_embedder(str(promoted)))
+        embedder = load_embedder(str(promoted), batch_size=settings.retrieval.batch_size)
+        version = reembed_knowledge_base(settings, embedder)
         outcome.note += f"; knowledge base re-embedded as {version}"
+        if options.queries is not None:
+            # Scores move with the embedder: the old out-of-scope threshold no longer fits.
+            tuned = tune_and_store_threshold(
+                settings.retrieval.kb_dir,
+                embedder,
+                settings.retrieval,
+                options.queries,
+                keep=settings.importing.keep_versions,
+            )
+            if tuned is not None:
+                outcome.note += f"; out-of-scope threshold re-tuned to {tuned[0]:.3f} ({tuned[1]})"
     return outcome
 
 

@@ -13,7 +13,14 @@ from pathlib import Path
 
 from engine.log import LogConfig
 from engine.settings import Settings, TrainingConfig
-from retrieval import Embedder, ImportConfig, RetrievalConfig, import_paths
+from retrieval import (
+    Embedder,
+    ImportConfig,
+    KnowledgeBase,
+    RetrievalConfig,
+    import_paths,
+    load_embedder,
+)
 from retrieval.evaluation import tune_and_store_threshold
 from tests.conftest import EXAMPLES
 from tests.training.conftest import fill_log
@@ -99,8 +106,10 @@ async def test_the_embedder_gate_also_scores_labelled_queries(
             runs_dir=tmp_path / "runs",
             min_pairs=1,
             embedder_epochs=0.2,
+            margin=1.0,  # promote whatever comes out, to see the threshold follow it
         ),
     )
+    threshold_before = KnowledgeBase(retrieval.kb_dir, minilm, retrieval).threshold
     queries = read_questions(EXAMPLES / "queries.jsonl")
     options = RunOptions(
         log_db=log_db, what=("embedder",), progress=False, queries=EXAMPLES / "queries.jsonl"
@@ -112,3 +121,9 @@ async def test_the_embedder_gate_also_scores_labelled_queries(
     assert outcome.before["recall_at_1"] is not None
     stored = ModelRegistry(settings.training.models_dir).get("embedder", outcome.version)
     assert stored.metadata["counts"]["validation"] == sum(q.faq_id is not None for q in queries)
+    assert outcome.verdict is not None and outcome.verdict.promote
+    live = ModelRegistry(settings.training.models_dir).current_path("embedder")
+    assert live is not None
+    kb = KnowledgeBase(retrieval.kb_dir, load_embedder(str(live)), retrieval)
+    assert "queries.jsonl" in kb.snapshot.meta.threshold_source, kb.snapshot.meta.threshold_source
+    assert kb.threshold != threshold_before and "re-tuned" in outcome.note
