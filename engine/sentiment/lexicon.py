@@ -23,6 +23,8 @@ _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z']*")
 # Handles and links say nothing about mood, and VADER scores some airline handles ("@united").
 _NOISE = re.compile(r"@\w+|https?://\S+|www\.\S+")
+# The version is read once: importlib.metadata scans the installed packages on every call.
+_NAME = f"lexicon-vader-{version('vaderSentiment')}+zh-1"
 
 # How far each cue moves the score; the sign says which way.
 SIGNAL_WEIGHTS: dict[str, float] = {
@@ -199,7 +201,7 @@ class LexiconSentiment:
 
     @property
     def name(self) -> str:
-        return f"lexicon-vader-{version('vaderSentiment')}+zh-1"
+        return _NAME
 
     def score(self, text: str) -> Sentiment:
         text = text.strip()
