@@ -114,6 +114,7 @@ def _train_lora(
 
     config = settings.training
     base = resolve_model_dir(settings.generator.model_path, settings.generator.export_dir)
+    current = registry.current("lora")
     result = train_lora(
         base,
         sets.dialogues.train,
@@ -122,18 +123,20 @@ def _train_lora(
         entries={e.id: e for e in entries},
         config=LoraTrainingConfig(rank=config.lora_rank, epochs=config.lora_epochs),
         progress=options.progress,
+        current_adapter=current.path if current is not None else None,
     )
     after = result.metrics()
-    # The base model on the same held-out slice is the bar; a live adapter must be beaten too.
-    before: dict[str, float | None] = {
-        "validation_loss": result.base_validation_loss,
-        "answer_overlap": result.answer_overlap_base,
-    }
-    current = registry.current("lora")
-    verdict = judge("lora", after, before, margin=config.margin)
-    note = "current = the base model without an adapter, on the same held-out slice"
+    # The bar is what answers now on the same held-out slice: the live adapter, else the base.
     if current is not None:
-        note += f"; live adapter {current.version} recorded {current.metadata.get('metrics')}"
+        before: dict[str, float | None] = {"validation_loss": result.current_validation_loss}
+        note = f"current = live adapter {current.version}, on the same held-out slice"
+    else:
+        before = {
+            "validation_loss": result.base_validation_loss,
+            "answer_overlap": result.answer_overlap_base,
+        }
+        note = "current = the base model without an adapter, on the same held-out slice"
+    verdict = judge("lora", after, before, margin=config.margin)
     outcome = KindOutcome(
         "lora", True, note, before, after, verdict, None, result.losses, result.eval_losses
     )

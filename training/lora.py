@@ -74,6 +74,8 @@ class LoraResult:
     eval_losses: list[tuple[int, float]] = field(default_factory=list)
     answer_overlap_base: float | None = None
     answer_overlap: float | None = None
+    # The live adapter's validation loss on the same held-out examples, when one was given.
+    current_validation_loss: float | None = None
 
     def metrics(self) -> dict[str, float | None]:
         return {
@@ -108,10 +110,12 @@ def train_lora(
     entries: Mapping[str, FaqEntry],
     config: LoraTrainingConfig | None = None,
     progress: bool = True,
+    current_adapter: Path | None = None,
 ) -> LoraResult:
     """Train an adapter on `train`, measure base and adapter on `validation`, save to `out`.
 
     With no validation examples the training examples stand in, and the report says so.
+    `current_adapter` (the live one) is measured on the same examples, so the gate can compare.
     """
     import torch
     from datasets import Dataset
@@ -176,6 +180,9 @@ def train_lora(
             processing_class=tokenizer,
             peft_config=peft_config,
         )
+        current_loss = None
+        if current_adapter is not None:
+            current_loss = _adapter_loss(base_model, current_adapter, args, dataset(held_out))
         # LoRA starts with B = 0, so the untrained adapter is exactly the base model.
         separate = train_set if validation else None
         before = _evaluate(trainer, separate)
@@ -209,6 +216,7 @@ def train_lora(
         ],
         answer_overlap_base=overlap_base,
         answer_overlap=overlap,
+        current_validation_loss=current_loss,
     )
     (out / LOSSES_FILE).write_text(
         json.dumps({**asdict(result), "out": str(out), "config": asdict(config)}, indent=2) + "\n",
@@ -223,6 +231,24 @@ def train_lora(
         result.seconds,
     )
     return result
+
+
+def _adapter_loss(base_model: Path, adapter: Path, args: Any, held_out: Any) -> float:
+    """Validation loss of an existing adapter on `held_out`, computed as for the new one."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTTrainer  # type: ignore[attr-defined]
+
+    model = AutoModelForCausalLM.from_pretrained(str(base_model), dtype=torch.float32)
+    trainer = SFTTrainer(
+        model=PeftModel.from_pretrained(model, str(adapter)),
+        args=args,
+        train_dataset=held_out,
+        eval_dataset={"validation": held_out},
+        processing_class=AutoTokenizer.from_pretrained(str(base_model)),
+    )
+    return round(float(trainer.evaluate()["eval_validation_loss"]), 4)
 
 
 def _evaluate(trainer: Any, train_set: Any | None) -> dict[str, float]:

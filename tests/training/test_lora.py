@@ -87,3 +87,38 @@ def test_tiny_lora_run_lowers_loss_and_loads(tmp_path: Path) -> None:
     )
     assert "validation_loss" in report.read_text()
     assert (tmp_path / "run" / "lora-loss.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_the_live_adapter_is_measured_on_the_same_examples(tmp_path: Path) -> None:
+    try:
+        base = resolve_model_dir(None)
+    except ModelUnavailable as exc:
+        pytest.skip(str(exc))
+    config = LoraTrainingConfig(
+        rank=4,
+        max_steps=2,
+        batch_size=3,
+        learning_rate=2e-3,
+        max_length=256,
+        evals_during_training=0,
+        sample_answers=0,
+    )
+    records = _records()
+    first = train_lora(
+        base, records, records, out=tmp_path / "a", entries={}, config=config, progress=False
+    )
+    assert first.current_validation_loss is None
+    second = train_lora(
+        base,
+        records[:2],
+        records,
+        out=tmp_path / "b",
+        entries={},
+        config=config,
+        progress=False,
+        current_adapter=tmp_path / "a",
+    )
+    # The live adapter, loaded back from its folder, scores what it scored when it was trained.
+    assert second.current_validation_loss == pytest.approx(first.validation_loss, abs=2e-3)
+    assert second.current_validation_loss != pytest.approx(second.base_validation_loss, abs=1e-3)

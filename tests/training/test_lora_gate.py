@@ -1,0 +1,54 @@
+"""The LoRA gate's bar is the live adapter, measured on the run's own held-out dialogues.
+
+A deliberately bad adapter (random LoRA weights that garble the model) is live; the run trains
+a new one from the log and scores both, and the base model, on the same examples.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.generators.base import GeneratorConfig
+from engine.settings import Settings, TrainingConfig
+from retrieval import RetrievalConfig
+from tests.engine.llm_fixtures import lora_adapter, smollm_dir
+from tests.training.conftest import fill_log
+from training.loop import RunOptions, run_retraining
+from training.registry import ModelRegistry
+
+__all__ = ["lora_adapter", "smollm_dir"]  # fixtures
+
+
+async def test_a_new_adapter_is_measured_against_the_live_one(
+    tmp_path: Path, smollm_dir: Path, lora_adapter: Path
+) -> None:
+    log_db = tmp_path / "log.db"
+    await fill_log(log_db)
+    registry = ModelRegistry(tmp_path / "models")
+    live = registry.add("lora", lora_adapter, {})
+    registry.promote("lora", live.version)
+    settings = Settings(
+        retrieval=RetrievalConfig(kb_dir=tmp_path / "kb"),
+        generator=GeneratorConfig(backend="transformers", model_path=smollm_dir, device="cpu"),
+        training=TrainingConfig(
+            models_dir=registry.root,
+            runs_dir=tmp_path / "runs",
+            min_dialogues=1,
+            lora_rank=4,
+            lora_epochs=1.0,
+        ),
+    )
+
+    summary = run_retraining(settings, RunOptions(log_db=log_db, what=("lora",), progress=False))
+
+    (outcome,) = summary.outcomes
+    assert outcome.trained and outcome.verdict is not None, outcome.note
+    assert outcome.note.startswith(f"current = live adapter {live.version}")
+    live_loss, new_loss = outcome.before["validation_loss"], outcome.after["validation_loss"]
+    base_loss = outcome.after["base_validation_loss"]
+    assert live_loss is not None and new_loss is not None and base_loss is not None
+    # The garbling adapter scores far worse than the base model; the new one beats it.
+    assert live_loss > base_loss + 1.0, (live_loss, base_loss)
+    assert outcome.verdict.promote and new_loss < live_loss
+    current = registry.current("lora")
+    assert current is not None and current.version == outcome.version
