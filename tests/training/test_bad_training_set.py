@@ -27,11 +27,8 @@ def labelled(templates: tuple[str, ...], label: str) -> list[LabelledText]:
     return [LabelledText(t.format(thing), label) for t in templates for thing in THINGS]  # type: ignore[arg-type]
 
 
-async def test_a_model_trained_on_flipped_labels_is_kept_out(
-    tmp_path: Path, minilm: Embedder
-) -> None:
-    rows = labelled(GOOD, "positive") + labelled(BAD, "negative")
-    log_db = tmp_path / "log.db"
+async def log_labelled(log_db: Path, rows: list[LabelledText]) -> None:
+    """One conversation per row: a customer message carrying the row's label."""
     async with await ConversationLog.open(log_db) as log:
         for number, row in enumerate(rows):
             conversation = await log.start_conversation("test", f"customer-{number}")
@@ -42,6 +39,14 @@ async def test_a_model_trained_on_flipped_labels_is_kept_out(
                 sentiment_label=row.label,
                 sentiment_score=0.8 if row.label == "positive" else -0.8,
             )
+
+
+async def test_a_model_trained_on_flipped_labels_is_kept_out(
+    tmp_path: Path, minilm: Embedder
+) -> None:
+    rows = labelled(GOOD, "positive") + labelled(BAD, "negative")
+    log_db = tmp_path / "log.db"
+    await log_labelled(log_db, rows)
     poisoned = tmp_path / "poisoned.jsonl"
     # Other wording than the log's, each row three times, every label flipped.
     wording = [r.text.replace("the ", "this ").upper() for r in rows]

@@ -38,21 +38,30 @@ def test_word_f1() -> None:
     assert word_f1("no", "yes") == 0.0
 
 
-@pytest.mark.slow
-def test_tiny_lora_run_lowers_loss_and_loads(tmp_path: Path) -> None:
+@pytest.fixture
+def base() -> Path:
     try:
-        base = resolve_model_dir(None)
+        return resolve_model_dir(None)
     except ModelUnavailable as exc:
         pytest.skip(str(exc))
-    config = LoraTrainingConfig(
-        rank=8,
-        max_steps=3,
+
+
+def tiny(rank: int, steps: int) -> LoraTrainingConfig:
+    """A few steps at a high learning rate: enough to move the loss, in seconds on a CPU."""
+    return LoraTrainingConfig(
+        rank=rank,
+        max_steps=steps,
         batch_size=3,
         learning_rate=2e-3,
         max_length=256,
         evals_during_training=0,
         sample_answers=0,
     )
+
+
+@pytest.mark.slow
+def test_tiny_lora_run_lowers_loss_and_loads(tmp_path: Path, base: Path) -> None:
+    config = tiny(rank=8, steps=3)
     records = _records()
     result = train_lora(
         base, records, [], out=tmp_path / "adapter", entries={}, config=config, progress=False
@@ -90,20 +99,8 @@ def test_tiny_lora_run_lowers_loss_and_loads(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_the_live_adapter_is_measured_on_the_same_examples(tmp_path: Path) -> None:
-    try:
-        base = resolve_model_dir(None)
-    except ModelUnavailable as exc:
-        pytest.skip(str(exc))
-    config = LoraTrainingConfig(
-        rank=4,
-        max_steps=2,
-        batch_size=3,
-        learning_rate=2e-3,
-        max_length=256,
-        evals_during_training=0,
-        sample_answers=0,
-    )
+def test_the_live_adapter_is_measured_on_the_same_examples(tmp_path: Path, base: Path) -> None:
+    config = tiny(rank=4, steps=2)
     records = _records()
     first = train_lora(
         base, records, records, out=tmp_path / "a", entries={}, config=config, progress=False

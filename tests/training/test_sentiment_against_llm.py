@@ -12,11 +12,10 @@ import pytest
 
 from engine.generators.base import GeneratorConfig
 from engine.generators.models import DEFAULT_EXPORT_DIR, ModelUnavailable, resolve_model_dir
-from engine.log import ConversationLog
 from engine.sentiment import SentimentConfig
 from engine.settings import Settings, TrainingConfig
 from retrieval import Embedder, RetrievalConfig
-from tests.training.test_bad_training_set import BAD, GOOD, labelled
+from tests.training.test_bad_training_set import BAD, GOOD, labelled, log_labelled
 from training.loop import RunOptions, run_retraining
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,18 +27,8 @@ async def test_the_live_llm_sentiment_is_the_baseline(tmp_path: Path, minilm: Em
         model_dir = resolve_model_dir(None, ROOT / DEFAULT_EXPORT_DIR)
     except ModelUnavailable as error:
         pytest.skip(str(error))
-    rows = labelled(GOOD, "positive") + labelled(BAD, "negative")
     log_db = tmp_path / "log.db"
-    async with await ConversationLog.open(log_db) as log:
-        for number, row in enumerate(rows):
-            conversation = await log.start_conversation("test", f"customer-{number}")
-            await log.add_turn(
-                conversation,
-                "customer",
-                row.text,
-                sentiment_label=row.label,
-                sentiment_score=0.8 if row.label == "positive" else -0.8,
-            )
+    await log_labelled(log_db, labelled(GOOD, "positive") + labelled(BAD, "negative"))
     settings = Settings(
         retrieval=RetrievalConfig(kb_dir=tmp_path / "kb"),
         sentiment=SentimentConfig(model="llm"),
