@@ -6,11 +6,12 @@ a new one from the log and scores both, and the base model, on the same examples
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from engine.generators.base import GeneratorConfig
+from engine.generators.base import GenerationRequest, GeneratorConfig
 from engine.settings import Settings, TrainingConfig
-from retrieval import RetrievalConfig
+from retrieval import FaqEntry, RetrievalConfig
 from tests.engine.llm_fixtures import lora_adapter, smollm_dir
 from tests.training.conftest import fill_log
 from training.loop import RunOptions, run_retraining
@@ -52,3 +53,12 @@ async def test_a_new_adapter_is_measured_against_the_live_one(
     assert outcome.verdict.promote and new_loss < live_loss
     current = registry.current("lora")
     assert current is not None and current.version == outcome.version
+
+    # The adapter trained from the log answers through the transformers generator.
+    from engine.generators.transformers import TransformersGenerator
+
+    generator = TransformersGenerator(replace(settings.generator, adapter_path=current.path))
+    assert generator.name.endswith(f"+{current.path.name}")
+    source = FaqEntry("shipping-time", "How long does shipping take?", "Two to four days.")
+    request = GenerationRequest("how long does shipping take?", (source,), max_tokens=12)
+    assert "".join([piece async for piece in generator.stream(request)]).strip()
