@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 
 from engine.log import ConversationLog, LogConfig, Retrieved
+from tests.engine.llm_fixtures import lora_adapter, smollm_dir
+
+__all__ = ["fill_log", "lora_adapter", "smollm_dir"]
 
 SHIPPING = "shipping-time"
 RETURNS = "returns"

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from engine.generators.models import ModelUnavailable, resolve_model_dir
 from training.data import DialogueRecord
 from training.lora import LoraTrainingConfig, to_chat_example, train_lora, word_f1
 from training.report import KindOutcome, write_report
@@ -38,14 +37,6 @@ def test_word_f1() -> None:
     assert word_f1("no", "yes") == 0.0
 
 
-@pytest.fixture
-def base() -> Path:
-    try:
-        return resolve_model_dir(None)
-    except ModelUnavailable as exc:
-        pytest.skip(str(exc))
-
-
 def tiny(rank: int, steps: int) -> LoraTrainingConfig:
     """A few steps at a high learning rate: enough to move the loss, in seconds on a CPU."""
     return LoraTrainingConfig(
@@ -60,11 +51,11 @@ def tiny(rank: int, steps: int) -> LoraTrainingConfig:
 
 
 @pytest.mark.slow
-def test_tiny_lora_run_lowers_loss_and_loads(tmp_path: Path, base: Path) -> None:
+def test_tiny_lora_run_lowers_loss_and_loads(tmp_path: Path, smollm_dir: Path) -> None:
     config = tiny(rank=8, steps=3)
     records = _records()
     result = train_lora(
-        base, records, [], out=tmp_path / "adapter", entries={}, config=config, progress=False
+        smollm_dir, records, [], out=tmp_path / "adapter", entries={}, config=config, progress=False
     )
     assert result.train_loss < result.base_train_loss
     adapter = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
@@ -74,7 +65,7 @@ def test_tiny_lora_run_lowers_loss_and_loads(tmp_path: Path, base: Path) -> None
     from transformers import AutoModelForCausalLM
 
     model = PeftModel.from_pretrained(
-        AutoModelForCausalLM.from_pretrained(str(base)), str(tmp_path / "adapter")
+        AutoModelForCausalLM.from_pretrained(str(smollm_dir)), str(tmp_path / "adapter")
     )
     assert model.active_adapter == "default"
     report = write_report(
@@ -99,15 +90,17 @@ def test_tiny_lora_run_lowers_loss_and_loads(tmp_path: Path, base: Path) -> None
 
 
 @pytest.mark.slow
-def test_the_live_adapter_is_measured_on_the_same_examples(tmp_path: Path, base: Path) -> None:
+def test_the_live_adapter_is_measured_on_the_same_examples(
+    tmp_path: Path, smollm_dir: Path
+) -> None:
     config = tiny(rank=4, steps=2)
     records = _records()
     first = train_lora(
-        base, records, records, out=tmp_path / "a", entries={}, config=config, progress=False
+        smollm_dir, records, records, out=tmp_path / "a", entries={}, config=config, progress=False
     )
     assert first.current_validation_loss is None
     second = train_lora(
-        base,
+        smollm_dir,
         records[:2],
         records,
         out=tmp_path / "b",

@@ -12,12 +12,9 @@ from pathlib import Path
 from engine.generators.base import GenerationRequest, GeneratorConfig
 from engine.settings import Settings, TrainingConfig
 from retrieval import FaqEntry, RetrievalConfig
-from tests.engine.llm_fixtures import lora_adapter, smollm_dir
 from tests.training.conftest import fill_log
 from training.loop import RunOptions, run_retraining
 from training.registry import ModelRegistry
-
-__all__ = ["lora_adapter", "smollm_dir"]  # fixtures
 
 
 async def test_a_new_adapter_is_measured_against_the_live_one(

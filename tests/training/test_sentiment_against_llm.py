@@ -11,28 +11,23 @@ from pathlib import Path
 import pytest
 
 from engine.generators.base import GeneratorConfig
-from engine.generators.models import DEFAULT_EXPORT_DIR, ModelUnavailable, resolve_model_dir
 from engine.sentiment import SentimentConfig
 from engine.settings import Settings, TrainingConfig
 from retrieval import Embedder, RetrievalConfig
 from tests.training.test_bad_training_set import BAD, GOOD, labelled, log_labelled
 from training.loop import RunOptions, run_retraining
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-async def test_the_live_llm_sentiment_is_the_baseline(tmp_path: Path, minilm: Embedder) -> None:
+async def test_the_live_llm_sentiment_is_the_baseline(
+    tmp_path: Path, minilm: Embedder, smollm_dir: Path
+) -> None:
     pytest.importorskip("transformers")
-    try:
-        model_dir = resolve_model_dir(None, ROOT / DEFAULT_EXPORT_DIR)
-    except ModelUnavailable as error:
-        pytest.skip(str(error))
     log_db = tmp_path / "log.db"
     await log_labelled(log_db, labelled(GOOD, "positive") + labelled(BAD, "negative"))
     settings = Settings(
         retrieval=RetrievalConfig(kb_dir=tmp_path / "kb"),
         sentiment=SentimentConfig(model="llm"),
-        generator=GeneratorConfig(backend="transformers", model_path=model_dir, device="cpu"),
+        generator=GeneratorConfig(backend="transformers", model_path=smollm_dir, device="cpu"),
         training=TrainingConfig(
             models_dir=tmp_path / "models",
             runs_dir=tmp_path / "runs",
