@@ -182,7 +182,9 @@ def train_lora(
         )
         current_loss = None
         if current_adapter is not None:
-            current_loss = _adapter_loss(base_model, current_adapter, args, dataset(held_out))
+            current_loss = _adapter_loss(
+                base_model, current_adapter, tokenizer, args, dataset(held_out)
+            )
         # LoRA starts with B = 0, so the untrained adapter is exactly the base model.
         separate = train_set if validation else None
         before = _evaluate(trainer, separate)
@@ -233,11 +235,13 @@ def train_lora(
     return result
 
 
-def _adapter_loss(base_model: Path, adapter: Path, args: Any, held_out: Any) -> float:
+def _adapter_loss(
+    base_model: Path, adapter: Path, tokenizer: Any, args: Any, held_out: Any
+) -> float:
     """Validation loss of an existing adapter on `held_out`, computed as for the new one."""
     import torch
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
     from trl import SFTTrainer  # type: ignore[attr-defined]
 
     model = AutoModelForCausalLM.from_pretrained(str(base_model), dtype=torch.float32)
@@ -246,7 +250,7 @@ def _adapter_loss(base_model: Path, adapter: Path, args: Any, held_out: Any) -> 
         args=args,
         train_dataset=held_out,
         eval_dataset={"validation": held_out},
-        processing_class=AutoTokenizer.from_pretrained(str(base_model)),
+        processing_class=tokenizer,
     )
     return round(float(trainer.evaluate()["eval_validation_loss"]), 4)
 
