@@ -83,8 +83,15 @@ async def check_generator(config: GeneratorConfig) -> None:
 
 
 def journal_path(settings: Settings) -> Path:
-    """The polling journal lives beside the conversation log."""
-    return settings.log.path.parent / "telegram-updates.db"
+    """The update journal lives beside the conversation log, one file per way of taking updates.
+
+    A polling start-up handles again what its journal left unfinished; webhook entries must not
+    be among them (Telegram delivers those again to the webhook itself).
+    """
+    name = (
+        "telegram-webhook-updates.db" if settings.bot.mode == "webhook" else "telegram-updates.db"
+    )
+    return settings.log.path.parent / name
 
 
 async def serve(settings: Settings, token: str, secret: str) -> None:
@@ -114,11 +121,11 @@ async def serve(settings: Settings, token: str, secret: str) -> None:
         await check_generator(settings.generator)
         log.info("bot @%s starting mode=%s", me.username, config.mode)
         dp = build_dispatcher(engine, config)
+        journal = await UpdateJournal.open(journal_path(settings))
+        stack.push_async_callback(journal.close)
         if config.mode == "webhook":
-            await run_webhook(bot, dp, config, secret)
+            await run_webhook(bot, dp, config, secret, journal=journal)
         else:
-            journal = await UpdateJournal.open(journal_path(settings))
-            stack.push_async_callback(journal.close)
             await run_polling(bot, dp, config, journal)
     log.info("bot stopped")
 

@@ -1,12 +1,17 @@
-"""Updates taken by long polling, kept on disk until handled, so a crash loses and repeats none.
+"""Updates taken from Telegram, kept on disk until handled, so a crash loses and repeats none.
 
-aiogram confirms a batch of updates with its next getUpdates, before their replies are done;
-a process killed in between would lose them, and one killed before confirming would answer
-them twice. The journal closes both gaps: a batch is written down before it can be confirmed,
-an update is marked `sending` before its first visible message and `done` when handled. At
-start-up a `received` update is handled again, a `sending` one (its answer may or may not have
-gone out) gets a short notice quoting the customer's message instead of a second answer, and
-updates Telegram delivers again are skipped.
+Long polling: aiogram confirms a batch of updates with its next getUpdates, before their replies
+are done; a process killed in between would lose them, and one killed before confirming would
+answer them twice. The journal closes both gaps: a batch is written down before it can be
+confirmed, an update is marked `sending` before its first visible message and `done` when
+handled. At start-up a `received` update is handled again, a `sending` one (its answer may or may
+not have gone out) gets a short notice quoting the customer's message instead of a second
+answer, and updates Telegram delivers again are skipped.
+
+Webhook: Telegram waits for the HTTP answer, which comes when the update is handled, and delivers
+the update again when the process died first. Each update is written down as it arrives; one
+delivered again is handled again if it was only `received`, gets the notice if it was `sending`
+and is only acknowledged if it was `done`. Processes behind one proxy may share the file.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ from aiogram.methods import (
 from aiogram.methods.base import TelegramType
 from aiogram.types import Message, ReplyParameters, TelegramObject, Update
 from aiogram.utils.i18n import I18n
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
 
 from bot.i18n import pick_language
 from engine.settings import BotConfig
@@ -99,10 +106,10 @@ class UpdateJournal:
                 received_at REAL NOT NULL
             )"""
         )
-        # Telegram keeps an unconfirmed update for 24 hours; a week covers any redelivery.
+        # Telegram keeps an unconfirmed update for 24 hours; a week covers any redelivery, and
+        # an answer that late would help nobody.
         await conn.execute(
-            "DELETE FROM updates WHERE state = 'done' AND received_at < ?",
-            (time.time() - _KEEP_DONE_S,),
+            "DELETE FROM updates WHERE received_at < ?", (time.time() - _KEEP_DONE_S,)
         )
         await conn.commit()
         return cls(conn)
@@ -135,6 +142,22 @@ class UpdateJournal:
             [(u.update_id, u.model_dump_json(exclude_none=True), now) for u in fresh],
         )
         await self._conn.commit()
+
+    async def arrive(self, update: Update) -> State | None:
+        """Write down an update a webhook delivers; its state if it was delivered before."""
+        async with self._conn.execute(
+            "SELECT state FROM updates WHERE update_id = ?", (update.update_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is not None:
+            return cast("State", row[0])
+        await self._conn.execute(
+            "INSERT OR IGNORE INTO updates (update_id, state, body, received_at) "
+            "VALUES (?, 'received', ?, ?)",
+            (update.update_id, update.model_dump_json(exclude_none=True), time.time()),
+        )
+        await self._conn.commit()
+        return None
 
     def is_stale(self, update_id: int) -> bool:
         """Whether Telegram delivered this update again after it was written down."""
@@ -228,13 +251,56 @@ class JournalUpdates(BaseMiddleware):
 
 def attach_journal(bot: Bot, dp: Dispatcher, journal: UpdateJournal) -> None:
     """Journal the bot's polling, and finish what a previous run left when polling starts."""
-    bot.session.middleware(JournalRequests(journal))
-    dp.update.outer_middleware(JournalUpdates(journal))
+    journal_handling(bot, dp, journal)
 
     async def recover(bot: Bot, i18n: I18n, bot_config: BotConfig) -> None:
         await recover_unfinished(bot, dp, journal, i18n, bot_config.languages)
 
     dp.startup.register(recover)
+
+
+def journal_handling(bot: Bot, dp: Dispatcher, journal: UpdateJournal) -> None:
+    """Mark updates `sending` before their first visible message and `done` when handled."""
+    bot.session.middleware(JournalRequests(journal))
+    dp.update.outer_middleware(JournalUpdates(journal))
+
+
+class JournaledWebhook(SimpleRequestHandler):
+    """The webhook endpoint, answering Telegram once an update is handled and written down.
+
+    Use with `journal_handling` on the same bot and dispatcher.
+    """
+
+    def __init__(
+        self, dispatcher: Dispatcher, bot: Bot, journal: UpdateJournal, *, secret_token: str
+    ) -> None:
+        super().__init__(dispatcher, bot, handle_in_background=False, secret_token=secret_token)
+        self._journal = journal
+        self._handling: set[int] = set()
+
+    async def _handle_request(self, bot: Bot, request: web.Request) -> web.Response:
+        body = await request.json(loads=bot.session.json_loads)
+        update = Update.model_validate(body, context={"bot": bot})
+        if update.update_id in self._handling:
+            # Delivered again while this process still works on it (Telegram timed out).
+            return web.json_response({})
+        previous = await self._journal.arrive(update)
+        if previous == "done":
+            log.info("skipped update %s delivered again", update.update_id)
+            return web.json_response({})
+        if previous == "sending":
+            message = update.message or update.edited_message
+            if isinstance(message, Message):
+                languages = self.dispatcher["bot_config"].languages
+                await _notify(bot, message, self.dispatcher["i18n"], languages)
+            await self._journal.done(update.update_id)
+            log.warning("update %s was being answered when a bot process stopped", update.update_id)
+            return web.json_response({})
+        self._handling.add(update.update_id)
+        try:
+            return await super()._handle_request(bot, request)
+        finally:
+            self._handling.discard(update.update_id)
 
 
 async def recover_unfinished(

@@ -13,7 +13,7 @@ from aiogram.types import TelegramObject, Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
-from bot.journal import UpdateJournal, attach_journal
+from bot.journal import JournaledWebhook, UpdateJournal, attach_journal, journal_handling
 from bot.ordering import ChatOrder
 from engine.settings import BotConfig
 
@@ -70,16 +70,28 @@ async def run_polling(
 
 
 async def run_webhook(
-    bot: Bot, dp: Dispatcher, config: BotConfig, secret: str, stop: asyncio.Event | None = None
+    bot: Bot,
+    dp: Dispatcher,
+    config: BotConfig,
+    secret: str,
+    stop: asyncio.Event | None = None,
+    journal: UpdateJournal | None = None,
 ) -> None:
     """Serve the webhook (secret header checked) and health endpoint until `stop` is set.
 
-    Without a `stop` event, SIGTERM and SIGINT stop it.
+    Telegram gets its answer once an update is handled, so it delivers again what a killed
+    process was working on; with a `journal`, such an update is neither lost nor answered twice
+    (see bot.journal). Without a `stop` event, SIGTERM and SIGINT stop it.
     """
     app = health_app(dp, config)
     # Shutdown runs in registration order: replies drain before the bot's session closes.
     setup_application(app, dp, bot=bot)
-    SimpleRequestHandler(dp, bot, secret_token=secret).register(app, path=config.webhook_path)
+    if journal is None:
+        handler = SimpleRequestHandler(dp, bot, handle_in_background=False, secret_token=secret)
+    else:
+        journal_handling(bot, dp, journal)
+        handler = JournaledWebhook(dp, bot, journal, secret_token=secret)
+    handler.register(app, path=config.webhook_path)
     loop = asyncio.get_running_loop()
     signals: tuple[signal.Signals, ...] = ()
     if stop is None:

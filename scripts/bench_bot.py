@@ -1,7 +1,7 @@
 """Load and fault benchmark of the Telegram bot process against a local fake Bot API.
 
     python scripts/bench_bot.py [--chats 500] [--messages 20] [--kill-at 0.5] \\
-        [--phases echo,load,fault] [--timeout 900]
+        [--phases echo,load,fault,webhook-fault] [--timeout 900]
 
 Imports examples/kb into a temporary folder and runs three phases on 127.0.0.1, each with a
 fresh fake Bot API (tests/telegram/fake_api.py) and its own conversation log:
@@ -9,7 +9,9 @@ fresh fake Bot API (tests/telegram/fake_api.py) and its own conversation log:
 1. echo: a bare aiogram bot answering each message with sendMessage, the ceiling;
 2. load: the real bot (`python -m bot`, extractive answers) under the same traffic;
 3. fault: the same traffic; once `--kill-at` of the questions are answered the bot gets
-   SIGKILL and is started again at once.
+   SIGKILL and is started again at once;
+4. webhook-fault: the fault phase with the bot in webhook mode. The fake delivers one update at
+   a time and again after a failed delivery, as Telegram does, so it is slow: keep it small.
 
 Traffic: `--chats` private chats, each asking `--messages` questions from
 examples/queries.jsonl one after another: a chat's next question is queued when the previous one
@@ -29,6 +31,8 @@ out, `rerun_turns`); or marked as its answer going out, and then it gets a notic
 instead of a second answer (`recovery_notices`; `recovered_without_answer` where the answer had
 not arrived). Passing: every delivered question answered once or noticed, none answered twice,
 SQLite integrity_check ok, and bot turns - rerun turns = answered + noticed-without-answer.
+In webhook mode the update being handled at the kill got no HTTP answer, so the fake delivers
+it again to the restarted bot, whose journal decides the same way.
 
 Target: load replies/s over echo replies/s >= 0.8. The last stdout line is one JSON object with
 every figure; the exit status is 1 when a check fails.
@@ -43,6 +47,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sqlite3
 import sys
 import tempfile
@@ -65,7 +70,8 @@ from tests.telegram.fake_api import Call, FakeTelegram  # noqa: E402
 from tests.telegram.load import Notes, PacedChats, Question, summary  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
-PHASES = ("echo", "load", "fault")
+PHASES = ("echo", "load", "fault", "webhook-fault")
+WEBHOOK_SECRET = "bench-secret"
 BOT_NOTES = Notes(
     recovery=RECOVERY_NOTICE[:40],
     flood="You're sending messages faster than I can answer",
@@ -83,7 +89,7 @@ class Phase:
     chats: PacedChats
     process: asyncio.subprocess.Process | None = None
     exit_code: int | None = None
-    polls: int = 0
+    starts: int = 0  # getUpdates and setWebhook calls: a bot makes one once it has started
 
 
 def plan(chats: int, messages: int) -> dict[int, list[str]]:
@@ -103,28 +109,47 @@ def import_kb(settings: Settings, kb_dir: Path) -> None:
     tune_and_store_threshold(kb_dir, embedder, config, EXAMPLES / "queries.jsonl", keep=2)
 
 
-def write_config(folder: Path, settings: Settings, kb_dir: Path, base_url: str, flood: int) -> Path:
+def write_config(
+    folder: Path,
+    settings: Settings,
+    kb_dir: Path,
+    base_url: str,
+    flood: int,
+    webhook_port: int | None = None,
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "bot.toml"
+    webhook = (
+        ""
+        if webhook_port is None
+        else f'mode = "webhook"\nlisten_port = {webhook_port}\n'
+        f'webhook_url = "http://127.0.0.1:{webhook_port}"\n'
+    )
     config.write_text(
         f'[retrieval]\nkb_dir = "{kb_dir}"\nembedder = "{settings.retrieval.embedder}"\n'
         f'[generator]\nbackend = "extractive"\n'
         f'[log]\npath = "{folder / "conversations.db"}"\n'
-        f'[bot]\napi_base_url = "{base_url}"\nflood_messages = {flood}\n',
+        f'[bot]\napi_base_url = "{base_url}"\nflood_messages = {flood}\n{webhook}',
         encoding="utf-8",
     )
     return config
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 async def start_process(phase: Phase, argv: list[str], output: Path, token: str) -> None:
-    """Start the bot and wait for its first long poll (start-up, recovery included, is done)."""
-    polls = phase.polls
-    env = {**os.environ, "TELEGRAM_BOT_TOKEN": token}
+    """Start the bot and wait for its first long poll or setWebhook (start-up is done)."""
+    starts = phase.starts
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": token, "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET}
     with output.open("ab") as sink:
         phase.process = await asyncio.create_subprocess_exec(
             sys.executable, *argv, cwd=ROOT, env=env, stdout=sink, stderr=sink
         )
-    await phase.tg.wait_for(lambda: phase.polls > polls, timeout=120)
+    await phase.tg.wait_for(lambda: phase.starts > starts, timeout=120)
 
 
 async def stop_process(phase: Phase, grace_s: float = 30.0) -> None:
@@ -161,11 +186,11 @@ async def run_phase(
 
     phase = Phase(name, tg, PacedChats(tg, questions, notes=notes, on_resolved=resolved))
 
-    def count_polls(call: Call) -> None:
-        if call.method == "getUpdates":
-            phase.polls += 1
+    def count_starts(call: Call) -> None:
+        if call.method in ("getUpdates", "setWebhook"):
+            phase.starts += 1
 
-    tg.observe(count_polls)
+    tg.observe(count_starts)
     try:
         await launch(phase)
         phase.chats.start()
@@ -288,9 +313,13 @@ async def bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
             argv = ["-m", "tests.telegram.echo_bot", phase.tg.base_url]
             await start_process(phase, argv, output, phase.tg.token)
 
-        def bot_in(sub: str) -> Callable[[Phase], Any]:
+        def bot_in(sub: str, *, webhook: bool = False) -> Callable[[Phase], Any]:
+            port = free_port() if webhook else None
+
             async def launch(phase: Phase) -> None:
-                config = write_config(folder / sub, settings, kb_dir, phase.tg.base_url, flood)
+                config = write_config(
+                    folder / sub, settings, kb_dir, phase.tg.base_url, flood, port
+                )
                 argv = ["-m", "bot", "--config", str(config)]
                 await start_process(phase, argv, output, phase.tg.token)
 
@@ -303,18 +332,14 @@ async def bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         if "load" in args.phases:
             phase = await run_phase("load", questions, BOT_NOTES, bot_in("load"), deadline)
             result["load"] = traffic(phase) | check_log(folder / "load/conversations.db", phase)
-        if "fault" in args.phases:
-            launch = bot_in("fault")
+        for name in ("fault", "webhook-fault"):
+            if name not in args.phases:
+                continue
+            launch = bot_in(name, webhook=name == "webhook-fault")
             phase = await run_phase(
-                "fault",
-                questions,
-                BOT_NOTES,
-                launch,
-                deadline,
-                kill_at=args.kill_at,
-                restart=launch,
+                name, questions, BOT_NOTES, launch, deadline, kill_at=args.kill_at, restart=launch
             )
-            result["fault"] = traffic(phase) | check_log(folder / "fault/conversations.db", phase)
+            result[name] = traffic(phase) | check_log(folder / name / "conversations.db", phase)
         if args.verbose:
             print(output.read_text(encoding="utf-8", errors="replace")[-4000:])
     phases = [result[name] for name in PHASES if name in result]
@@ -345,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         "--phases",
         type=lambda text: [p for p in text.split(",") if p],
         default=list(PHASES),
-        help="comma-separated, from echo,load,fault (default: all)",
+        help="comma-separated, from echo,load,fault,webhook-fault (default: all)",
     )
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds for the whole run")
     add_common(parser)

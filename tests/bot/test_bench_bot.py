@@ -1,4 +1,5 @@
-"""scripts/bench_bot.py at CI size: a bot process killed with SIGKILL loses and repeats nothing."""
+"""scripts/bench_bot.py at CI size: a bot process killed with SIGKILL loses and repeats nothing,
+taking updates by long polling and by webhook."""
 
 from __future__ import annotations
 
@@ -19,24 +20,27 @@ def test_the_bot_survives_load_and_a_kill_without_losing_or_repeating_answers() 
             "scripts/bench_bot.py",
             "--chats=20",
             "--messages=3",
-            "--phases=echo,fault",
-            "--timeout=150",
+            "--phases=echo,fault,webhook-fault",
+            "--timeout=240",
         ],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=200,
+        timeout=300,
         check=False,
     )
     result = json.loads(run.stdout.strip().splitlines()[-1])
-    echo, fault = result["echo"], result["fault"]
+    echo = result["echo"]
     assert echo["replies"] == echo["questions"] == 60
-    assert fault["questions"] == 60
-    assert fault["lost"] == fault["lost_after_delivery"] == 0, run.stdout
-    assert fault["duplicated"] == 0, run.stdout
-    assert fault["order_kept"] and fault["mismatched"] == 0, run.stdout
-    assert fault["integrity"] == "ok"
-    assert fault["turns_consistent"], run.stdout
-    assert fault["flood_notices"] == fault["apologies"] == 0
-    assert fault["exit_code"] == 0
+    for fault in (result["fault"], result["webhook-fault"]):
+        assert fault["questions"] == 60
+        assert fault["lost"] == fault["lost_after_delivery"] == 0, run.stdout
+        assert fault["duplicated"] == 0, run.stdout
+        assert fault["order_kept"] and fault["mismatched"] == 0, run.stdout
+        assert fault["integrity"] == "ok"
+        assert fault["turns_consistent"], run.stdout
+        assert fault["flood_notices"] == fault["apologies"] == 0
+        assert fault["exit_code"] == 0
+    # The update in progress at the kill got no answer over HTTP and came again.
+    assert result["webhook-fault"]["redelivered_updates"] >= 1, run.stdout
     assert result["passed"] and run.returncode == 0, run.stderr[-2000:]

@@ -1,14 +1,21 @@
-"""Webhook mode: Telegram's secret header is required, updates are answered, health answers."""
+"""Webhook mode: the secret header is required, updates are answered, health answers, and the
+updates a killed process was working on are neither lost nor answered twice when Telegram
+delivers them again."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 from aiogram import Bot
+from aiogram.types import Update
 
 from bot import build_dispatcher, make_bot, run_webhook
+from bot.journal import RECOVERY_NOTICE, UpdateJournal
 from engine import Engine
 from engine.generators import ExtractiveGenerator
 from engine.log import ConversationLog
@@ -27,9 +34,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def test_webhook_answers_updates_and_rejects_a_wrong_secret(
-    tg: FakeTelegram, sample_kb: KnowledgeBase, conversation_log: ConversationLog
-) -> None:
+@contextlib.asynccontextmanager
+async def webhook_bot(
+    tg: FakeTelegram,
+    kb: KnowledgeBase,
+    conversation_log: ConversationLog,
+    journal: UpdateJournal | None = None,
+) -> AsyncIterator[int]:
+    """The real dispatcher behind its webhook on a free port, which it yields."""
     port = free_port()
     config = BotConfig(
         api_base_url=tg.base_url,
@@ -38,14 +50,23 @@ async def test_webhook_answers_updates_and_rejects_a_wrong_secret(
         webhook_url=f"http://127.0.0.1:{port}",
         stream_interval_s=0.2,
     )
-    engine = Engine(sample_kb, ExtractiveGenerator(), LexiconSentiment(), conversation_log)
+    engine = Engine(kb, ExtractiveGenerator(), LexiconSentiment(), conversation_log)
     bot: Bot = make_bot(tg.token, config)
     stop = asyncio.Event()
-    serving = asyncio.create_task(
-        run_webhook(bot, build_dispatcher(engine, config), config, SECRET, stop)
-    )
+    dp = build_dispatcher(engine, config)
+    serving = asyncio.create_task(run_webhook(bot, dp, config, SECRET, stop, journal=journal))
     try:
         await tg.wait_for("setWebhook")
+        yield port
+    finally:
+        stop.set()
+        await serving
+
+
+async def test_webhook_answers_updates_and_rejects_a_wrong_secret(
+    tg: FakeTelegram, sample_kb: KnowledgeBase, conversation_log: ConversationLog
+) -> None:
+    async with webhook_bot(tg, sample_kb, conversation_log) as port:
         registered = tg.calls_for("setWebhook")[-1]
         assert registered["secret_token"] == SECRET
         assert registered["url"] == f"http://127.0.0.1:{port}/telegram"
@@ -75,6 +96,38 @@ async def test_webhook_answers_updates_and_rejects_a_wrong_secret(
                 assert (await response.json())["status"] == "ok"
         await asyncio.sleep(0.2)
         assert not tg.messages(202)
+
+
+async def test_updates_delivered_again_after_a_crash_are_answered_once_or_noticed(
+    tg: FakeTelegram, sample_kb: KnowledgeBase, conversation_log: ConversationLog, tmp_path: Path
+) -> None:
+    # A killed process had taken three updates (Telegram got no answer for any of them): one
+    # only received, one whose answer was going out, one answered just before the kill.
+    tg.send_text(301, "How long do I have to return an item?")
+    asked = tg.send_text(302, "How long does delivery take?")
+    tg.send_text(303, "Can I pay with PayPal?")
+    taken = [Update.model_validate(u) for u in tg.pending_updates()]
+    journal = await UpdateJournal.open(tmp_path / "telegram-webhook-updates.db")
+    try:
+        assert [await journal.arrive(u) for u in taken] == [None, None, None]
+        await journal.sending(taken[1].update_id)
+        await journal.done(taken[2].update_id)
+
+        async with webhook_bot(tg, sample_kb, conversation_log, journal):
+            await tg.wait_for(lambda: len(tg.confirmed_update_ids) == 3, timeout=30)
+            tg.send_text(303, "Can I pay with PayPal?")
+            await tg.wait_for(lambda: len(tg.confirmed_update_ids) == 4, timeout=30)
+            await tg.wait_idle(quiet=0.5, timeout=30)
+
+        [answer] = tg.messages(301)
+        assert "30 days" in text_of(answer)
+        [notice] = tg.messages(302)
+        assert text_of(notice) == RECOVERY_NOTICE
+        assert notice["reply_to_message"]["message_id"] == asked["message_id"]
+        [later] = tg.messages(303)  # the answered update was only acknowledged
+        assert "Source:" in text_of(later)
+        assert all(tg.delivery_counts[u.update_id] == 1 for u in taken)
+        assert await journal.unfinished() == []
+        assert await journal.arrive(taken[0]) == "done"
     finally:
-        stop.set()
-        await serving
+        await journal.close()
