@@ -90,6 +90,18 @@ def current_version(kb_dir: Path) -> str | None:
         return None
 
 
+def kept_versions(kb_dir: Path) -> list[KbMeta]:
+    """The metadata of every version still on disk, newest first."""
+    metas = []
+    for folder in sorted((kb_dir / _VERSIONS).glob("v[0-9]*"), reverse=True):
+        try:
+            text = (folder / "meta.json").read_text(encoding="utf-8")
+        except FileNotFoundError:  # pruned meanwhile
+            continue
+        metas.append(KbMeta(**json.loads(text)))
+    return metas
+
+
 def read_snapshot(kb_dir: Path, config: RetrievalConfig) -> Snapshot:
     """Load the live version; retries if an import swaps and prunes it meanwhile."""
     for _ in range(_READ_RETRIES):

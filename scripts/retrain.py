@@ -2,7 +2,7 @@
 
 retrain.py [--log-db PATH] [--what embedder,lora,sentiment] [--dry-run] [--labels FILE ...]
            [--queries QUERIES.jsonl]
-retrain.py rollback {embedder,lora,sentiment}
+retrain.py rollback {embedder,lora,sentiment} [--queries QUERIES.jsonl]
 retrain.py embedder --faq FAQ.jsonl [--pairs PAIRS.jsonl] --out DIR
 """
 
@@ -81,16 +81,24 @@ def _rollback(argv: list[str]) -> int:
     )
     add_common(parser)
     parser.add_argument("kind", choices=KINDS)
+    parser.add_argument(
+        "--queries",
+        type=Path,
+        help="embedder: labelled queries (JSONL with out-of-scope ones) to tune the out-of-scope "
+        "threshold on; without it the one last tuned for the restored embedder is used",
+    )
     args = parser.parse_args(argv)
+    if args.queries is not None and not args.queries.is_file():
+        parser.error(f"--queries: no such file: {args.queries}")
     settings = setup(args)
     try:
-        version, kb_version = roll_back(settings, args.kind)
+        done = roll_back(settings, args.kind, queries=args.queries)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"{args.kind}: {version.version} is live again")
-    if kb_version is not None:
-        print(f"knowledge base re-embedded with it as {kb_version}")
+    print(f"{args.kind}: {done.version.version} is live again")
+    if done.kb_version is not None:
+        print(f"knowledge base re-embedded with it as {done.kb_version}; {done.threshold_note}")
     return 0
 
 

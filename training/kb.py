@@ -12,12 +12,17 @@ from retrieval.importer import row_key
 from retrieval.index import build_index
 from retrieval.store import import_lock, read_snapshot, write_snapshot
 
+# Marks a threshold carried over from another embedder, not tuned for the one it is stored with.
+BEFORE_REEMBEDDING = " (before re-embedding)"
 
-def reembed_knowledge_base(settings: Settings, embedder: Embedder) -> str:
+
+def reembed_knowledge_base(
+    settings: Settings, embedder: Embedder, *, threshold: tuple[float, str] | None = None
+) -> str:
     """Write the live entries again with vectors from `embedder`; returns the new version name.
 
-    The out-of-scope threshold is kept; tune it again for the new embedder with
-    scripts/import_faq.py --tune-queries.
+    The out-of-scope threshold is kept unless `threshold` (value, source) says otherwise; tune
+    it again for the new embedder with scripts/import_faq.py --tune-queries.
     """
     kb_dir = settings.retrieval.kb_dir
     with import_lock(kb_dir):
@@ -25,11 +30,16 @@ def reembed_knowledge_base(settings: Settings, embedder: Embedder) -> str:
         texts = [q for entry in snapshot.entries for q in entry.questions]
         vectors = np.asarray(embedder.encode(texts), dtype=np.float32)
         keys = np.array([row_key(embedder.name, t) for t in texts], dtype="S32")
+        value, source = threshold or (
+            snapshot.meta.threshold,
+            f"{snapshot.meta.threshold_source}{BEFORE_REEMBEDDING}",
+        )
         meta = replace(
             snapshot.meta,
             embedder=embedder.name,
             dim=embedder.dim,
-            threshold_source=f"{snapshot.meta.threshold_source} (before re-embedding)",
+            threshold=value,
+            threshold_source=source,
         )
         written = write_snapshot(
             kb_dir,

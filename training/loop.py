@@ -19,7 +19,7 @@ from engine.settings import Settings
 from retrieval.embedders import Embedder, load_embedder
 from retrieval.entries import FaqEntry
 from retrieval.evaluation import read_queries, tune_and_store_threshold
-from retrieval.store import IndexMissing, read_snapshot
+from retrieval.store import IndexMissing, current_version, kept_versions, read_snapshot
 from training.data import QueryPair, TrainingSets, export_training_sets
 from training.gate import judge
 from training.registry import ModelRegistry, ModelVersion
@@ -270,20 +270,58 @@ def _train_embedder(
     return outcome
 
 
-def roll_back(settings: Settings, kind: str) -> tuple[ModelVersion, str | None]:
+@dataclass(frozen=True, slots=True)
+class RolledBack:
+    """What a rollback made live again."""
+
+    version: ModelVersion
+    # For the embedder: the knowledge-base version re-embedded with it, and its threshold.
+    kb_version: str | None = None
+    threshold_note: str = ""
+
+
+def roll_back(settings: Settings, kind: str, *, queries: Path | None = None) -> RolledBack:
     """Make the version live before the current one of `kind` live again.
 
     Rolling back the embedder re-embeds the knowledge base with the restored one (a running
-    engine follows it); returns the version and that knowledge-base version, else None.
-    Raises ValueError when there is nothing earlier to go back to.
+    engine follows it). Its out-of-scope threshold is tuned on `queries` when given, else the
+    one last tuned for that embedder is restored from a kept knowledge-base version, else the
+    current one stays and the note says to tune it. Raises ValueError when there is nothing
+    earlier to go back to.
     """
     version = ModelRegistry(settings.training.models_dir).rollback(kind)
     if kind != "embedder":
-        return version, None
-    from training.kb import reembed_knowledge_base
+        return RolledBack(version)
+    from training.kb import BEFORE_REEMBEDDING, reembed_knowledge_base
 
+    kb_dir = settings.retrieval.kb_dir
     embedder = load_embedder(str(version.path), batch_size=settings.retrieval.batch_size)
-    return version, reembed_knowledge_base(settings, embedder)
+    tuned_before = next(
+        (
+            meta
+            for meta in kept_versions(kb_dir)
+            if meta.embedder == embedder.name
+            and not meta.threshold_source.endswith(BEFORE_REEMBEDDING)
+        ),
+        None,
+    )
+    threshold = None
+    note = (
+        "the out-of-scope threshold was tuned for another embedder; tune it again with "
+        "--queries FILE"
+    )
+    if tuned_before is not None:
+        source = f"{tuned_before.threshold_source} (restored from {tuned_before.version})"
+        threshold = (tuned_before.threshold, source)
+        note = f"out-of-scope threshold {threshold[0]:.3f} restored from {tuned_before.version}"
+    kb_version = reembed_knowledge_base(settings, embedder, threshold=threshold)
+    if queries is not None:
+        keep = settings.importing.keep_versions
+        tuned = tune_and_store_threshold(kb_dir, embedder, settings.retrieval, queries, keep=keep)
+        if tuned is not None:
+            note = f"out-of-scope threshold re-tuned to {tuned[0]:.3f} ({tuned[1]})"
+            return RolledBack(version, current_version(kb_dir), note)
+    return RolledBack(version, kb_version, note)
 
 
 def recall_at_1(
