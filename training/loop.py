@@ -114,7 +114,7 @@ def _train_lora(
 
     config = settings.training
     base = resolve_model_dir(settings.generator.model_path, settings.generator.export_dir)
-    current = registry.current("lora")
+    current, other_base = live_adapter_for(registry, base)
     result = train_lora(
         base,
         sets.dialogues.train,
@@ -136,6 +136,8 @@ def _train_lora(
             "answer_overlap": result.answer_overlap_base,
         }
         note = "current = the base model without an adapter, on the same held-out slice"
+        if other_base:
+            note += f" ({other_base})"
     verdict = judge("lora", after, before, margin=config.margin)
     outcome = KindOutcome(
         "lora", True, note, before, after, verdict, None, result.losses, result.eval_losses
@@ -147,6 +149,21 @@ def _train_lora(
         "metrics": after,
     }
     return _store(registry, "lora", result.out, metadata, outcome)
+
+
+def live_adapter_for(registry: ModelRegistry, base: Path) -> tuple[ModelVersion | None, str]:
+    """The live adapter, if it was trained on `base`; else None and why it cannot be the bar.
+
+    An adapter only fits the model it was trained on: after `[generator] model_path` changes,
+    the live one cannot even be loaded on the new base, so the new adapter is measured against
+    the base model alone.
+    """
+    current = registry.current("lora")
+    trained_on = current.metadata.get("base_model") if current is not None else None
+    if current is None or not trained_on or Path(trained_on).resolve() == base.resolve():
+        return current, ""
+    log.warning("live adapter %s was trained on %s, not on %s", current.version, trained_on, base)
+    return None, f"the live adapter {current.version} was trained on {trained_on}, not on {base}"
 
 
 def _train_sentiment(

@@ -13,7 +13,7 @@ from engine.generators.base import GenerationRequest, GeneratorConfig
 from engine.settings import Settings, TrainingConfig
 from retrieval import FaqEntry, RetrievalConfig
 from tests.training.conftest import fill_log
-from training.loop import RunOptions, run_retraining
+from training.loop import RunOptions, live_adapter_for, run_retraining
 from training.registry import ModelRegistry
 
 
@@ -59,3 +59,20 @@ async def test_a_new_adapter_is_measured_against_the_live_one(
     source = FaqEntry("shipping-time", "How long does shipping take?", "Two to four days.")
     request = GenerationRequest("how long does shipping take?", (source,), max_tokens=12)
     assert "".join([piece async for piece in generator.stream(request)]).strip()
+
+
+def test_an_adapter_for_another_base_model_is_not_the_bar(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path / "models")
+    base, other = tmp_path / "base", tmp_path / "other-base"
+    for name, trained_on in (("old", other), ("unknown", None), ("fits", base)):
+        folder = tmp_path / name
+        folder.mkdir()
+        metadata = {} if trained_on is None else {"base_model": str(trained_on)}
+        version = registry.add("lora", folder, metadata)
+        registry.promote("lora", version.version)
+        current, why = live_adapter_for(registry, base)
+        if name == "old":
+            assert current is None
+            assert version.version in why and str(other) in why and str(base) in why
+        else:  # trained on this base, or stored without saying (measured as before)
+            assert current is not None and current.version == version.version and why == ""
