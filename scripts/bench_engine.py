@@ -10,8 +10,10 @@ reply, and as the baseline, measured in the same run before and after, the embed
 batched encode rate (sentences/s) on the same questions. Target: replies/s over encode rate
 >= 0.8 with the extractive generator. tokens_per_s counts the streamed text with the model's
 tokenizer where the generator has one (transformers), else streamed pieces (the extractive
-generator streams words; vLLM about one token per piece). The last stdout line is one JSON
-object.
+generator streams words; vLLM about one token per piece). `sentences_per_reply` counts what
+the engine had embedded (a follow-up candidate is searched on its own and joined with the
+previous question); `ratio_ceiling` = 1 / sentences_per_reply is the ratio an engine doing
+nothing but embed, at the baseline rate, would reach. The last stdout line is one JSON object.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -34,10 +37,30 @@ from engine.log import ConversationLog
 from engine.sentiment import load_sentiment
 from engine.settings import Settings
 from retrieval import ImportConfig, KnowledgeBase, import_paths, load_embedder
-from retrieval.embedders import Embedder
+from retrieval.embedders import Embedder, Vectors
 from retrieval.evaluation import tune_and_store_threshold
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+class CountingEmbedder:
+    """The embedder, counting the sentences it encodes."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self._inner = inner
+        self.sentences = 0
+
+    @property
+    def name(self) -> str:
+        return self._inner.name
+
+    @property
+    def dim(self) -> int:
+        return self._inner.dim
+
+    def encode(self, texts: Sequence[str], *, progress: bool = False) -> Vectors:
+        self.sentences += len(texts)
+        return self._inner.encode(texts, progress=progress)
 
 
 def encode_rate(embedder: Embedder, questions: list[str], batch_size: int) -> float:
@@ -97,7 +120,8 @@ async def bench(args: argparse.Namespace, settings: Settings) -> dict[str, objec
         tune_and_store_threshold(
             config.kb_dir, embedder, config, EXAMPLES / "queries.jsonl", keep=2
         )
-        kb = KnowledgeBase(config.kb_dir, embedder, config)
+        counting = CountingEmbedder(embedder)
+        kb = KnowledgeBase(config.kb_dir, counting, config)
         log_config = replace(settings.log, path=Path(tmp) / "log.db")
         async with await ConversationLog.open(config=log_config) as conversation_log:
             engine = Engine(
@@ -111,6 +135,7 @@ async def bench(args: argparse.Namespace, settings: Settings) -> dict[str, objec
             await converse(engine, "warm-up", queries[:4], [])
             before = encode_rate(embedder, asked, config.batch_size)
             latencies: list[float] = []
+            counting.sentences = 0
             start = time.perf_counter()
             done = await asyncio.gather(
                 *(converse(engine, f"c{i}", qs, latencies) for i, qs in enumerate(plan))
@@ -118,6 +143,7 @@ async def bench(args: argparse.Namespace, settings: Settings) -> dict[str, objec
             wall = time.perf_counter() - start
             after = encode_rate(embedder, asked, config.batch_size)
     replies = len(asked)
+    per_reply = counting.sentences / replies
     baseline = (before + after) / 2
     lat = np.array(latencies)
     return {
@@ -130,6 +156,8 @@ async def bench(args: argparse.Namespace, settings: Settings) -> dict[str, objec
         "tokens_per_s": round(count_tokens(generator, [p for ps, _ in done for p in ps]) / wall, 1),
         "encode_sentences_per_s": round(baseline, 2),
         "ratio": round(replies / wall / baseline, 3),
+        "sentences_per_reply": round(per_reply, 3),
+        "ratio_ceiling": round(1 / per_reply, 3),
     }
 
 
