@@ -24,7 +24,7 @@ _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z']*")
 # Handles and links say nothing about mood, and VADER scores some airline handles ("@united").
 _NOISE = re.compile(r"@\w+|https?://\S+|www\.\S+")
 # The version is read once: importlib.metadata scans the installed packages on every call.
-_NAME = f"lexicon-vader-{version('vaderSentiment')}+zh-1"
+_NAME = f"lexicon-vader-{version('vaderSentiment')}+zh-2"
 
 # How far each cue moves the score; the sign says which way.
 SIGNAL_WEIGHTS: dict[str, float] = {
@@ -147,6 +147,37 @@ _QUESTION = re.compile(
 )
 # Support verbs VADER reads as negative; the customer is only naming what they want done.
 _VADER_NEUTRAL = ("cancel",)
+# What goes wrong with orders, items, payments and accounts: VADER reads these as strongly
+# negative ("dead" -3.3, "broken" -2.1), so one calm report such as "my phone died, how do I
+# log in?" scored past the escalation line and was handed to a person instead of answered.
+# They keep PROBLEM_WEIGHT of their weight: a report stays "negative", anger needs more.
+_VADER_PROBLEM = frozenset(
+    [
+        "broke",
+        "broken",
+        "damage",
+        "damaged",
+        "dead",
+        "delay",
+        "delayed",
+        "die",
+        "died",
+        "error",
+        "fail",
+        "failed",
+        "fraud",
+        "hacked",
+        "lose",
+        "lost",
+        "missing",
+        "problem",
+        "stolen",
+        "steal",
+        "stuck",
+        "wrong",
+    ]
+)
+PROBLEM_WEIGHT = 0.4
 
 _NEGATIVE_EMOJI = frozenset("😡😠🤬😤👎💩🙄😒🤮😞😢😭😩😫😣😖💢")
 _POSITIVE_EMOJI = frozenset("😊😀😃😄😁🙂😍🥰👍🙏💯🎉❤👏🤩😘")
@@ -277,6 +308,9 @@ def _vader() -> SentimentIntensityAnalyzer:
     analyzer = SentimentIntensityAnalyzer()
     for word in _VADER_NEUTRAL:
         analyzer.lexicon.pop(word, None)
+    for word in _VADER_PROBLEM:
+        if word in analyzer.lexicon:
+            analyzer.lexicon[word] *= PROBLEM_WEIGHT
     return analyzer
 
 

@@ -1,4 +1,5 @@
-"""Refund and cancellation words name a request; only anger around them makes a message negative."""
+"""Refund, cancellation and problem words name a request or a report; only anger around them
+makes a message strongly negative."""
 
 from __future__ import annotations
 
@@ -61,3 +62,29 @@ async def test_a_refund_question_is_answered_not_escalated(
                     final = event
     assert final is not None
     assert final.sentiment.label == "neutral" and final.action != "handoff", final.reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my kettle broke and is dead after a month, is that covered?",
+        "my phone died and I can't log in",
+        "my payment failed",
+        "I received the wrong item",
+        "my card was stolen, what do I do?",
+    ],
+)
+async def test_a_calm_problem_report_is_negative_but_not_escalated(
+    text: str, sample_kb: KnowledgeBase, tmp_path: Path
+) -> None:
+    # With VADER's full weights the first three scored -0.80, -0.56 and -0.51: handed over.
+    async with await ConversationLog.open(tmp_path / "log.db") as log:
+        engine = Engine(sample_kb, ExtractiveGenerator(), LexiconSentiment(), log)
+        cid = await engine.conversation("terminal", "hana")
+        final = None
+        async for event in engine.reply(cid, text):
+            if isinstance(event, FinalReply):
+                final = event
+    assert final is not None
+    assert final.sentiment.label == "negative", final.sentiment
+    assert not final.escalate and final.reason != "negative_sentiment", final.reason
