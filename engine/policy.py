@@ -8,10 +8,26 @@ from dataclasses import dataclass
 from engine.log.records import Action
 from retrieval import Hit, SearchResult
 
+_PERSON = r"(humans?|real person|person|agents?|operators?|representatives?|manager|supervisor)"
 _HUMAN_REQUEST = re.compile(
-    r"\b(human|operator|(live |real |support )?agent|real person|representative|"
-    r"(speak|talk|chat) (to|with) (a |an )?(person|someone|somebody|manager|staff))\b"
-    r"|人工|真人|转客服|人工客服",
+    # "can I speak to a person?", "talk with someone", "chat to an agent"
+    r"\b(speak|talk|chat)(ing)? (to|with) (a |an |the |some |your |real |live |actual )*"
+    rf"({_PERSON}|someone|somebody|people|staff)\b"
+    # "I want a real person", "get me a human", "connect me to an agent", "I need a manager"
+    r"|\b(want|need|get|give|connect|transfer|put|pass)( me)?( through)?( to| with)? "
+    rf"(a |an |the |your |real |live |actual )*{_PERSON}\b"
+    r"|人工(?!智能)|真人|转客服",
+    re.IGNORECASE,
+)
+# A few words naming a person: "human", "a human please", "2 no, an agent!"
+_SHORT_HUMAN = re.compile(
+    r"\b(humans?|agents?|operators?|representatives?|(real|live) person)\b", re.IGNORECASE
+)
+# Asking what the bot is, not asking for someone: "are you a human?", "could you be human".
+_ABOUT_THE_BOT = re.compile(
+    r"\b(are|r|be|you're|ur) (you |u )?(a |an |really |actually )*"
+    r"(human|real|person|bot|robot|computer|machine|ai)\b"
+    r"|\bor (a |an )?(computer|bot|robot|machine)\b",
     re.IGNORECASE,
 )
 
@@ -38,8 +54,16 @@ class Decision:
 
 
 def asks_for_human(text: str) -> bool:
-    """Whether the customer explicitly asks for a person."""
-    return bool(_HUMAN_REQUEST.search(text))
+    """Whether the customer explicitly asks for a person.
+
+    A word such as "human" or "operator" alone is not enough in a longer message ("my mobile
+    operator", "are you a human or a computer?"): it takes a request ("talk to", "I want",
+    "connect me to") or a message of a few words.
+    """
+    if _HUMAN_REQUEST.search(text):
+        return True
+    short = len(text.split()) <= 5
+    return short and bool(_SHORT_HUMAN.search(text)) and not _ABOUT_THE_BOT.search(text)
 
 
 def decide(

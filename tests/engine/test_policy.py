@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from engine.grounding import check_grounding
 from engine.memory import contextual_query
 from engine.policy import PolicyConfig, asks_for_human, decide
@@ -46,11 +48,42 @@ def test_out_of_scope_offers_a_human_then_hands_over() -> None:
     assert (again.reason, again.escalate) == ("repeated_failure", True)
 
 
-def test_human_requests_in_english_and_chinese() -> None:
-    assert asks_for_human("can I speak to a person?")
-    assert asks_for_human("I want a real person")
-    assert asks_for_human("转人工")
-    assert not asks_for_human("how do I pay with my card?")
+@pytest.mark.parametrize(
+    "text",
+    [
+        "can I speak to a person?",
+        "I want a real person",
+        "human",
+        "2 no, a human please",
+        "operator please",
+        "get me a human",
+        "connect me to an agent",
+        "Can I chat with an agent?",
+        "I'd like to speak to your manager",
+        "转人工",
+        "我要找真人",
+    ],
+)
+def test_human_requests_in_english_and_chinese(text: str) -> None:
+    assert asks_for_human(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "how do I pay with my card?",
+        # clinc150 dev questions that were handed over before this check asked for a request
+        "would you tell me if you are a human or are a computer",
+        "could you be human",
+        "are you a bot?",
+        "is this a real person or a bot",
+        "my mobile operator charges roaming fees, do you refund them?",
+        "do you have an agent in Germany for returns?",
+        "do you use 人工智能 to answer?",
+    ],
+)
+def test_a_word_for_a_person_is_not_yet_a_request(text: str) -> None:
+    assert not asks_for_human(text)
 
 
 def test_follow_ups_carry_the_previous_question() -> None:
