@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,13 +27,43 @@ class AnswerMetrics:
     p95_ms: float
 
 
+@dataclass(slots=True)
+class Misses:
+    """Why queries were not handled right: counts per kind of miss and a few queries of each."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, kind: str, query: str, keep: int = 3) -> None:
+        self.counts[kind] += 1
+        shown = self.examples.setdefault(kind, [])
+        if len(shown) < keep:
+            shown.append(query)
+
+
+def miss_kind(final: FinalReply, faq_id: str | None) -> str | None:
+    """How the reply to a query labelled `faq_id` (None: out of scope) went wrong, or None."""
+    if faq_id is None:
+        return "out-of-scope query answered" if final.action == "answer" else None
+    if final.action == "answer":
+        return None if final.hits[0].entry.id == faq_id else "answered from another entry"
+    if final.action == "clarify":
+        return "asked back" if faq_id in {e.id for e in final.options} else "asked back, not listed"
+    return f"handed over: {final.reason.split(':')[0]}"
+
+
 async def evaluate_answers(
-    engine: Engine, queries: Sequence[LabelledQuery], *, progress: bool = False
+    engine: Engine,
+    queries: Sequence[LabelledQuery],
+    *,
+    progress: bool = False,
+    misses: Misses | None = None,
 ) -> AnswerMetrics:
     """Ask every query as the first message of a new conversation and score the replies.
 
     `answer_correct`: in-scope queries answered (action "answer") from the right entry.
-    `handoff_recall`: out-of-scope queries not answered from any entry.
+    `handoff_recall`: out-of-scope queries not answered from any entry. `misses`, when given,
+    collects why the others went wrong.
     """
     right = in_scope = declined = out_of_scope = 0
     latencies = []
@@ -45,6 +76,8 @@ async def evaluate_answers(
                 final = event
         latencies.append((time.perf_counter() - start) * 1000)
         assert final is not None, "a reply always ends with a FinalReply"
+        if misses is not None and (kind := miss_kind(final, query.faq_id)) is not None:
+            misses.add(kind, query.query)
         answered = final.action == "answer"
         if query.faq_id is None:
             out_of_scope += 1

@@ -3,7 +3,7 @@
     python scripts/evaluate.py retrieval --faq FAQ.jsonl --queries QUERIES.jsonl \\
         [--tune-queries DEV.jsonl] [--embedder NAME_OR_PATH] [--json]
     python scripts/evaluate.py answers --faq FAQ.jsonl --queries QUERIES.jsonl \\
-        [--tune-queries DEV.jsonl] [--generator NAME] [--json]
+        [--tune-queries DEV.jsonl] [--generator NAME] [--why] [--json]
     python scripts/evaluate.py followups --faq DIR_OR_FILE --dialogues DIALOGUES.jsonl \\
         [--tune-queries DEV.jsonl] [--json]
     python scripts/evaluate.py sentiment --test FILE [--train FILE | --split SEED] \\
@@ -26,7 +26,7 @@ from pathlib import Path
 from _cli import add_common, setup
 
 from engine import Engine
-from engine.evaluation import evaluate_answers, evaluate_followups, read_dialogues
+from engine.evaluation import Misses, evaluate_answers, evaluate_followups, read_dialogues
 from engine.generators import load_generator
 from engine.log import ConversationLog
 from engine.sentiment import (
@@ -90,8 +90,14 @@ async def answers_command(args: argparse.Namespace, settings: Settings) -> int:
                 conversation_log,
                 settings.engine_config,
             )
-            metrics = await evaluate_answers(engine, queries, progress=sys.stderr.isatty())
+            misses = Misses() if args.why else None
+            metrics = await evaluate_answers(
+                engine, queries, progress=sys.stderr.isatty(), misses=misses
+            )
         print(f"generator  {generator_config.backend}; threshold {kb.threshold:.4f}")
+        if misses is not None:
+            for kind, count in misses.counts.most_common():
+                print(f"miss  {count:>5}  {kind}: " + " | ".join(misses.examples[kind]))
     print_metrics(asdict(metrics), args.json)
     return 0
 
@@ -170,6 +176,11 @@ def main(argv: list[str] | None = None) -> int:
         add_common(cmd)
     ret.add_argument("--embedder", help="embedder name or model folder (default: from config)")
     ans.add_argument("--generator", help="generator backend (default: from config)")
+    ans.add_argument(
+        "--why",
+        action="store_true",
+        help="also print the misses by kind (wrong entry, asked back, handed over and why)",
+    )
     fol = sub.add_parser("followups", help="follow-up questions with dialogue memory on and off")
     fol.add_argument("--faq", type=Path, required=True, help="knowledge base (folder or file)")
     fol.add_argument(

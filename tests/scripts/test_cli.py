@@ -132,12 +132,21 @@ def test_evaluate_answers_runs_the_whole_engine() -> None:
         str(EXAMPLES / "queries.jsonl"),
         "--tune-queries",
         str(EXAMPLES / "queries.jsonl"),
+        "--why",
         "--json",
     )
     assert proc.returncode == 0, proc.stderr
-    metrics = json.loads(proc.stdout.strip().splitlines()[-1])
+    lines = proc.stdout.strip().splitlines()
+    metrics = json.loads(lines[-1])
     assert set(metrics) == {"n", "answer_correct", "handoff_recall", "p50_ms", "p95_ms"}
     assert metrics["n"] == 48 and metrics["handoff_recall"] >= 0.8
+    # --why: every query not handled right is counted once under a kind of miss.
+    misses = [line.split(maxsplit=2) for line in lines if line.startswith("miss ")]
+    rows = [json.loads(line) for line in (EXAMPLES / "queries.jsonl").read_text().splitlines()]
+    in_scope = sum(1 for r in rows if r.get("faq_id"))
+    wrong = round((1 - metrics["answer_correct"]) * in_scope)
+    answered_oos = round((1 - metrics["handoff_recall"]) * (len(rows) - in_scope))
+    assert sum(int(count) for _, count, _ in misses) == wrong + answered_oos
     assert metrics["answer_correct"] >= 0.5
 
 
