@@ -132,6 +132,28 @@ class E5Embedder:
         return vectors
 
 
+class CountingEmbedder:
+    """Another embedder, counting its encode calls and the sentences in them (benchmarks, tests)."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self._inner = inner
+        self.calls = 0
+        self.sentences = 0
+
+    @property
+    def name(self) -> str:
+        return self._inner.name
+
+    @property
+    def dim(self) -> int:
+        return self._inner.dim
+
+    def encode(self, texts: Sequence[str], *, progress: bool = False) -> Vectors:
+        self.calls += 1
+        self.sentences += len(texts)
+        return self._inner.encode(texts, progress=progress)
+
+
 # Embedders by the name a config may use; any other value is a sentence-transformers folder.
 EMBEDDERS: dict[str, Callable[[int], Embedder]] = {
     "all-MiniLM-L6-v2": lambda bs: SentenceTransformerEmbedder("all-MiniLM-L6-v2", batch_size=bs),

@@ -24,7 +24,6 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -37,30 +36,10 @@ from engine.log import ConversationLog
 from engine.sentiment import load_sentiment
 from engine.settings import Settings
 from retrieval import ImportConfig, KnowledgeBase, import_paths, load_embedder
-from retrieval.embedders import Embedder, Vectors
+from retrieval.embedders import CountingEmbedder, Embedder
 from retrieval.evaluation import tune_and_store_threshold
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-
-
-class CountingEmbedder:
-    """The embedder, counting the sentences it encodes."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self._inner = inner
-        self.sentences = 0
-
-    @property
-    def name(self) -> str:
-        return self._inner.name
-
-    @property
-    def dim(self) -> int:
-        return self._inner.dim
-
-    def encode(self, texts: Sequence[str], *, progress: bool = False) -> Vectors:
-        self.sentences += len(texts)
-        return self._inner.encode(texts, progress=progress)
 
 
 def encode_rate(embedder: Embedder, questions: list[str], batch_size: int) -> float:

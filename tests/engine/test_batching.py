@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -22,28 +21,8 @@ from retrieval import (
     SearchResult,
     import_paths,
 )
-from retrieval.embedders import Vectors
+from retrieval.embedders import CountingEmbedder
 from tests.conftest import EXAMPLES
-
-
-class CountingEmbedder:
-    """The real embedder, counting how often it is called."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self._inner = inner
-        self.calls = 0
-
-    @property
-    def name(self) -> str:
-        return self._inner.name
-
-    @property
-    def dim(self) -> int:
-        return self._inner.dim
-
-    def encode(self, texts: Sequence[str], *, progress: bool = False) -> Vectors:
-        self.calls += 1
-        return self._inner.encode(texts, progress=progress)
 
 
 async def test_concurrent_replies_share_encode_calls(minilm: Embedder, tmp_path: Path) -> None:
