@@ -48,7 +48,6 @@ import json
 import os
 import re
 import signal
-import socket
 import sqlite3
 import sys
 import tempfile
@@ -67,6 +66,7 @@ from bot.journal import RECOVERY_NOTICE  # noqa: E402
 from engine.settings import Settings  # noqa: E402
 from retrieval import ImportConfig, import_paths, load_embedder  # noqa: E402
 from retrieval.evaluation import tune_and_store_threshold  # noqa: E402
+from tests.ports import free_port  # noqa: E402
 from tests.telegram.fake_api import Call, FakeTelegram  # noqa: E402
 from tests.telegram.load import Notes, PacedChats, Question, summary  # noqa: E402
 
@@ -135,12 +135,6 @@ def write_config(
         encoding="utf-8",
     )
     return config
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def start_process(phase: Phase, argv: list[str], output: Path, token: str) -> None:

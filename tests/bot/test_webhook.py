@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,15 +22,10 @@ from engine.sentiment import LexiconSentiment
 from engine.settings import BotConfig
 from retrieval import KnowledgeBase
 from tests.bot.test_chat import answered, text_of
+from tests.ports import free_port
 from tests.telegram.fake_api import FakeTelegram
 
 SECRET = "s3cret_token-1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.asynccontextmanager

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import pytest
 from engine.generators.base import GeneratorConfig
 from engine.generators.models import DEFAULT_EXPORT_DIR, ModelUnavailable, resolve_model_dir
 from engine.generators.openai import OpenAIGenerator
+from tests.ports import free_port
 
 if TYPE_CHECKING:
     from engine.generators.transformers import TransformersGenerator
@@ -157,13 +157,6 @@ def openai_server(
 def openai_generator(openai_server: str) -> OpenAIGenerator:
     """The openai backend against the session's real server, on the base model."""
     return OpenAIGenerator(GeneratorConfig(backend="openai", base_urls=(openai_server,)))
-
-
-def free_port() -> int:
-    """A local TCP port nothing listens on (at the time of asking)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _wait_until_serving(process: subprocess.Popen[bytes], url: str, log_path: Path) -> None:

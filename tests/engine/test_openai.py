@@ -19,7 +19,8 @@ from engine.generators.base import GeneratorConfig
 from engine.generators.models import ModelUnavailable
 from engine.generators.openai import OpenAIGenerator
 from retrieval import FaqEntry
-from tests.engine.llm_fixtures import ADAPTER_NAME, free_port
+from tests.engine.llm_fixtures import ADAPTER_NAME
+from tests.ports import free_port
 
 pytestmark = pytest.mark.slow
 

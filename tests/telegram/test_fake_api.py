@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator
 
@@ -26,6 +25,7 @@ from aiogram.types import (
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
+from tests.ports import free_port
 from tests.telegram.fake_api import FakeTelegram
 
 SECRET = "hook-secret_1"
@@ -228,12 +228,6 @@ async def test_an_abandoned_long_poll_hands_nothing_out(tg: FakeTelegram, bot: B
     [again] = await bot.get_updates()
     assert again.message is not None and again.message.message_id == update["message_id"]
     assert tg.delivery_counts[again.update_id] == 1
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
