@@ -289,11 +289,8 @@ class JournaledWebhook(SimpleRequestHandler):
             log.info("skipped update %s delivered again", update.update_id)
             return web.json_response({})
         if previous == "sending":
-            message = update.message or update.edited_message
-            if isinstance(message, Message):
-                languages = self.dispatcher["bot_config"].languages
-                await _notify(bot, message, self.dispatcher["i18n"], languages)
-            await self._journal.done(update.update_id)
+            languages = self.dispatcher["bot_config"].languages
+            await _notice_instead(bot, update, self._journal, self.dispatcher["i18n"], languages)
             log.warning("update %s was being answered when a bot process stopped", update.update_id)
             return web.json_response({})
         self._handling.add(update.update_id)
@@ -315,13 +312,10 @@ async def recover_unfinished(
     noticed = 0
     for state, body in entries:
         update = Update.model_validate(body, context={"bot": bot})
-        message = update.message or update.edited_message
         if state == "sending":
-            if isinstance(message, Message):
-                await _notify(bot, message, i18n, languages)
-                noticed += 1
-            await journal.done(update.update_id)
+            noticed += await _notice_instead(bot, update, journal, i18n, languages)
             continue
+        message = update.message or update.edited_message
         chat = message.chat.id if isinstance(message, Message) else 0
         replays.setdefault(chat, []).append(update)
     log.warning(
@@ -335,6 +329,18 @@ async def recover_unfinished(
             await dp.feed_update(bot, update)
 
     await asyncio.gather(*(replay(updates) for updates in replays.values()))
+
+
+async def _notice_instead(
+    bot: Bot, update: Update, journal: UpdateJournal, i18n: I18n, languages: Sequence[str]
+) -> bool:
+    """Settle an update whose answer may already have gone out: a notice quoting the message
+    instead of a second answer, and the update marked done. True when a notice was sent."""
+    message = update.message or update.edited_message
+    if isinstance(message, Message):
+        await _notify(bot, message, i18n, languages)
+    await journal.done(update.update_id)
+    return isinstance(message, Message)
 
 
 async def _notify(bot: Bot, message: Message, i18n: I18n, languages: Sequence[str]) -> None:
