@@ -275,15 +275,9 @@ def _train_embedder(
         outcome.note += f"; knowledge base re-embedded as {version}"
         if options.queries is not None:
             # Scores move with the embedder: the old out-of-scope threshold no longer fits.
-            tuned = tune_and_store_threshold(
-                settings.retrieval.kb_dir,
-                embedder,
-                settings.retrieval,
-                options.queries,
-                keep=settings.importing.keep_versions,
-            )
-            if tuned is not None:
-                outcome.note += f"; out-of-scope threshold re-tuned to {tuned[0]:.3f} ({tuned[1]})"
+            retuned = _retune_threshold(settings, embedder, options.queries)
+            if retuned is not None:
+                outcome.note += f"; {retuned}"
     return outcome
 
 
@@ -333,12 +327,25 @@ def roll_back(settings: Settings, kind: str, *, queries: Path | None = None) -> 
         note = f"out-of-scope threshold {threshold[0]:.3f} restored from {tuned_before.version}"
     kb_version = reembed_knowledge_base(settings, embedder, threshold=threshold)
     if queries is not None:
-        keep = settings.importing.keep_versions
-        tuned = tune_and_store_threshold(kb_dir, embedder, settings.retrieval, queries, keep=keep)
-        if tuned is not None:
-            note = f"out-of-scope threshold re-tuned to {tuned[0]:.3f} ({tuned[1]})"
-            return RolledBack(version, current_version(kb_dir), note)
+        retuned = _retune_threshold(settings, embedder, queries)
+        if retuned is not None:
+            return RolledBack(version, current_version(kb_dir), retuned)
     return RolledBack(version, kb_version, note)
+
+
+def _retune_threshold(settings: Settings, embedder: Embedder, queries: Path) -> str | None:
+    """Tune the live knowledge base's out-of-scope threshold on `queries`; what was done, or
+    None when the queries hold no out-of-scope examples."""
+    tuned = tune_and_store_threshold(
+        settings.retrieval.kb_dir,
+        embedder,
+        settings.retrieval,
+        queries,
+        keep=settings.importing.keep_versions,
+    )
+    if tuned is None:
+        return None
+    return f"out-of-scope threshold re-tuned to {tuned[0]:.3f} ({tuned[1]})"
 
 
 def recall_at_1(
