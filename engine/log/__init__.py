@@ -10,9 +10,12 @@ from engine.log.export import (
 )
 from engine.log.records import (
     ACTIONS,
+    DELIVERIES,
     ROLES,
     Action,
     Conversation,
+    ConversationSummary,
+    Delivery,
     Handover,
     Retrieved,
     Role,
@@ -25,12 +28,15 @@ from engine.log.store import ConversationLog, LogConfig
 
 __all__ = [
     "ACTIONS",
+    "DELIVERIES",
     "ROLES",
     "SCHEMA_VERSION",
     "Action",
     "AnswerPair",
     "Conversation",
     "ConversationLog",
+    "ConversationSummary",
+    "Delivery",
     "DialogueExample",
     "Handover",
     "LabelledSentiment",

@@ -11,16 +11,20 @@ from typing import Any, Literal
 
 import aiosqlite
 
-from engine.log.records import Conversation, Handover, Retrieved, Turn
+from engine.log.records import Conversation, ConversationSummary, Handover, Retrieved, Turn
 
 # The columns of a new turn, in the order insert_turn expects its row.
 TURN_FIELDS = (
     "conversation_id, role, text, created_at, action, reason, "
-    "sentiment_label, sentiment_score, kb_version, models, latencies_ms"
+    "sentiment_label, sentiment_score, kb_version, models, latencies_ms, delivery, external_id"
 )
 _TURN_COLUMNS = (
     "t.id, t.conversation_id, t.role, t.text, t.created_at, t.action, t.reason, "
-    "t.sentiment_label, t.sentiment_score, t.kb_version, t.models, t.latencies_ms, f.value"
+    "t.sentiment_label, t.sentiment_score, t.kb_version, t.models, t.latencies_ms, f.value, "
+    "t.delivery, t.external_id"
+)
+_CONVERSATION_COLUMNS = (
+    "c.id, c.channel, c.external_user_id, c.language, c.created_at, c.updated_at, c.closed_at"
 )
 _HANDOVER_COLUMNS = "id, conversation_id, reason, opened_at, closed_at, operator_id, topic_id"
 _OF_CUSTOMER = "SELECT id FROM conversations WHERE channel = ? AND external_user_id = ?"
@@ -42,11 +46,25 @@ async def insert_conversation(
 async def insert_turn(
     conn: aiosqlite.Connection, row: Sequence[Any], hits: Sequence[tuple[str, float]]
 ) -> int:
-    """Add a turn (`row` in TURN_FIELDS order) and its ranked hits; returns the turn id."""
-    conversation_id, created_at = row[0], row[3]
+    """Add a turn (`row` in TURN_FIELDS order) and its ranked hits; returns the turn id.
+
+    A turn with an external id already stored for its conversation and role is not added
+    again: its id is returned, so a redelivered message keeps exactly one turn.
+    """
+    conversation_id, role, created_at, external_id = row[0], row[1], row[3], row[12]
+    if external_id is not None:
+        rows = list(
+            await conn.execute_fetchall(
+                "SELECT id FROM turns WHERE conversation_id = ? AND role = ? AND external_id = ?",
+                (conversation_id, role, external_id),
+            )
+        )
+        if rows:
+            existing: int = rows[0][0]
+            return existing
     try:
         turn_id = await _insert(
-            conn, f"INSERT INTO turns ({TURN_FIELDS}) VALUES ({', '.join('?' * 11)})", row
+            conn, f"INSERT INTO turns ({TURN_FIELDS}) VALUES ({', '.join('?' * 13)})", row
         )
     except sqlite3.IntegrityError as exc:
         if "FOREIGN KEY" not in str(exc):
@@ -109,6 +127,23 @@ async def close_handover(
         raise ValueError(f"no handover {handover_id}; use the id open_handover returned")
 
 
+async def update_delivery(conn: aiosqlite.Connection, turn_id: int, delivery: str) -> None:
+    """Set whether a turn reached the customer."""
+    cursor = await conn.execute("UPDATE turns SET delivery = ? WHERE id = ?", (delivery, turn_id))
+    if cursor.rowcount == 0:
+        raise ValueError(f"no turn {turn_id} in the log; use the id add_turn returned")
+
+
+async def close_conversation(conn: aiosqlite.Connection, conversation_id: int, now: float) -> None:
+    """Set a conversation's closing time, once."""
+    cursor = await conn.execute(
+        "UPDATE conversations SET closed_at = coalesce(closed_at, ?) WHERE id = ?",
+        (now, conversation_id),
+    )
+    if cursor.rowcount == 0:
+        raise ValueError(f"no conversation {conversation_id} in the log")
+
+
 async def delete_customer(conn: aiosqlite.Connection, channel: str, user_id: str) -> int:
     """Delete a customer's conversations and everything hanging off them; returns how many."""
     customer = (channel, user_id)
@@ -159,22 +194,78 @@ async def select_turns(
     return [_turn(row, tuple(hits[row[0]])) for row in rows]
 
 
+async def select_turn(conn: aiosqlite.Connection, turn_id: int) -> Turn | None:
+    """One turn with its hits and feedback, or None."""
+    rows = list(
+        await conn.execute_fetchall(
+            f"SELECT {_TURN_COLUMNS} FROM turns t LEFT JOIN feedback f ON f.turn_id = t.id "
+            "WHERE t.id = ?",
+            (turn_id,),
+        )
+    )
+    if not rows:
+        return None
+    hits = await conn.execute_fetchall(
+        "SELECT faq_id, score FROM retrieved WHERE turn_id = ? ORDER BY rank", (turn_id,)
+    )
+    return _turn(rows[0], tuple(Retrieved(faq_id, score) for faq_id, score in hits))
+
+
 async def select_conversation(
     conn: aiosqlite.Connection, conversation_id: int
 ) -> Conversation | None:
     """A conversation with all its turns, or None."""
     found = list(
         await conn.execute_fetchall(
-            "SELECT id, channel, external_user_id, language, created_at, updated_at "
-            "FROM conversations WHERE id = ?",
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations c WHERE c.id = ?",
             (conversation_id,),
         )
     )
     if not found:
         return None
     turns = tuple(await select_turns(conn, conversation_id))
-    conversation_id, channel, user_id, language, created_at, updated_at = found[0]
-    return Conversation(conversation_id, channel, user_id, language, created_at, updated_at, turns)
+    conversation_id, channel, user_id, language, created_at, updated_at, closed_at = found[0]
+    return Conversation(
+        conversation_id, channel, user_id, language, created_at, updated_at, turns, closed_at
+    )
+
+
+async def select_conversation_summaries(
+    conn: aiosqlite.Connection, channel: str | None, limit: int, offset: int
+) -> list[ConversationSummary]:
+    """Conversations most recently active first, with turn counts and open-handover flags."""
+    where, parameters = ("WHERE c.channel = ?", [channel]) if channel is not None else ("", [])
+    rows = await conn.execute_fetchall(
+        f"SELECT {_CONVERSATION_COLUMNS}, "
+        "(SELECT count(*) FROM turns t WHERE t.conversation_id = c.id), "
+        "EXISTS (SELECT 1 FROM handovers h WHERE h.conversation_id = c.id "
+        "AND h.closed_at IS NULL) "
+        f"FROM conversations c {where} ORDER BY c.updated_at DESC, c.id DESC LIMIT ? OFFSET ?",
+        (*parameters, limit, offset),
+    )
+    return [ConversationSummary(*row[:8], bool(row[8])) for row in rows]
+
+
+async def select_pending_turns(conn: aiosqlite.Connection, channel: str) -> list[tuple[str, Turn]]:
+    """Every turn on a channel still waiting to be delivered, oldest first, with its customer."""
+    rows = list(
+        await conn.execute_fetchall(
+            f"SELECT c.external_user_id, {_TURN_COLUMNS} FROM turns t "
+            "JOIN conversations c ON c.id = t.conversation_id "
+            "LEFT JOIN feedback f ON f.turn_id = t.id "
+            "WHERE c.channel = ? AND t.delivery = 'pending' ORDER BY t.id",
+            (channel,),
+        )
+    )
+    hits: defaultdict[int, list[Retrieved]] = defaultdict(list)
+    for turn_id, faq_id, score in await conn.execute_fetchall(
+        "SELECT r.turn_id, r.faq_id, r.score FROM retrieved r JOIN turns t ON t.id = r.turn_id "
+        "JOIN conversations c ON c.id = t.conversation_id "
+        "WHERE c.channel = ? AND t.delivery = 'pending' ORDER BY r.turn_id, r.rank",
+        (channel,),
+    ):
+        hits[turn_id].append(Retrieved(faq_id, score))
+    return [(str(row[0]), _turn(row[1:], tuple(hits[row[1]]))) for row in rows]
 
 
 async def select_latest_conversation_id(
@@ -249,9 +340,9 @@ async def _insert(conn: aiosqlite.Connection, sql: str, parameters: Iterable[Any
     return rowid
 
 
-def _turn(row: sqlite3.Row, retrieved: tuple[Retrieved, ...]) -> Turn:
+def _turn(row: Sequence[Any], retrieved: tuple[Retrieved, ...]) -> Turn:
     turn_id, conversation_id, role, text, created_at, action, reason = row[:7]
-    label, score, kb_version, models, latencies, feedback = row[7:]
+    label, score, kb_version, models, latencies, feedback, delivery, external_id = row[7:]
     return Turn(
         turn_id,
         conversation_id,
@@ -267,4 +358,6 @@ def _turn(row: sqlite3.Row, retrieved: tuple[Retrieved, ...]) -> Turn:
         json.loads(latencies),
         retrieved,
         feedback,
+        delivery,
+        external_id,
     )

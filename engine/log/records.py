@@ -12,6 +12,10 @@ ROLES: tuple[Role, ...] = ("customer", "bot", "operator")
 Action = Literal["answer", "clarify", "handoff"]
 ACTIONS: tuple[Action, ...] = ("answer", "clarify", "handoff")
 
+# Whether a reply reached the customer: "pending" from logging until the channel confirms it.
+Delivery = Literal["pending", "delivered", "undelivered"]
+DELIVERIES: tuple[Delivery, ...] = ("pending", "delivered", "undelivered")
+
 
 @dataclass(frozen=True, slots=True)
 class Retrieved:
@@ -27,6 +31,8 @@ class Turn:
 
     Times are Unix seconds. `models` maps a stage ("embedder", "generator", "sentiment") to its
     model version, `latencies_ms` a stage to its time; `feedback` is the customer's +1 or -1.
+    `delivery` tracks a reply's way to the customer; `external_id` is the channel's own id of
+    the message (a Telegram update id), unique per conversation and role.
     """
 
     id: int
@@ -43,6 +49,8 @@ class Turn:
     latencies_ms: Mapping[str, float] = field(default_factory=dict)
     retrieved: tuple[Retrieved, ...] = ()
     feedback: int | None = None
+    delivery: Delivery | None = None
+    external_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +64,22 @@ class Conversation:
     created_at: float
     updated_at: float
     turns: tuple[Turn, ...] = ()
+    closed_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationSummary:
+    """A conversation without its turns, for listings: how long it is, whether a human has it."""
+
+    id: int
+    channel: str
+    external_user_id: str
+    language: str | None
+    created_at: float
+    updated_at: float
+    closed_at: float | None
+    turns: int
+    open_handover: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,6 +64,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # The operator desk maps a forum topic back to the open handover.
         "CREATE INDEX open_handovers_by_topic ON handovers (topic_id) WHERE closed_at IS NULL",
     ),
+    (
+        # Whether a reply reached the customer, so a restart can finish the ones that did not.
+        "ALTER TABLE turns ADD COLUMN delivery TEXT "
+        "CHECK (delivery IN ('pending', 'delivered', 'undelivered'))",
+        # The channel's id of a message: a redelivered update finds the turn it already made.
+        "ALTER TABLE turns ADD COLUMN external_id TEXT",
+        "CREATE UNIQUE INDEX turns_by_external_id ON turns (conversation_id, role, external_id) "
+        "WHERE external_id IS NOT NULL",
+        "CREATE INDEX pending_turns ON turns (conversation_id) WHERE delivery = 'pending'",
+        "ALTER TABLE conversations ADD COLUMN closed_at REAL",
+        # Listings newest first.
+        "CREATE INDEX conversations_by_update ON conversations (updated_at, id)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

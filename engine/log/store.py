@@ -18,9 +18,12 @@ import aiosqlite
 from engine.log import queries
 from engine.log.records import (
     ACTIONS,
+    DELIVERIES,
     ROLES,
     Action,
     Conversation,
+    ConversationSummary,
+    Delivery,
     Handover,
     Retrieved,
     Role,
@@ -145,11 +148,19 @@ class ConversationLog:
         models: Mapping[str, str] | None = None,
         latencies_ms: Mapping[str, float] | None = None,
         retrieved: Sequence[Retrieved] = (),
+        delivery: Delivery | None = None,
+        external_id: str | None = None,
     ) -> int:
         """Store one message and what the bot retrieved for it; returns the turn id.
 
         The text is redacted first unless the config turned that off. `action` is for bot turns.
+        `delivery` starts a reply's delivery state ("pending" until the channel confirms it).
+        `external_id` is the channel's id of the message: when the conversation already has a
+        turn of this role with that id (the channel delivered the message again after a crash),
+        nothing is written and the existing turn's id is returned.
         """
+        if delivery is not None and delivery not in DELIVERIES:
+            raise ValueError(f"delivery {delivery!r} is not one of {DELIVERIES}")
         if role not in ROLES:
             raise ValueError(f"turn role {role!r} is not one of {ROLES}")
         if action is not None and (action not in ACTIONS or role != "bot"):
@@ -170,9 +181,24 @@ class ConversationLog:
             kb_version,
             json.dumps(dict(models or {}), sort_keys=True),
             json.dumps(dict(latencies_ms or {}), sort_keys=True),
+            delivery,
+            external_id,
         )
         hits = [(hit.faq_id, hit.score) for hit in retrieved]
         return await self._writer.submit(lambda conn: queries.insert_turn(conn, row, hits))
+
+    async def set_delivery(self, turn_id: int, delivery: Delivery) -> None:
+        """Record whether a turn reached the customer ("delivered") or gave up ("undelivered")."""
+        if delivery not in DELIVERIES:
+            raise ValueError(f"delivery {delivery!r} is not one of {DELIVERIES}")
+        await self._writer.submit(lambda conn: queries.update_delivery(conn, turn_id, delivery))
+
+    async def close_conversation(self, conversation_id: int) -> None:
+        """Mark a conversation finished (the customer or an operator ended it); once only."""
+        now = time.time()
+        await self._writer.submit(
+            lambda conn: queries.close_conversation(conn, conversation_id, now)
+        )
 
     async def add_feedback(self, turn_id: int, value: Literal[1, -1]) -> None:
         """Record a customer's thumbs up (+1) or down (-1) on a bot or operator turn.
@@ -239,6 +265,26 @@ class ConversationLog:
         """A conversation with all its turns, or None if there is none with that id."""
         async with self._snapshot() as conn:
             return await queries.select_conversation(conn, conversation_id)
+
+    async def get_turn(self, turn_id: int) -> Turn | None:
+        """One turn with its hits, feedback and delivery state, or None."""
+        async with self._snapshot() as conn:
+            return await queries.select_turn(conn, turn_id)
+
+    async def list_conversations(
+        self, channel: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[ConversationSummary]:
+        """Conversations (of one channel, or all), most recently active first, a page at a time."""
+        if limit < 0 or offset < 0:
+            raise ValueError(f"limit and offset must be 0 or more, got {limit} and {offset}")
+        async with self._snapshot() as conn:
+            return await queries.select_conversation_summaries(conn, channel, limit, offset)
+
+    async def undelivered_turns(self, channel: str) -> list[tuple[str, Turn]]:
+        """Turns on a channel still "pending" delivery, oldest first, each with its customer's
+        external id: what a restarted front end must still send (or apologise for)."""
+        async with self._snapshot() as conn:
+            return await queries.select_pending_turns(conn, channel)
 
     async def latest_conversation_id(self, channel: str, external_user_id: str) -> int | None:
         """The id of the customer's most recent conversation on a channel, if any."""
