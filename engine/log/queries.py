@@ -243,7 +243,7 @@ async def select_conversation_summaries(
         f"FROM conversations c {where} ORDER BY c.updated_at DESC, c.id DESC LIMIT ? OFFSET ?",
         (*parameters, limit, offset),
     )
-    return [ConversationSummary(*row[:8], bool(row[8])) for row in rows]
+    return [_summary(row) for row in rows]
 
 
 async def select_pending_turns(conn: aiosqlite.Connection, channel: str) -> list[tuple[str, Turn]]:
@@ -338,6 +338,22 @@ async def _insert(conn: aiosqlite.Connection, sql: str, parameters: Iterable[Any
     assert row is not None, "SQLite returned no rowid for an insert"
     rowid: int = row[0]
     return rowid
+
+
+def _summary(row: Sequence[Any]) -> ConversationSummary:
+    conversation_id, channel, user_id, language, created_at, updated_at, closed_at = row[:7]
+    turns, open_handover = row[7:]
+    return ConversationSummary(
+        conversation_id,
+        channel,
+        user_id,
+        language,
+        created_at,
+        updated_at,
+        closed_at,
+        turns,
+        bool(open_handover),
+    )
 
 
 def _turn(row: Sequence[Any], retrieved: tuple[Retrieved, ...]) -> Turn:
