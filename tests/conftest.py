@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,11 @@ from retrieval import (
 )
 from retrieval.evaluation import tune_and_store_threshold
 from tests.fakes import HashEmbedder
+from tests.services import (
+    RedisNamespace,
+    fresh_postgres_database,
+    fresh_redis_namespace,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -42,3 +48,17 @@ def sample_kb(tmp_path_factory: pytest.TempPathFactory, minilm: Embedder) -> Kno
     assert not report.problems, report.problems
     tune_and_store_threshold(kb_dir, minilm, config, EXAMPLES / "queries.jsonl", keep=3)
     return KnowledgeBase(kb_dir, minilm, config)
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database for this test (dropped afterwards)."""
+    async for url in fresh_postgres_database():
+        yield url
+
+
+@pytest.fixture
+async def redis_namespace() -> AsyncIterator[RedisNamespace]:
+    """A Redis key prefix for this test (its keys deleted afterwards)."""
+    async for namespace in fresh_redis_namespace():
+        yield namespace

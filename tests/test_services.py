@@ -1,0 +1,31 @@
+"""The fixtures that give each test its own PostgreSQL database and Redis key prefix."""
+
+from __future__ import annotations
+
+import asyncpg
+import redis.asyncio as redis
+
+from tests.services import POSTGRES_URL, RedisNamespace
+
+
+async def test_each_test_gets_an_empty_database_of_its_own(postgres_url: str) -> None:
+    assert postgres_url != POSTGRES_URL
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        await conn.execute("CREATE TABLE scratch (id int)")
+    finally:
+        await conn.close()
+    assert tables == []
+
+
+async def test_a_redis_namespace_is_a_prefix_nobody_else_uses(
+    redis_namespace: RedisNamespace,
+) -> None:
+    client = redis.from_url(redis_namespace.url)
+    try:
+        assert [key async for key in client.scan_iter(match=redis_namespace.prefix + "*")] == []
+        await client.set(redis_namespace.prefix + "k", "v")
+        assert await client.get(redis_namespace.prefix + "k") == b"v"
+    finally:
+        await client.aclose()
