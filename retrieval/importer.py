@@ -93,42 +93,91 @@ def import_paths(
         except IndexMissing:
             previous = None
         entries = _merge(previous, incoming, replace, report)
-        same_model = previous is not None and previous.meta.embedder == embedder.name
-        if previous is not None and same_model and not report.changed:
-            report.version = previous.meta.version
-            log.info("kb unchanged kb=%s version=%s", kb_dir, report.version)
-            return report
-        if not entries:
-            raise NothingToImport(report)
-        row_entry, row_hash, vectors = _embed_rows(
-            entries, embedder, previous if same_model else None, report, progress
-        )
-        meta = KbMeta(
-            version="",
-            created="",
-            embedder=embedder.name,
-            dim=embedder.dim,
-            threshold=previous.meta.threshold
-            if previous and same_model
-            else config.default_threshold,
-            threshold_source=previous.meta.threshold_source
-            if previous and same_model
-            else "default",
-            index="",
-            entries=0,
-            rows=0,
-        )
-        written = write_snapshot(
-            kb_dir,
-            entries,
-            row_entry,
-            row_hash,
-            build_index(vectors, config),
-            meta,
-            keep_versions=import_config.keep_versions,
-        )
-        report.version = written.version
+        _publish(kb_dir, previous, entries, embedder, config, import_config, report, progress)
     return report
+
+
+def edit_entries(
+    kb_dir: Path,
+    embedder: Embedder,
+    config: RetrievalConfig,
+    import_config: ImportConfig,
+    *,
+    upsert: Sequence[FaqEntry] = (),
+    remove: Sequence[str] = (),
+) -> ImportReport:
+    """Add or replace single entries and remove others by id, as one new live version.
+
+    Unknown ids in `remove` raise KeyError; the entries are taken as given (clean them first).
+    """
+    report = ImportReport()
+    with import_lock(kb_dir):
+        try:
+            previous: Snapshot | None = read_snapshot(kb_dir, config)
+        except IndexMissing:
+            previous = None
+        old = {e.id: e for e in previous.entries} if previous else {}
+        missing = [entry_id for entry_id in remove if entry_id not in old]
+        if missing:
+            raise KeyError(f"no entries {missing} in the knowledge base at {kb_dir}")
+        merged = {k: e for k, e in old.items() if k not in set(remove)}
+        report.removed = len(old) - len(merged)
+        for entry in upsert:
+            before = old.get(entry.id)
+            if before is None:
+                report.added += 1
+            elif before.content_hash != entry.content_hash:
+                report.updated += 1
+            else:
+                report.unchanged += 1
+            merged[entry.id] = entry
+        entries = tuple(merged.values())
+        _publish(kb_dir, previous, entries, embedder, config, import_config, report, False)
+    return report
+
+
+def _publish(
+    kb_dir: Path,
+    previous: Snapshot | None,
+    entries: tuple[FaqEntry, ...],
+    embedder: Embedder,
+    config: RetrievalConfig,
+    import_config: ImportConfig,
+    report: ImportReport,
+    progress: bool,
+) -> None:
+    """Embed what changed and write the entries as the new live version (lock held)."""
+    same_model = previous is not None and previous.meta.embedder == embedder.name
+    if previous is not None and same_model and not report.changed:
+        report.version = previous.meta.version
+        log.info("kb unchanged kb=%s version=%s", kb_dir, report.version)
+        return
+    if not entries:
+        raise NothingToImport(report)
+    row_entry, row_hash, vectors = _embed_rows(
+        entries, embedder, previous if same_model else None, report, progress
+    )
+    meta = KbMeta(
+        version="",
+        created="",
+        embedder=embedder.name,
+        dim=embedder.dim,
+        threshold=previous.meta.threshold if previous and same_model else config.default_threshold,
+        threshold_source=previous.meta.threshold_source if previous and same_model else "default",
+        index="",
+        entries=0,
+        rows=0,
+    )
+    written = write_snapshot(
+        kb_dir,
+        entries,
+        row_entry,
+        row_hash,
+        build_index(vectors, config),
+        meta,
+        keep_versions=import_config.keep_versions,
+    )
+    report.version = written.version
 
 
 def _read_documents(
