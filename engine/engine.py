@@ -111,6 +111,11 @@ class Engine:
         )
 
     @property
+    def knowledge_base(self) -> KnowledgeBase:
+        """The knowledge base the engine answers from: front ends list and edit its entries."""
+        return self._kb
+
+    @property
     def conversation_log(self) -> ConversationLog:
         """The log the engine writes to: front ends record feedback, erasures and handovers."""
         return self._log

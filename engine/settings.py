@@ -55,6 +55,34 @@ class BotConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WebConfig:
+    """The HTTP front end (python -m bot.web): API, REST, web chat; keys live in `keys_path`."""
+
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8090
+    # Browser origins allowed to call the API from other sites (the web chat itself needs none).
+    cors_origins: tuple[str, ...] = ()
+    # API keys, stored hashed; managed with `python -m bot.web keys`.
+    keys_path: Path = Path("var/web-keys.db")
+    # Per key: a bucket of rate_burst requests refilled at rate_per_minute.
+    rate_per_minute: float = 120.0
+    rate_burst: int = 30
+    # Request bodies above this are refused (413); file imports have their own limit.
+    max_body_bytes: int = 65536
+    max_import_mb: float = 10.0
+    # Longer customer messages are refused with an error that says the limit.
+    max_message_chars: int = 2000
+    # The model name the OpenAI-compatible API lists and accepts.
+    model_name: str = "supportbot"
+    # How often a live stream looks for operators' replies in the log.
+    poll_interval_s: float = 0.5
+    # True when the Telegram bot's operator desk takes web hand-overs (python -m bot with
+    # [bot] operator_chat_id): while one is open, customers' messages go to the operator.
+    # False: hand-overs are recorded in the log and the bot keeps answering.
+    operator_desk: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class TrainingConfig:
     """Retraining from the log (scripts/retrain.py): where models go, how much data, the gate."""
 
@@ -85,6 +113,7 @@ class Settings:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     log: LogConfig = field(default_factory=LogConfig)
     bot: BotConfig = field(default_factory=BotConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
 
     @property
@@ -102,6 +131,7 @@ _SECTIONS = {
     "generator": "generator",
     "log": "log",
     "bot": "bot",
+    "web": "web",
     "training": "training",
 }
 

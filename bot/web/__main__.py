@@ -1,0 +1,138 @@
+"""Run the HTTP front end, or manage its API keys.
+
+    python -m bot.web [--config FILE] [-v]                      serve on [web] listen_host:port
+    python -m bot.web keys create --name NAME --scope chat|admin [--rate N]
+    python -m bot.web keys revoke NAME
+    python -m bot.web keys list
+
+Start-up problems end the process with exit status 2 and one line saying what to fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from bot.web.access import Services
+from bot.web.app import create_app
+from bot.web.keys import SCOPES, KeyStore
+from bot.web.knowledge_admin import KnowledgeAdmin
+from bot.web.limits import RateLimiter
+from engine.generators.models import ModelUnavailable
+from engine.runtime import open_engine
+from engine.settings import Settings, load_settings
+from retrieval import IndexMissing
+
+log = logging.getLogger("bot.web")
+
+
+class StartupError(Exception):
+    """A problem the operator must fix before the server can run; the message says how."""
+
+
+async def serve(settings: Settings) -> None:
+    """Open the engine, then serve HTTP until SIGINT or SIGTERM."""
+    config = settings.web
+    keys = KeyStore(config.keys_path)
+    if not keys.names():
+        log.warning(
+            "no API keys in %s; create one with python -m bot.web keys create", config.keys_path
+        )
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            engine = await stack.enter_async_context(open_engine(settings))
+        except IndexMissing as error:
+            raise StartupError(str(error)) from None
+        except ModelUnavailable as error:
+            raise StartupError(f"the answering model is unavailable: {error}") from None
+        knowledge = KnowledgeAdmin(
+            engine.knowledge_base, settings.retrieval.kb_dir, settings.retrieval, settings.importing
+        )
+        limiter = RateLimiter(config.rate_per_minute, config.rate_burst)
+        app = create_app(Services(engine, config, keys, limiter, knowledge))
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host=config.listen_host,
+                port=config.listen_port,
+                log_level="warning",
+                access_log=False,  # URLs may carry customer ids; replies are in the log
+                timeout_graceful_shutdown=10,
+            )
+        )
+        log.info("web front end on http://%s:%d", config.listen_host, config.listen_port)
+        await server.serve()
+
+
+def keys_command(settings: Settings, args: argparse.Namespace) -> int:
+    store = KeyStore(settings.web.keys_path)
+    if args.action == "create":
+        secret = store.create(args.name, args.scope, rate_per_minute=args.rate)
+        print(secret)
+        print(
+            f"key {args.name!r} ({args.scope}) created; it is shown only now, store it safely",
+            file=sys.stderr,
+        )
+    elif args.action == "revoke":
+        if not store.revoke(args.name):
+            print(f"error: no live key named {args.name!r}", file=sys.stderr)
+            return 1
+        print(f"key {args.name!r} revoked", file=sys.stderr)
+    else:
+        for name, scope in store.names():
+            print(f"{name}\t{scope}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot.web", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--config", type=Path, help="TOML config file (default: ./supportbot.toml if present)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every reply")
+    commands = parser.add_subparsers(dest="command")
+    keys = commands.add_parser("keys", help="create, revoke or list API keys")
+    actions = keys.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="create a key and print it (once)")
+    create.add_argument("--name", required=True)
+    create.add_argument("--scope", required=True, choices=SCOPES)
+    create.add_argument("--rate", type=float, help="requests per minute (default: [web])")
+    revoke = actions.add_parser("revoke", help="revoke a key at once")
+    revoke.add_argument("name")
+    actions.add_parser("list", help="names and scopes of the live keys")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        try:
+            settings = load_settings(args.config)
+        except ValueError as error:
+            raise StartupError(str(error)) from None
+        if args.command == "keys":
+            try:
+                return keys_command(settings, args)
+            except ValueError as error:
+                raise StartupError(str(error)) from None
+        asyncio.run(serve(settings))
+    except StartupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

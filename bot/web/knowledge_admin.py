@@ -1,0 +1,108 @@
+"""Reading and changing the knowledge base for the REST API, always through the importer.
+
+Every change (one entry saved or deleted, files imported) is a new atomic version: readers see
+the old version or the new one, never half of a change. The methods are synchronous (embedding,
+FAISS, file I/O); routes call them with asyncio.to_thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from retrieval import (
+    FaqEntry,
+    ImportConfig,
+    ImportReport,
+    KnowledgeBase,
+    RetrievalConfig,
+    SearchResult,
+    import_paths,
+)
+from retrieval.entries import chunk_answer, clean_text, derive_id
+from retrieval.importer import edit_entries
+
+SOURCE = "api"
+
+
+class KnowledgeAdmin:
+    """The live knowledge base and the importer behind the knowledge routes."""
+
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        kb_dir: Path,
+        config: RetrievalConfig,
+        import_config: ImportConfig,
+    ) -> None:
+        self._kb = kb
+        self._kb_dir = kb_dir
+        self._config = config
+        self._import_config = import_config
+
+    @property
+    def version(self) -> str:
+        return self._kb.version
+
+    def entries(self) -> tuple[FaqEntry, ...]:
+        """Every live entry, in stored order."""
+        self._kb.refresh()
+        return self._kb.snapshot.entries
+
+    def entry(self, entry_id: str) -> FaqEntry | None:
+        self._kb.refresh()
+        return self._kb.entry(entry_id)
+
+    def search(self, query: str, k: int) -> SearchResult:
+        self._kb.refresh()
+        return self._kb.search(query, k)
+
+    def save(
+        self,
+        question: str,
+        answer: str,
+        alt_questions: Sequence[str] = (),
+        *,
+        entry_id: str | None = None,
+    ) -> tuple[FaqEntry, ImportReport]:
+        """Create an entry (no id: one is derived from the question) or replace one by id."""
+        question, answer = clean_text(question), clean_text(answer)
+        if not question or not answer:
+            raise ValueError("an entry needs a non-empty question and answer")
+        before = self.entry(entry_id) if entry_id else None
+        entry = FaqEntry(
+            id=entry_id or derive_id(SOURCE, question),
+            question=question,
+            answer=answer,
+            alt_questions=tuple(a for a in (clean_text(x) for x in alt_questions) if a),
+            source=before.source if before else SOURCE,
+            location=before.location if before else "",
+            chunks=chunk_answer(answer, self._import_config.chunk_chars),
+        )
+        report = edit_entries(
+            self._kb_dir, self._kb.embedder, self._config, self._import_config, upsert=[entry]
+        )
+        self._kb.refresh()
+        return entry, report
+
+    def delete(self, entry_id: str) -> ImportReport:
+        """Remove one entry; KeyError when there is none with that id."""
+        report = edit_entries(
+            self._kb_dir, self._kb.embedder, self._config, self._import_config, remove=[entry_id]
+        )
+        self._kb.refresh()
+        return report
+
+    def import_files(self, paths: Sequence[Path], *, replace: bool = False) -> ImportReport:
+        """Import uploaded files as the command-line importer does; raises NothingToImport."""
+        report = import_paths(
+            paths,
+            self._kb_dir,
+            self._kb.embedder,
+            self._config,
+            self._import_config,
+            replace=replace,
+            progress=False,
+        )
+        self._kb.refresh()
+        return report

@@ -1,0 +1,63 @@
+"""Probes, key management from the command line, and the [web] settings section."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.web import KeyStore
+from bot.web.__main__ import main
+from engine.settings import load_settings
+from tests.web.server import WebServer
+
+
+def test_health_needs_no_key_and_readiness_checks_the_log(web: WebServer) -> None:
+    with web.client() as http:
+        assert http.get("/health").json() == {"status": "ok", "checks": {}}
+        ready = http.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["log"] == "ok"
+    assert ready.json()["checks"]["knowledge_base"].startswith("v")
+
+
+def test_openapi_schema_is_served(web: WebServer) -> None:
+    schema = httpx.get(f"{web.url}/openapi.json").json()
+    assert "/v1/chat/completions" in schema["paths"]
+    assert "/api/kb/entries" in schema["paths"]
+
+
+def test_keys_are_printed_once_stored_hashed_and_revoked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "web.toml"
+    keys_path = tmp_path / "keys.db"
+    config.write_text(f'[web]\nkeys_path = "{keys_path}"\n', encoding="utf-8")
+    assert (
+        main(["--config", str(config), "keys", "create", "--name", "shop", "--scope", "chat"]) == 0
+    )
+    secret = capsys.readouterr().out.strip()
+    assert secret.startswith("sb-") and len(secret) > 40
+    assert secret.encode() not in keys_path.read_bytes()
+    store = KeyStore(keys_path)
+    found = store.find(secret)
+    assert found is not None and (found.name, found.scope) == ("shop", "chat")
+    assert (
+        main(["--config", str(config), "keys", "create", "--name", "shop", "--scope", "chat"]) == 2
+    )
+    assert "exists" in capsys.readouterr().err
+    assert main(["--config", str(config), "keys", "revoke", "shop"]) == 0
+    assert store.find(secret) is None
+    assert main(["--config", str(config), "keys", "revoke", "shop"]) == 1
+
+
+def test_web_section_is_read_and_checked(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[web]\nlisten_port = 9001\ncors_origins = ["https://shop.example"]\n')
+    settings = load_settings(path)
+    assert settings.web.listen_port == 9001
+    assert settings.web.cors_origins == ("https://shop.example",)
+    path.write_text("[web]\nlisten_prot = 9001\n")
+    with pytest.raises(ValueError, match="listen_prot"):
+        load_settings(path)
