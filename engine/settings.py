@@ -28,6 +28,10 @@ class BotConfig:
     # A self-hosted Bot API server (or the tests' fake) replaces Telegram's.
     api_base_url: str = "https://api.telegram.org"
     mode: Literal["polling", "webhook"] = "polling"
+    # single: one process takes updates and answers (polling or webhook, as `mode` says).
+    # Several processes share [queue]: receivers take webhook updates and queue them, workers
+    # answer them (see bot.queue).
+    role: Literal["single", "receiver", "worker"] = "single"
     # The bot's own HTTP server: the webhook in webhook mode, the health endpoint in both.
     listen_host: str = "127.0.0.1"
     listen_port: int = 8080
@@ -83,6 +87,28 @@ class WebConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueConfig:
+    """The Redis update queue between webhook receivers and workers ([bot] role)."""
+
+    url: str = "redis://127.0.0.1:6379/0"
+    # Every key the bot keeps in Redis starts with this; deployments sharing a server differ.
+    prefix: str = "supportbot:"
+    group: str = "workers"
+    # An update a worker took and stopped touching this long ago (it died) goes to another.
+    claim_idle_s: float = 30.0
+    # Updates one worker handles at once (different chats; one chat is served in order).
+    concurrency: int = 64
+    # How long the state of a handled update is kept, so a redelivery is recognised.
+    keep_s: float = 7 * 24 * 3600.0
+
+    def __post_init__(self) -> None:
+        if self.claim_idle_s <= 0 or self.concurrency < 1 or self.keep_s < 60:
+            raise ValueError(
+                "[queue] claim_idle_s must be above 0, concurrency 1 or more, keep_s 60 or more"
+            )
+
+
+@dataclass(frozen=True, slots=True)
 class TrainingConfig:
     """Retraining from the log (scripts/retrain.py): where models go, how much data, the gate."""
 
@@ -113,6 +139,7 @@ class Settings:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     log: LogConfig = field(default_factory=LogConfig)
     bot: BotConfig = field(default_factory=BotConfig)
+    queue: QueueConfig = field(default_factory=QueueConfig)
     web: WebConfig = field(default_factory=WebConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
 
@@ -131,6 +158,7 @@ _SECTIONS = {
     "generator": "generator",
     "log": "log",
     "bot": "bot",
+    "queue": "queue",
     "web": "web",
     "training": "training",
 }
