@@ -8,18 +8,23 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramForbiddenError
 from aiogram.types import BotCommand, ErrorEvent, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
+from bot.blocking import BlockedChats
 from bot.customer import customer_router
 from bot.desk import Desk, LoggedDesk
 from bot.flood import FloodGuard
 from bot.i18n import LanguageMiddleware, load_i18n
+from bot.keyboards import PressedMessages
 from bot.operator import OperatorDesk
 from bot.ordering import ChatOrder
+from bot.presses import AnswerEveryPress, leftover_presses
 from bot.retry import RetryAfterMiddleware
 from bot.streaming import DraftSupport
+from bot.unreadable import SkipUnreadable
 from engine import Engine
 from engine.settings import BotConfig
 
@@ -35,9 +40,11 @@ COMMANDS = (
 
 
 def make_bot(token: str, config: BotConfig) -> Bot:
-    """A Bot on the configured Bot API server, sending HTML and honouring flood control."""
+    """A Bot on the configured Bot API server, sending HTML and honouring flood control; an
+    update it cannot read does not stop polling."""
     session = AiohttpSession(api=TelegramAPIServer.from_base(config.api_base_url.rstrip("/")))
     session.middleware(RetryAfterMiddleware())
+    session.middleware(SkipUnreadable())
     return Bot(token, session=session, default=DefaultBotProperties(parse_mode="HTML"))
 
 
@@ -45,10 +52,13 @@ def build_dispatcher(engine: Engine, config: BotConfig, desk: Desk | None = None
     """The dispatcher with the customer chat, and the operator desk when a group is configured.
 
     Middleware order on messages: language (so every notice is translated), flood guard (so a
-    flood costs nothing), then per-chat order around the handler.
+    flood costs nothing), per-chat order around the handler, then the blocked-chat check (in
+    order, so messages queued behind a block are not answered). Button presses: language,
+    per-chat order, then the one answer every press gets.
     """
     i18n = load_i18n(config.languages)
     order = ChatOrder()
+    blocked = BlockedChats()
     if desk is None and config.operator_chat_id:
         desk = OperatorDesk(engine, config.operator_chat_id, config.languages)
     dp = Dispatcher(
@@ -58,6 +68,8 @@ def build_dispatcher(engine: Engine, config: BotConfig, desk: Desk | None = None
         drafts=DraftSupport(enabled=config.drafts),
         i18n=i18n,
         chat_order=order,
+        blocked=blocked,
+        pressed=PressedMessages(),
     )
     language = LanguageMiddleware(i18n, config.languages)
     for observer in (dp.message, dp.edited_message, dp.callback_query, dp.errors):
@@ -71,15 +83,24 @@ def build_dispatcher(engine: Engine, config: BotConfig, desk: Desk | None = None
     )
     for observer in (dp.message, dp.edited_message, dp.callback_query):
         observer.outer_middleware(order)
+    dp.message.outer_middleware(blocked)
+    dp.callback_query.outer_middleware(AnswerEveryPress())
     if isinstance(desk, OperatorDesk):
         # Before the customer router, which leaves the operators' group alone anyway.
         dp.include_router(desk.router())
         dp.startup.register(desk.restore)
     dp.include_router(customer_router(config))
+    dp.include_router(leftover_presses())
     dp.errors.register(apologise)
+    dp.startup.register(watch_blocks)
     dp.startup.register(set_commands)
     dp.shutdown.register(finish_replies)
     return dp
+
+
+async def watch_blocks(bot: Bot, blocked: BlockedChats) -> None:
+    """Note 403s from the bot's requests, so a chat that blocked the bot is left in peace."""
+    blocked.attach(bot)
 
 
 async def set_commands(bot: Bot, i18n: I18n) -> None:
@@ -98,7 +119,13 @@ async def finish_replies(chat_order: ChatOrder, bot_config: BotConfig) -> None:
 
 
 async def apologise(event: ErrorEvent, bot: Bot) -> None:
-    """The one place errors are caught: log the traceback, tell the customer briefly."""
+    """The one place errors are caught: log the traceback, tell the customer briefly.
+
+    A chat that blocked the bot gets nothing (its block was recorded when Telegram said so).
+    """
+    if isinstance(event.exception, TelegramForbiddenError):
+        log.info("update %s not answered: %s", event.update.update_id, event.exception.message)
+        return
     log.error("update %s failed", event.update.update_id, exc_info=event.exception)
     message = event.update.message or (
         event.update.callback_query.message if event.update.callback_query else None

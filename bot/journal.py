@@ -12,6 +12,8 @@ Webhook: Telegram waits for the HTTP answer, which comes when the update is hand
 the update again when the process died first. Each update is written down as it arrives; one
 delivered again is handled again if it was only `received`, gets the notice if it was `sending`
 and is only acknowledged if it was `done`. Processes behind one proxy may share the file.
+
+Updates aiogram cannot read are skipped (bot.unreadable) and kept here with their raw JSON.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from aiogram.client.session.middlewares.base import (
     BaseRequestMiddleware,
     NextRequestMiddlewareType,
 )
+from aiogram.exceptions import TelegramForbiddenError
 from aiogram.methods import (
     AnswerCallbackQuery,
     DeleteWebhook,
@@ -46,10 +49,10 @@ from aiogram.methods import (
 from aiogram.methods.base import TelegramType
 from aiogram.types import Message, ReplyParameters, TelegramObject, Update
 from aiogram.utils.i18n import I18n
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from bot.i18n import pick_language
+from bot.unreadable import TolerantWebhook, readable_updates
 from engine.settings import BotConfig
 
 if TYPE_CHECKING:
@@ -106,11 +109,21 @@ class UpdateJournal:
                 received_at REAL NOT NULL
             )"""
         )
+        await conn.execute(
+            """CREATE TABLE IF NOT EXISTS unreadable (
+                id INTEGER PRIMARY KEY,
+                update_id INTEGER,
+                body TEXT NOT NULL,
+                error TEXT NOT NULL,
+                received_at REAL NOT NULL
+            )"""
+        )
         # Telegram keeps an unconfirmed update for 24 hours; a week covers any redelivery, and
         # an answer that late would help nobody.
-        await conn.execute(
-            "DELETE FROM updates WHERE received_at < ?", (time.time() - _KEEP_DONE_S,)
-        )
+        for table in ("updates", "unreadable"):
+            await conn.execute(
+                f"DELETE FROM {table} WHERE received_at < ?", (time.time() - _KEEP_DONE_S,)
+            )
         await conn.commit()
         return cls(conn)
 
@@ -158,6 +171,22 @@ class UpdateJournal:
         )
         await self._conn.commit()
         return None
+
+    async def keep_unreadable(self, update_id: int | None, body: str, error: str) -> None:
+        """Keep an update aiogram could not read, with its raw JSON, for a person to look at."""
+        log.warning("skipped unreadable update %s: %s", update_id, error)
+        await self._conn.execute(
+            "INSERT INTO unreadable (update_id, body, error, received_at) VALUES (?, ?, ?, ?)",
+            (update_id, body, error, time.time()),
+        )
+        await self._conn.commit()
+
+    async def unreadable(self) -> list[tuple[int | None, str, str]]:
+        """The unreadable updates kept: id, raw JSON and what was wrong, oldest first."""
+        async with self._conn.execute(
+            "SELECT update_id, body, error FROM unreadable ORDER BY id"
+        ) as cursor:
+            return [(row[0], row[1], row[2]) for row in await cursor.fetchall()]
 
     def is_stale(self, update_id: int) -> bool:
         """Whether Telegram delivered this update again after it was written down."""
@@ -208,9 +237,10 @@ class JournalRequests(BaseRequestMiddleware):
         bot: Bot,
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
-        polling = isinstance(method, GetUpdates)
-        if polling:
-            updates = await make_request(bot, method)
+        if isinstance(method, GetUpdates):
+            updates = await readable_updates(
+                make_request, bot, method, self._journal.keep_unreadable
+            )
             # aiogram confirms this batch with its next getUpdates, which waits for this.
             await self._journal.receive(cast("list[Update]", updates))
             return updates
@@ -265,7 +295,7 @@ def journal_handling(bot: Bot, dp: Dispatcher, journal: UpdateJournal) -> None:
     dp.update.outer_middleware(JournalUpdates(journal))
 
 
-class JournaledWebhook(SimpleRequestHandler):
+class JournaledWebhook(TolerantWebhook):
     """The webhook endpoint, answering Telegram once an update is handled and written down.
 
     Use with `journal_handling` on the same bot and dispatcher.
@@ -274,13 +304,14 @@ class JournaledWebhook(SimpleRequestHandler):
     def __init__(
         self, dispatcher: Dispatcher, bot: Bot, journal: UpdateJournal, *, secret_token: str
     ) -> None:
-        super().__init__(dispatcher, bot, handle_in_background=False, secret_token=secret_token)
+        super().__init__(dispatcher, bot, secret_token=secret_token, keep=journal.keep_unreadable)
         self._journal = journal
         self._handling: set[int] = set()
 
     async def _handle_request(self, bot: Bot, request: web.Request) -> web.Response:
-        body = await request.json(loads=bot.session.json_loads)
-        update = Update.model_validate(body, context={"bot": bot})
+        update = await self.read_update(bot, request)
+        if update is None:
+            return web.json_response({})
         if update.update_id in self._handling:
             # Delivered again while this process still works on it (Telegram timed out).
             return web.json_response({})
@@ -295,7 +326,7 @@ class JournaledWebhook(SimpleRequestHandler):
             return web.json_response({})
         self._handling.add(update.update_id)
         try:
-            return await super()._handle_request(bot, request)
+            return await self.handle_update(bot, update)
         finally:
             self._handling.discard(update.update_id)
 
@@ -355,5 +386,7 @@ async def _notify(bot: Bot, message: Message, i18n: I18n, languages: Sequence[st
                 message_id=message.message_id, allow_sending_without_reply=True
             ),
         )
+    except TelegramForbiddenError as error:  # blocked meanwhile: nothing more goes there
+        log.info("no recovery notice for chat=%s: %s", message.chat.id, error.message)
     except Exception:  # best effort: the chat may be gone; the rest must still recover
         log.exception("could not send the recovery notice to chat=%s", message.chat.id)

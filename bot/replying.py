@@ -10,9 +10,11 @@ from aiogram.types import InlineKeyboardMarkup, Message
 from aiogram.utils.chat_action import ChatActionSender
 from aiogram.utils.i18n import gettext as _
 
-from bot.desk import CHANNEL, Desk
+from bot.blocking import BlockedChats
+from bot.desk import Desk
 from bot.formatting import render_reply
-from bot.keyboards import choice_keyboard, feedback_keyboard
+from bot.keyboards import ButtonSeal, choice_keyboard, feedback_keyboard
+from bot.senders import Customer
 from bot.streaming import DraftSupport, ReplyStream
 from engine import Engine, FinalReply, TextDelta
 from engine.settings import BotConfig
@@ -24,18 +26,23 @@ async def reply_to(
     message: Message,
     text: str,
     *,
+    customer: Customer,
     bot: Bot,
     engine: Engine,
     desk: Desk,
     config: BotConfig,
     drafts: DraftSupport,
-) -> FinalReply:
-    """Stream the engine's reply to `text` into the message's chat; hand over when it says so."""
-    assert message.from_user is not None, "customer messages have a sender"
-    user = message.from_user
+    blocked: BlockedChats,
+) -> FinalReply | None:
+    """Stream the engine's reply to `text` into the message's chat; hand over when it says so.
+
+    None when the chat blocked the bot meanwhile: the reply is abandoned, its bot turn unlogged.
+    """
     chat_id = message.chat.id
     thread_id = message.message_thread_id if message.is_topic_message else None
-    conversation = await engine.conversation(CHANNEL, str(user.id))
+    conversation = await engine.conversation(customer.channel, customer.external_id)
+    # Buttons need a person to press them: a chat speaking anonymously gets none.
+    seal = ButtonSeal.of(bot.token, chat_id, customer.key) if customer.user else None
     stream = ReplyStream(
         bot,
         chat_id,
@@ -50,6 +57,10 @@ async def reply_to(
         try:
             async with contextlib.aclosing(engine.reply(conversation, text)) as events:
                 async for event in events:
+                    if blocked.is_blocked(chat_id):
+                        log.info("reply abandoned: chat=%s blocked the bot", chat_id)
+                        await stream.cancel()
+                        return None
                     if isinstance(event, TextDelta):
                         streamed, pieces = streamed + event.text, pieces + 1
                         # A reply that comes in one piece (a fixed sentence) is sent whole, in
@@ -62,7 +73,7 @@ async def reply_to(
             await stream.cancel()
             raise
         assert final is not None, "the engine always ends with a FinalReply"
-        chunks, markup = present(final)
+        chunks, markup = present(final, seal)
         await stream.finish(chunks, markup)
     log.info(
         "answered chat=%s conversation=%s turn=%s action=%s",
@@ -71,22 +82,26 @@ async def reply_to(
         final.turn_id,
         final.action,
     )
-    if final.escalate:
-        await desk.hand_over(bot, chat_id, user, final)
+    if final.escalate and customer.user is not None:
+        await desk.hand_over(bot, chat_id, customer.user, final)
     return final
 
 
-def present(final: FinalReply) -> tuple[list[str], InlineKeyboardMarkup | None]:
-    """The reply as HTML messages in the customer's language, and the buttons under it."""
+def present(
+    final: FinalReply, seal: ButtonSeal | None
+) -> tuple[list[str], InlineKeyboardMarkup | None]:
+    """The reply as HTML messages in the customer's language, and the buttons (when sealed)."""
     if final.action == "answer":
         footer = (
             _("Source: {title}").format(title=final.hits[0].entry.question) if final.hits else ""
         )
-        return render_reply(final.text, footer), feedback_keyboard(final.turn_id)
+        keyboard = feedback_keyboard(final.turn_id, seal) if seal else None
+        return render_reply(final.text, footer), keyboard
     if final.action == "clarify" and final.options:
         questions = [entry.question for entry in final.options]
         listing = "\n".join(f"{n}. {q}" for n, q in enumerate(questions, 1))
         text = f"{_('Which of these do you mean?')}\n{listing}"
-        return render_reply(text), choice_keyboard(questions)
+        keyboard = choice_keyboard(questions, final.turn_id, seal) if seal else None
+        return render_reply(text), keyboard
     # The engine's fixed hand-over sentences are catalogue entries; anything else stays as is.
     return render_reply(_(final.text)), None

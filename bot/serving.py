@@ -10,11 +10,12 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.types import TelegramObject, Update
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+from aiogram.webhook.aiohttp_server import setup_application
 from aiohttp import web
 
 from bot.journal import JournaledWebhook, UpdateJournal, attach_journal, journal_handling
 from bot.ordering import ChatOrder
+from bot.unreadable import TolerantWebhook
 from engine.settings import BotConfig
 
 log = logging.getLogger(__name__)
@@ -86,8 +87,9 @@ async def run_webhook(
     app = health_app(dp, config)
     # Shutdown runs in registration order: replies drain before the bot's session closes.
     setup_application(app, dp, bot=bot)
+    handler: TolerantWebhook
     if journal is None:
-        handler = SimpleRequestHandler(dp, bot, handle_in_background=False, secret_token=secret)
+        handler = TolerantWebhook(dp, bot, secret_token=secret)
     else:
         journal_handling(bot, dp, journal)
         handler = JournaledWebhook(dp, bot, journal, secret_token=secret)

@@ -13,7 +13,7 @@ from typing import Any
 
 from tests.telegram import media
 from tests.telegram.html import EntityParseError, parse_html, utf16_len
-from tests.telegram.params import Upload, bad_request
+from tests.telegram.params import ApiError, Upload, bad_request
 from tests.telegram.world import DEFAULT_ICON_COLOR, Chat, StoredFile, StoredMessage, Topic, World
 
 TEXT_LIMIT = 4096
@@ -56,6 +56,21 @@ _TEXT_BUTTON = (
     "can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard"
 )
 _QUERY_INVALID = "query is too old and response timeout expired or query ID is invalid"
+CALLBACK_TEXT_LIMIT = 200
+# Methods that reach a chat: a user who blocked the bot gets none of them.
+CHAT_METHODS = frozenset(
+    {
+        "sendMessage",
+        "sendMessageDraft",
+        "sendPhoto",
+        "sendDocument",
+        "copyMessage",
+        "forwardMessage",
+        "editMessageText",
+        "editMessageReplyMarkup",
+        "sendChatAction",
+    }
+)
 
 
 class Methods:
@@ -94,6 +109,9 @@ class Methods:
     def call(self, method: str, params: dict[str, Any], uploads: dict[str, Upload]) -> Any:
         """Run one method; raises `ApiError` with Telegram's answer when it fails."""
         self.files_used = {}
+        chat_id = params.get("chat_id")
+        if method in CHAT_METHODS and chat_id in self.world.blocked:
+            raise ApiError(403, "Forbidden: bot was blocked by the user")
         return self._handlers[method](params, uploads)
 
     # Sending
@@ -271,6 +289,8 @@ class Methods:
         query_id = params["callback_query_id"]
         if query_id not in self.callback_queries or self.callback_queries[query_id] is not None:
             raise bad_request(_QUERY_INVALID)
+        if len(params.get("text") or "") > CALLBACK_TEXT_LIMIT:
+            raise bad_request("MESSAGE_TOO_LONG")
         self.callback_queries[query_id] = params
         return True
 

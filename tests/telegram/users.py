@@ -14,6 +14,15 @@ from tests.telegram.updates import UpdateQueue
 from tests.telegram.world import DEFAULT_ICON_COLOR, Topic, World
 
 DEFAULT_GROUP_USER = 1000
+# The accounts Telegram puts in `from` when a chat speaks: an anonymous group admin, a channel's
+# post forwarded into its discussion group.
+GROUP_ANONYMOUS_BOT = {
+    "id": 1087968824,
+    "is_bot": True,
+    "first_name": "Group",
+    "username": "GroupAnonymousBot",
+}
+TELEGRAM_SERVICE = {"id": 777000, "is_bot": False, "first_name": "Telegram"}
 _ENTITY_PATTERNS = (
     ("bot_command", re.compile(r"(?<![\w/])/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?")),
     ("mention", re.compile(r"(?<![\w@])@[A-Za-z0-9_]{5,32}")),
@@ -29,6 +38,8 @@ class Sender(TypedDict, total=False):
     chat_type: str | None
     message_thread_id: int | None
     reply_to_message_id: int | None
+    sender_chat_id: int | None
+    author_signature: str | None
 
 
 class ChatUsers:
@@ -48,7 +59,13 @@ class ChatUsers:
         self._query_ids = itertools.count(4_000_000_001)
 
     def add_update(self, update: dict[str, Any]) -> dict[str, Any]:
-        """Queue an update for the bot; assigns the next update_id unless one is given."""
+        """Queue an update for the bot; assigns the next update_id unless one is given.
+
+        A callback query in it can be answered once, as Telegram allows.
+        """
+        query = update.get("callback_query")
+        if isinstance(query, dict) and isinstance(query.get("id"), str):
+            self._callback_queries.setdefault(query["id"], None)
         queued = self._updates.add(update)
         self._on_update()
         return queued
@@ -115,6 +132,10 @@ class ChatUsers:
         content = {"document": media.document(stored)} | _caption(caption)
         return self._incoming(chat_id, content, **sender)
 
+    def block(self, user_id: int) -> None:
+        """The user blocks the bot: what it sends them answers 403 until they write again."""
+        self.world.blocked.add(user_id)
+
     def edit_text(self, chat_id: int, message_id: int, new_text: str) -> dict[str, Any]:
         """The user edits an earlier text message: an edited_message update."""
         message = self.world.message(chat_id, message_id)
@@ -166,13 +187,23 @@ class ChatUsers:
         chat_type: str | None = None,
         message_thread_id: int | None = None,
         reply_to_message_id: int | None = None,
+        sender_chat_id: int | None = None,
+        author_signature: str | None = None,
     ) -> dict[str, Any]:
         chat = self.world.chat(chat_id, chat_type)
         if user_id is None:
             user_id = chat_id if chat.type == "private" else DEFAULT_GROUP_USER
         if chat.type == "private" and chat.first_name is None:
             chat.first_name = first_name
+        if chat.type == "private":
+            self.world.blocked.discard(user_id)  # writing to a bot unblocks it
         user = self.world.user(user_id, first_name=first_name, language_code=language_code)
+        if sender_chat_id is not None:
+            # The group itself (an anonymous admin) or a channel speaks; `from` is a placeholder.
+            user = dict(GROUP_ANONYMOUS_BOT if sender_chat_id == chat_id else TELEGRAM_SERVICE)
+            content = {"sender_chat": self.world.chat(sender_chat_id).payload(), **content}
+            if author_signature is not None:
+                content["author_signature"] = author_signature
         if message_thread_id is not None and chat.is_forum:
             chat.topics.setdefault(
                 message_thread_id,

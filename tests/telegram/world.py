@@ -116,6 +116,8 @@ class World:
         self.chats: dict[int, Chat] = {}
         self.users: dict[int, dict[str, Any]] = {}
         self.files: dict[str, StoredFile] = {}
+        # Users who blocked the bot: their private chats answer 403 until they write again.
+        self.blocked: set[int] = set()
         self._file_numbers = itertools.count(1)
 
     def chat(self, chat_id: int, chat_type: str | None = None, **details: Any) -> Chat:
