@@ -29,10 +29,15 @@ Updates in (synchronous; each queues one update and returns the Message dict it 
     tg.send_voice(chat_id, *, duration=3, ...)       tg.send_document(chat_id, *, file_name=...)
     tg.edit_text(chat_id, message_id, new_text)      # an edited_message update
     tg.press_button(chat_id, message_id, data, user_id=None) -> callback query id
-    tg.add_update({"message": {...}})                # anything else; update_id is assigned
+    tg.add_update({"message": {...}})                # anything else; update_id is assigned;
+                                     # a callback_query in it can then be answered once
+    tg.block(user_id)                # the user blocks the bot: 403 until they write again
     tg.add_chat(chat_id, chat_type=None, *, title=None, is_forum=None)   # declare a chat
 
-``user_id`` defaults to the chat id in private chats and to 1000 in groups. ``chat_type`` defaults
+``user_id`` defaults to the chat id in private chats and to 1000 in groups. With
+``sender_chat_id`` (and ``author_signature``) a chat speaks: the group itself for an anonymous
+admin (``from`` is GroupAnonymousBot), another chat for a channel post forwarded into its
+discussion group (``from`` is the Telegram service account). ``chat_type`` defaults
 to what the id implies (positive: private, ``-100...``: supergroup, other negative: group).
 Supergroups are forums (``is_forum``) unless ``tg.add_chat(id, "supergroup", is_forum=False)``;
 a ``message_thread_id`` in a forum makes a topic message (``is_topic_message``). Message ids
@@ -45,7 +50,10 @@ Delivery: getUpdates long polling (offset confirms earlier updates, ``timeout`` 
 ones, ``limit``, ``allowed_updates``; a newer getUpdates ends an older one with 409 like Telegram).
 After setWebhook the fake POSTs each update as JSON to the url, in order and one at a time, with
 ``X-Telegram-Bot-Api-Secret-Token``; a non-2xx answer or connection error is retried with growing
-delays (``webhook_retry_delay`` doubling up to 2 s). A method returned in the webhook answer (JSON
+delays (``webhook_retry_delay`` doubling up to 2 s). ``FakeTelegram(webhook_connections=40)``
+delivers over up to that many connections at once (capped by setWebhook's max_connections), as
+Telegram does, one update per chat at a time and a chat's updates in order (the queue of several
+bot processes is tested so). A method returned in the webhook answer (JSON
 or aiogram's multipart reply) is executed and recorded like a call. While a webhook is set,
 getUpdates answers 409; deleteWebhook returns to polling. HTTP webhook urls are accepted, as by a
 local Bot API server.
@@ -94,12 +102,14 @@ whitespace is stripped, an edit without reply_markup removes the inline keyboard
 edit answers "message is not modified", unknown methods answer 404 "Not Found", a missing required
 parameter 400, a callback query can be answered once, sendMessageDraft only to private chats
 with a non-zero draft_id, posting to an unknown forum topic "message thread not found", closing a
-closed topic "TOPIC_NOT_MODIFIED", a callback_data over 64 bytes "BUTTON_DATA_INVALID".
+closed topic "TOPIC_NOT_MODIFIED", a callback_data over 64 bytes "BUTTON_DATA_INVALID", a
+callback answer text over 200 characters "MESSAGE_TOO_LONG", anything sent to a user who blocked
+the bot 403 "Forbidden: bot was blocked by the user".
 
 Not emulated: Markdown and MarkdownV2 (the text is kept as sent), inline messages, "@username"
 chat ids (answered "chat not found"), chats the bot was never added to (any id is a chat, created
 on first use), who may post in a closed topic (the bot always may), Telegram's own flood limits
-(only the configured ones), parallel webhook connections (max_connections is only reported), link
+(only the configured ones), parallel webhook deliveries of one chat's updates, link
 previews, media other than photos and documents sent by the bot, and update retention limits.
 """
 
@@ -174,6 +184,7 @@ class FakeTelegram(ChatUsers):
         bot_id: int = 123456,
         username: str = "support_test_bot",
         webhook_retry_delay: float = 0.2,
+        webhook_connections: int = 1,
     ) -> None:
         self.token = f"{bot_id}:AAEFakeTelegramTokenForTests-{bot_id:010d}"
         self.bot_user: dict[str, Any] = {
@@ -199,6 +210,7 @@ class FakeTelegram(ChatUsers):
         self._webhook: Webhook | None = None
         self._webhook_task: asyncio.Task[None] | None = None
         self._retry_delay = webhook_retry_delay
+        self._connections = max(webhook_connections, 1)
         self._poller = 0
         self._in_flight = 0
         self._last_activity = time.monotonic()
@@ -547,7 +559,8 @@ class FakeTelegram(ChatUsers):
         self._webhook = Webhook(url, secret, params.get("max_connections") or 40)
         self._notify()  # a waiting getUpdates ends with 409
         if self._webhook_task is None or self._webhook_task.done():
-            self._webhook_task = asyncio.create_task(self._deliver_to_webhook())
+            deliver = self._deliver_to_webhook if self._connections == 1 else self._deliver_at_once
+            self._webhook_task = asyncio.create_task(deliver())
         return True
 
     def _webhook_info(self) -> dict[str, Any]:
@@ -592,6 +605,69 @@ class FakeTelegram(ChatUsers):
                 if delivery.reply is not None:
                     raw, uploads = delivery.reply
                     await self._execute(self.token, str(raw.pop("method")), raw, uploads)
+
+    async def _deliver_at_once(self) -> None:
+        """POST pending updates over several connections, one per chat at a time, in order."""
+        in_flight: dict[asyncio.Task[None], tuple[int, int | None]] = {}
+        attempts: Counter[int] = Counter()
+
+        async def deliver(http: aiohttp.ClientSession, hook: Webhook, update: Any) -> None:
+            update_id = update["update_id"]
+            delivery = await post_update(http, hook, update)
+            self.webhook_attempts.append((update_id, delivery.status))
+            if not delivery.ok:
+                hook.last_error_date = int(time.time())
+                hook.last_error_message = delivery.error
+                attempts[update_id] += 1
+                self._touch()
+                delay = self._retry_delay * 2 ** (attempts[update_id] - 1)
+                await asyncio.sleep(min(delay, _MAX_RETRY_DELAY_S))
+                return
+            self._updates.confirm(update)
+            self._touch()
+            if delivery.reply is not None:
+                raw, uploads = delivery.reply
+                await self._execute(self.token, str(raw.pop("method")), raw, uploads)
+
+        def finished(task: asyncio.Task[None]) -> None:
+            del in_flight[task]
+            self._notify()
+
+        connector = aiohttp.TCPConnector(limit=self._connections)
+        async with aiohttp.ClientSession(connector=connector) as http:
+            try:
+                while (hook := self._webhook) is not None and not self._closing:
+                    room = min(self._connections, hook.max_connections) - len(in_flight)
+                    out = {update_id for update_id, _ in in_flight.values()}
+                    # A chat with an update out, or an earlier one waiting, waits.
+                    held = {chat for _, chat in in_flight.values() if chat is not None}
+                    for update in self._updates.take(len(self._updates.pending)) if room else ():
+                        chat = _update_chat(update)
+                        if update["update_id"] in out or chat in held:
+                            continue
+                        if chat is not None:
+                            held.add(chat)
+                        self._updates.hand_out(update)
+                        task = asyncio.create_task(deliver(http, hook, update))
+                        in_flight[task] = (update["update_id"], chat)
+                        task.add_done_callback(finished)
+                        room -= 1
+                        if not room:
+                            break
+                    await self._wait_change(1.0)
+            finally:
+                for task in list(in_flight):
+                    task.cancel()
+                await asyncio.gather(*in_flight, return_exceptions=True)
+
+
+def _update_chat(update: dict[str, Any]) -> int | None:
+    """The chat an update belongs to, for keeping one chat's deliveries in order."""
+    for kind in ("message", "edited_message", "channel_post", "edited_channel_post"):
+        if kind in update:
+            return int(update[kind]["chat"]["id"])
+    message = update.get("callback_query", {}).get("message")
+    return int(message["chat"]["id"]) if message else None
 
 
 def _webhook_conflict() -> ApiError:

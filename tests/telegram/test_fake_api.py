@@ -12,6 +12,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramConflictError,
+    TelegramForbiddenError,
     TelegramRetryAfter,
 )
 from aiogram.methods import SendMessage
@@ -446,3 +447,40 @@ async def test_commands_members_callbacks_actions_and_drafts(tg: FakeTelegram, b
         await bot.send_message_draft(41, draft_id=1, text="<b>Partial")
     assert [c["text"] for c in tg.calls_for("sendMessageDraft", ok=True)] == ["<b>Partial</b> ans"]
     assert len(tg.messages(41)) == 1  # drafts are not messages
+
+
+async def test_a_user_who_blocked_the_bot_answers_403_until_they_write_again(
+    tg: FakeTelegram, bot: Bot
+) -> None:
+    tg.send_text(31, "hello")
+    tg.block(31)
+    with pytest.raises(TelegramForbiddenError, match="bot was blocked by the user"):
+        await bot.send_message(31, "anyone there?")
+    with pytest.raises(TelegramForbiddenError):
+        await bot.send_chat_action(31, "typing")
+    tg.send_text(31, "back again")
+    assert (await bot.send_message(31, "welcome back")).text == "welcome back"
+
+
+async def test_chats_speak_with_a_placeholder_sender_and_any_queued_press_is_answerable_once(
+    tg: FakeTelegram, bot: Bot
+) -> None:
+    tg.add_chat(-1005, "channel", title="News")
+    post = tg.send_text(-6, "from the channel", sender_chat_id=-1005)
+    admin = tg.send_text(-6, "from an admin", sender_chat_id=-6, author_signature="Ann")
+    assert (post["from"]["id"], post["sender_chat"]["type"]) == (777000, "channel")
+    assert (admin["from"]["username"], admin["author_signature"]) == ("GroupAnonymousBot", "Ann")
+    sent = await bot.send_message(7, "hi")
+    query = {
+        "id": "made-up",
+        "from": {"id": 7, "is_bot": False, "first_name": "A"},
+        "chat_instance": "1",
+        "data": "anything",
+        "message": sent.model_dump(mode="json"),
+    }
+    tg.add_update({"callback_query": query})
+    with pytest.raises(TelegramBadRequest, match="MESSAGE_TOO_LONG"):
+        await bot.answer_callback_query("made-up", text="x" * 201)
+    assert await bot.answer_callback_query("made-up", text="x" * 200)
+    with pytest.raises(TelegramBadRequest, match="query is too old"):
+        await bot.answer_callback_query("made-up")
