@@ -13,7 +13,7 @@ from engine.batching import SearchBatcher
 from engine.choice import ask_which, offered, pick
 from engine.generators import GenerationRequest, Generator
 from engine.grounding import check_grounding
-from engine.log import Action, ConversationLog, Retrieved, Turn
+from engine.log import Action, ConversationStore, Retrieved, Turn
 from engine.memory import contextual_query, merge_follow_up
 from engine.pickup import LiveModels, ModelPickup
 from engine.policy import Decision, PolicyConfig, asks_for_human, decide
@@ -94,7 +94,7 @@ class Engine:
         kb: KnowledgeBase,
         generator: Generator,
         sentiment: SentimentModel,
-        conversation_log: ConversationLog,
+        conversation_log: ConversationStore,
         config: EngineConfig | None = None,
         *,
         pickup: ModelPickup | None = None,
@@ -116,7 +116,7 @@ class Engine:
         return self._kb
 
     @property
-    def conversation_log(self) -> ConversationLog:
+    def conversation_log(self) -> ConversationStore:
         """The log the engine writes to: front ends record feedback, erasures and handovers."""
         return self._log
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 from engine.engine import Engine
 from engine.generators import load_generator
-from engine.log import ConversationLog
+from engine.log import open_store
 from engine.pickup import ModelPickup, registry_embedders
 from engine.sentiment import load_sentiment
 from engine.settings import Settings
@@ -32,7 +32,7 @@ async def open_engine(settings: Settings) -> AsyncIterator[Engine]:
     generator = load_generator(settings.generator)
     pickup = ModelPickup(models_dir, generator, load_sentiment(settings.sentiment, generator))
     await pickup.check()
-    conversation_log = await ConversationLog.open(config=settings.log)
+    conversation_log = await open_store(settings.log)
     try:
         yield Engine(
             kb,

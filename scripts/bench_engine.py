@@ -32,7 +32,7 @@ from _cli import add_common, setup
 
 from engine import Engine, FinalReply, TextDelta
 from engine.generators import load_generator
-from engine.log import ConversationLog
+from engine.log import open_store
 from engine.sentiment import load_sentiment
 from engine.settings import Settings
 from retrieval import ImportConfig, KnowledgeBase, import_paths, load_embedder
@@ -102,7 +102,7 @@ async def bench(args: argparse.Namespace, settings: Settings) -> dict[str, objec
         counting = CountingEmbedder(embedder)
         kb = KnowledgeBase(config.kb_dir, counting, config)
         log_config = replace(settings.log, path=Path(tmp) / "log.db")
-        async with await ConversationLog.open(config=log_config) as conversation_log:
+        async with await open_store(log_config) as conversation_log:
             engine = Engine(
                 kb,
                 generator,

@@ -17,6 +17,7 @@ from pathlib import Path
 from _cli import add_common, setup
 
 from engine import Engine, FinalReply, TextDelta
+from engine.log import log_config_for
 from engine.runtime import open_engine
 from engine.settings import Settings
 from retrieval import IndexMissing, import_paths, load_embedder, tune_and_store_threshold
@@ -117,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         "--tune-queries", type=Path, help="labelled queries to tune the out-of-scope threshold on"
     )
     parser.add_argument("--kb", type=Path, help="knowledge-base folder (default: from config)")
-    parser.add_argument("--log-db", type=Path, help="conversation log file (default: from config)")
+    parser.add_argument(
+        "--log-db", help="conversation log: a file or a database URL (default: from config)"
+    )
     parser.add_argument("--user", default="local", help="whose conversation this is")
     add_common(parser)
     args = parser.parse_args(argv)
@@ -125,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.kb is not None:
         settings = replace(settings, retrieval=replace(settings.retrieval, kb_dir=args.kb))
     if args.log_db is not None:
-        settings = replace(settings, log=replace(settings.log, path=args.log_db))
+        settings = replace(settings, log=log_config_for(args.log_db, settings.log))
     prepare(settings, args.imports, args.tune_queries)
     return asyncio.run(run(settings, args.user))
 

@@ -28,7 +28,7 @@ from _cli import add_common, setup
 from engine import Engine
 from engine.evaluation import Misses, evaluate_answers, evaluate_followups, read_dialogues
 from engine.generators import load_generator
-from engine.log import ConversationLog
+from engine.log import LogConfig, open_store
 from engine.sentiment import (
     SentimentModel,
     evaluate_sentiment,
@@ -81,7 +81,8 @@ async def answers_command(args: argparse.Namespace, settings: Settings) -> int:
         evaluation_kb(args.faq, embedder, config, tune_queries=args.tune_queries) as (kb, _),
         tempfile.TemporaryDirectory(prefix="eval-log-") as tmp,
     ):
-        async with await ConversationLog.open(Path(tmp) / "log.db") as conversation_log:
+        log_config = LogConfig(path=Path(tmp) / "log.db")
+        async with await open_store(log_config) as conversation_log:
             generator = load_generator(generator_config)
             engine = Engine(
                 kb,
@@ -111,7 +112,8 @@ async def followups_command(args: argparse.Namespace, settings: Settings) -> int
         evaluation_kb(args.faq, embedder, config, tune_queries=args.tune_queries) as (kb, _),
         tempfile.TemporaryDirectory(prefix="eval-log-") as tmp,
     ):
-        async with await ConversationLog.open(Path(tmp) / "log.db") as conversation_log:
+        log_config = LogConfig(path=Path(tmp) / "log.db")
+        async with await open_store(log_config) as conversation_log:
             for memory in (True, False):
                 generator = load_generator(settings.generator)
                 engine = Engine(

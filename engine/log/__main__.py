@@ -7,8 +7,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from engine.log.config import LogConfig
 from engine.log.report import report
-from engine.log.store import LogConfig
 
 
 def main(argv: Sequence[str] | None = None) -> int:

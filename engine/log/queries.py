@@ -21,12 +21,14 @@ TURN_FIELDS = (
 _TURN_COLUMNS = (
     "t.id, t.conversation_id, t.role, t.text, t.created_at, t.action, t.reason, "
     "t.sentiment_label, t.sentiment_score, t.kb_version, t.models, t.latencies_ms, f.value, "
-    "t.delivery, t.external_id"
+    "t.delivery, t.external_id, f.created_at"
 )
 _CONVERSATION_COLUMNS = (
     "c.id, c.channel, c.external_user_id, c.language, c.created_at, c.updated_at, c.closed_at"
 )
 _HANDOVER_COLUMNS = "id, conversation_id, reason, opened_at, closed_at, operator_id, topic_id"
+# Every table of the log, parents first: the order a copy writes them in.
+TABLES = ("conversations", "turns", "retrieved", "feedback", "handovers")
 _OF_CUSTOMER = "SELECT id FROM conversations WHERE channel = ? AND external_user_id = ?"
 _OF_TURNS = f"SELECT id FROM turns WHERE conversation_id IN ({_OF_CUSTOMER})"
 
@@ -224,10 +226,136 @@ async def select_conversation(
     if not found:
         return None
     turns = tuple(await select_turns(conn, conversation_id))
-    conversation_id, channel, user_id, language, created_at, updated_at, closed_at = found[0]
-    return Conversation(
-        conversation_id, channel, user_id, language, created_at, updated_at, turns, closed_at
+    handovers = await conn.execute_fetchall(
+        f"SELECT {_HANDOVER_COLUMNS} FROM handovers WHERE conversation_id = ? ORDER BY id",
+        (conversation_id,),
     )
+    return _conversation(found[0], turns, tuple(Handover(*row) for row in handovers))
+
+
+async def select_conversations_after(
+    conn: aiosqlite.Connection, after_id: int, limit: int
+) -> list[Conversation]:
+    """Up to `limit` whole conversations with ids above `after_id`, in id order."""
+    found = list(
+        await conn.execute_fetchall(
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations c WHERE c.id > ? "
+            "ORDER BY c.id LIMIT ?",
+            (after_id, limit),
+        )
+    )
+    if not found:
+        return []
+    span = (found[0][0], found[-1][0])
+    hits: defaultdict[int, list[Retrieved]] = defaultdict(list)
+    for turn_id, faq_id, score in await conn.execute_fetchall(
+        "SELECT r.turn_id, r.faq_id, r.score FROM retrieved r JOIN turns t ON t.id = r.turn_id "
+        "WHERE t.conversation_id BETWEEN ? AND ? ORDER BY r.turn_id, r.rank",
+        span,
+    ):
+        hits[turn_id].append(Retrieved(faq_id, score))
+    turns: defaultdict[int, list[Turn]] = defaultdict(list)
+    for row in await conn.execute_fetchall(
+        f"SELECT {_TURN_COLUMNS} FROM turns t LEFT JOIN feedback f ON f.turn_id = t.id "
+        "WHERE t.conversation_id BETWEEN ? AND ? ORDER BY t.id",
+        span,
+    ):
+        turns[row[1]].append(_turn(row, tuple(hits[row[0]])))
+    handovers: defaultdict[int, list[Handover]] = defaultdict(list)
+    for row in await conn.execute_fetchall(
+        f"SELECT {_HANDOVER_COLUMNS} FROM handovers WHERE conversation_id BETWEEN ? AND ? "
+        "ORDER BY id",
+        span,
+    ):
+        handovers[row[1]].append(Handover(*row))
+    return [_conversation(row, tuple(turns[row[0]]), tuple(handovers[row[0]])) for row in found]
+
+
+async def count_rows(conn: aiosqlite.Connection) -> dict[str, int]:
+    """Rows per table."""
+    counts = {}
+    for table in TABLES:
+        rows = list(await conn.execute_fetchall(f"SELECT count(*) FROM {table}"))
+        counts[table] = int(rows[0][0])
+    return counts
+
+
+async def upsert_conversations(
+    conn: aiosqlite.Connection, conversations: Sequence[Conversation]
+) -> None:
+    """Write whole conversations with their ids, replacing rows that have the same keys."""
+    for c in conversations:
+        await conn.execute(
+            "INSERT INTO conversations (id, channel, external_user_id, language, created_at, "
+            "updated_at, closed_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+            + _excluded("channel, external_user_id, language, created_at, updated_at, closed_at"),
+            (
+                c.id,
+                c.channel,
+                c.external_user_id,
+                c.language,
+                c.created_at,
+                c.updated_at,
+                c.closed_at,
+            ),
+        )
+        for t in c.turns:
+            await conn.execute(
+                f"INSERT INTO turns (id, {TURN_FIELDS}) VALUES ({', '.join('?' * 14)}) "
+                f"ON CONFLICT (id) DO UPDATE SET {_excluded(TURN_FIELDS)}",
+                (t.id, *turn_row(t)),
+            )
+            await conn.executemany(
+                "INSERT INTO retrieved (turn_id, rank, faq_id, score) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (turn_id, rank) DO UPDATE SET " + _excluded("faq_id, score"),
+                [(t.id, rank, hit.faq_id, hit.score) for rank, hit in enumerate(t.retrieved, 1)],
+            )
+            if t.feedback is not None:
+                await conn.execute(
+                    "INSERT INTO feedback (turn_id, value, created_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (turn_id) DO UPDATE SET " + _excluded("value, created_at"),
+                    (t.id, t.feedback, t.created_at if t.feedback_at is None else t.feedback_at),
+                )
+        await conn.executemany(
+            f"INSERT INTO handovers ({_HANDOVER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET "
+            + _excluded("conversation_id, reason, opened_at, closed_at, operator_id, topic_id"),
+            [
+                (
+                    h.id,
+                    h.conversation_id,
+                    h.reason,
+                    h.opened_at,
+                    h.closed_at,
+                    h.operator_id,
+                    h.topic_id,
+                )
+                for h in c.handovers
+            ],
+        )
+
+
+def turn_row(turn: Turn) -> tuple[Any, ...]:
+    """A turn's values in TURN_FIELDS order."""
+    return (
+        turn.conversation_id,
+        turn.role,
+        turn.text,
+        turn.created_at,
+        turn.action,
+        turn.reason,
+        turn.sentiment_label,
+        turn.sentiment_score,
+        turn.kb_version,
+        json.dumps(dict(turn.models), sort_keys=True),
+        json.dumps(dict(turn.latencies_ms), sort_keys=True),
+        turn.delivery,
+        turn.external_id,
+    )
+
+
+def _excluded(columns: str) -> str:
+    return ", ".join(f"{c} = excluded.{c}" for c in columns.split(", "))
 
 
 async def select_conversation_summaries(
@@ -340,6 +468,23 @@ async def _insert(conn: aiosqlite.Connection, sql: str, parameters: Iterable[Any
     return rowid
 
 
+def _conversation(
+    row: Sequence[Any], turns: tuple[Turn, ...], handovers: tuple[Handover, ...]
+) -> Conversation:
+    conversation_id, channel, user_id, language, created_at, updated_at, closed_at = row
+    return Conversation(
+        conversation_id,
+        channel,
+        user_id,
+        language,
+        created_at,
+        updated_at,
+        turns,
+        closed_at,
+        handovers,
+    )
+
+
 def _summary(row: Sequence[Any]) -> ConversationSummary:
     conversation_id, channel, user_id, language, created_at, updated_at, closed_at = row[:7]
     turns, open_handover = row[7:]
@@ -358,7 +503,7 @@ def _summary(row: Sequence[Any]) -> ConversationSummary:
 
 def _turn(row: Sequence[Any], retrieved: tuple[Retrieved, ...]) -> Turn:
     turn_id, conversation_id, role, text, created_at, action, reason = row[:7]
-    label, score, kb_version, models, latencies, feedback, delivery, external_id = row[7:]
+    label, score, kb_version, models, latencies, feedback, delivery, external_id = row[7:15]
     return Turn(
         turn_id,
         conversation_id,
@@ -376,4 +521,5 @@ def _turn(row: Sequence[Any], retrieved: tuple[Retrieved, ...]) -> Turn:
         feedback,
         delivery,
         external_id,
+        row[15],
     )

@@ -51,11 +51,26 @@ class Turn:
     feedback: int | None = None
     delivery: Delivery | None = None
     external_id: str | None = None
+    feedback_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Handover:
+    """A stretch of a conversation handed to a human operator; open while `closed_at` is None."""
+
+    id: int
+    conversation_id: int
+    reason: str
+    opened_at: float
+    closed_at: float | None
+    operator_id: str | None
+    # The operator group's forum topic that carries this customer's chat.
+    topic_id: int | None
 
 
 @dataclass(frozen=True, slots=True)
 class Conversation:
-    """A customer's conversation on one channel, with its turns oldest first."""
+    """A customer's conversation on one channel, with its turns and handovers oldest first."""
 
     id: int
     channel: str
@@ -65,6 +80,7 @@ class Conversation:
     updated_at: float
     turns: tuple[Turn, ...] = ()
     closed_at: float | None = None
+    handovers: tuple[Handover, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,17 +96,3 @@ class ConversationSummary:
     closed_at: float | None
     turns: int
     open_handover: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Handover:
-    """A stretch of a conversation handed to a human operator; open while `closed_at` is None."""
-
-    id: int
-    conversation_id: int
-    reason: str
-    opened_at: float
-    closed_at: float | None
-    operator_id: str | None
-    # The operator group's forum topic that carries this customer's chat.
-    topic_id: int | None

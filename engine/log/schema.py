@@ -113,9 +113,9 @@ def open_database(path: Path, *, create: bool = True) -> sqlite3.Connection:
     return conn
 
 
-def prepare_file(path: Path) -> None:
-    """Create the log at `path` or migrate it, leaving it in WAL mode."""
-    open_database(path).close()
+def prepare_file(path: Path, *, create: bool = True) -> None:
+    """Create the log at `path` (unless `create` is False) or migrate it, in WAL mode."""
+    open_database(path, create=create).close()
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -8,7 +8,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
@@ -16,6 +15,7 @@ from typing import Literal, Self
 import aiosqlite
 
 from engine.log import queries
+from engine.log.config import LogConfig
 from engine.log.records import (
     ACTIONS,
     DELIVERIES,
@@ -47,25 +47,8 @@ _WRITER_PRAGMAS = (
 _READER_PRAGMAS = ("PRAGMA query_only = ON", "PRAGMA busy_timeout = 5000")
 
 
-@dataclass(frozen=True, slots=True)
-class LogConfig:
-    """Where the conversation log lives, whether it redacts personal data, how writes batch."""
-
-    path: Path = Path("var/conversations.db")
-    redact_pii: bool = True
-    # A batch commits when it holds batch_max writes or batch_wait_ms after its first write.
-    batch_max: int = 64
-    batch_wait_ms: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.batch_max < 1:
-            raise ValueError(f"log batch_max must be at least 1, got {self.batch_max}")
-        if self.batch_wait_ms < 0:
-            raise ValueError(f"log batch_wait_ms must be 0 or more, got {self.batch_wait_ms}")
-
-
 class ConversationLog:
-    """Records conversations, turns, feedback and handovers, and reads them back.
+    """The log in an SQLite file: records conversations, turns, feedback and handovers.
 
     Create it with `await ConversationLog.open(...)` and end with `await log.close()` (or use
     `async with`). Every write method returns once its row is committed to disk.
@@ -89,12 +72,19 @@ class ConversationLog:
 
     @classmethod
     async def open(
-        cls, path: Path | str | None = None, config: LogConfig | None = None
+        cls,
+        path: Path | str | None = None,
+        config: LogConfig | None = None,
+        *,
+        create: bool = True,
     ) -> ConversationLog:
-        """Open the log at `path` (default `config.path`), creating or migrating the file."""
+        """Open the log at `path` (default: the config's file), creating or migrating it.
+
+        With `create=False` a missing file is a FileNotFoundError.
+        """
         config = config or LogConfig()
-        path = Path(path) if path is not None else config.path
-        await asyncio.to_thread(prepare_file, path)
+        path = Path(path) if path is not None else config.sqlite_path
+        await asyncio.to_thread(prepare_file, path, create=create)
         writer = await _connect(path, _WRITER_PRAGMAS)
         try:
             reader = await _connect(path, _READER_PRAGMAS)
@@ -103,6 +93,11 @@ class ConversationLog:
             raise
         log.info("conversation log open path=%s redact=%s", path, config.redact_pii)
         return cls(path, config, writer, reader)
+
+    @property
+    def url(self) -> str:
+        """The log file as an `sqlite:///` URL."""
+        return f"sqlite:///{self.path}"
 
     async def close(self) -> None:
         """Commit every write queued so far, then close the file."""
@@ -310,6 +305,36 @@ class ConversationLog:
         """Every open handover on a channel, oldest first, with its customer's external id."""
         async with self._snapshot() as conn:
             return await queries.select_open_handover_customers(conn, channel)
+
+    # Exports.
+
+    async def export_conversations(self, *, batch_size: int = 500) -> AsyncIterator[Conversation]:
+        """Every conversation in id order, with its turns, hits, feedback and handovers.
+
+        Each batch is read in one snapshot; writes go on meanwhile.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        after = 0
+        while True:
+            async with self._snapshot() as conn:
+                batch = await queries.select_conversations_after(conn, after, batch_size)
+            if not batch:
+                return
+            for conversation in batch:
+                yield conversation
+            after = batch[-1].id
+
+    async def row_counts(self) -> dict[str, int]:
+        """Rows per table, counted in one snapshot."""
+        async with self._snapshot() as conn:
+            return await queries.count_rows(conn)
+
+    async def restore(self, conversations: Sequence[Conversation]) -> None:
+        """Write exported conversations with their ids in one transaction, replacing rows with
+        the same ids; text is stored as given."""
+        batch = list(conversations)
+        await self._writer.submit(lambda conn: queries.upsert_conversations(conn, batch))
 
     @asynccontextmanager
     async def _snapshot(self) -> AsyncIterator[aiosqlite.Connection]:
