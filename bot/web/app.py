@@ -8,9 +8,11 @@ validation of every body, and dependencies that carry the engine and check keys 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -66,6 +68,7 @@ def create_app(services: Services) -> FastAPI:
             raise ApiError(503, f"not ready: {checks}", code="not_ready")
         return Health(status="ready", checks=checks)
 
+    app.openapi = lambda: _schema(app)  # type: ignore[method-assign]
     app.include_router(chat.router)
     app.include_router(conversations.router)
     app.include_router(knowledge.router)
@@ -85,6 +88,35 @@ def create_app(services: Services) -> FastAPI:
         paths={IMPORT_PATH: int(config.max_import_mb * 1024 * 1024)},
     )
     return app
+
+
+def _schema(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema with validation errors as they are sent: 400 with an ErrorBody."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    error = {
+        "description": "invalid_request_error",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+    for item in schema["paths"].values():
+        for operation in item.values():
+            responses = operation["responses"]
+            responses.pop("422", None)
+            if operation.get("parameters") or operation.get("requestBody"):
+                responses.setdefault("400", error)
+            if operation.get("requestBody"):
+                responses.setdefault("413", error)
+    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    schemas.setdefault(
+        "ErrorBody", ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    )
+    app.openapi_schema = schema
+    return schema
 
 
 class BodyLimit:
