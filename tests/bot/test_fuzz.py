@@ -1,0 +1,76 @@
+"""Generated Bot API updates through the real dispatcher, polling the fake Bot API: whatever
+comes, no traceback, every button press answered once, and no call Telegram would refuse."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.log import ConversationLog
+from retrieval import KnowledgeBase
+from tests.bot.conftest import Harness, running_bot
+from tests.bot.hostile import refused_calls, tracebacks
+from tests.telegram.fake_api import FakeTelegram
+from tests.telegram.strategies import updates
+from tests.telegram.world import DEFAULT_ICON_COLOR, Topic
+
+BOT_USER = FakeTelegram().bot_user
+_QUERY_IDS = itertools.count(1)
+
+
+@pytest.fixture
+async def harness(
+    tg: FakeTelegram, sample_kb: KnowledgeBase, conversation_log: ConversationLog
+) -> AsyncIterator[Harness]:
+    """One running bot for all the examples of a test: the state they leave is part of it."""
+    async with running_bot(tg, sample_kb, conversation_log, stream_interval_s=0.05) as running:
+        yield running
+
+
+def declare(tg: FakeTelegram, update: dict[str, Any]) -> None:
+    """Let the fake know the chats and topics an update speaks of, as Telegram would."""
+    kind, event = next((k, v) for k, v in update.items() if k != "update_id")
+    message = event.get("message") if kind == "callback_query" else event
+    if not isinstance(message, dict):
+        return
+    chat = message["chat"]
+    tg.add_chat(chat["id"], chat["type"], is_forum=bool(chat.get("is_forum")))
+    thread = message.get("message_thread_id")
+    if thread is not None:
+        topics = tg.world.chat(chat["id"]).topics
+        topics.setdefault(thread, Topic(thread, f"Topic {thread}", DEFAULT_ICON_COLOR))
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(batch=st.lists(updates(BOT_USER), min_size=1, max_size=4))
+async def test_generated_updates_never_break_the_bot(
+    batch: list[dict[str, Any]],
+    harness: Harness,
+    tg: FakeTelegram,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls, records = len(tg.calls), len(caplog.records)
+    queries = []
+    for update in batch:
+        declare(tg, update)
+        if "callback_query" in update:  # Telegram never repeats a query id
+            update["callback_query"]["id"] = f"fuzz-{next(_QUERY_IDS)}"
+        queued = tg.add_update(update)
+        if "callback_query" in queued:
+            queries.append(queued["callback_query"]["id"])
+    await tg.wait_idle(quiet=0.2, timeout=30)
+    new_calls = tg.calls[calls:]
+    assert all(tg.callback_answer(q) is not None for q in queries), new_calls
+    assert [c.method for c in new_calls].count("answerCallbackQuery") == len(queries)
+    refused = [c for c in refused_calls(tg) if c in new_calls]
+    assert not refused, [(c.method, c.description, c.params) for c in refused]
+    assert not [r for r in tracebacks(caplog) if r in caplog.records[records:]]
