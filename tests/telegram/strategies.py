@@ -30,7 +30,7 @@ ENTITY_TYPES = (
     "blockquote",
 )
 BOT_USERNAME = "support_test_bot"
-_CHARACTERS = st.characters(codec="utf-8", exclude_categories=("Cs",))
+_CHARACTERS = st.characters(codec="utf-8", exclude_categories=["Cs"])
 
 user_ids = st.integers(min_value=1, max_value=2**40)
 texts = st.one_of(
