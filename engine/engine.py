@@ -13,7 +13,7 @@ from engine.batching import SearchBatcher
 from engine.choice import ask_which, offered, pick
 from engine.generators import GenerationRequest, Generator
 from engine.grounding import check_grounding
-from engine.log import Action, ConversationStore, Retrieved, Turn
+from engine.log import Action, ConversationStore, Delivery, Retrieved, Turn
 from engine.memory import contextual_query, merge_follow_up
 from engine.pickup import LiveModels, ModelPickup
 from engine.policy import Decision, PolicyConfig, asks_for_human, decide
@@ -128,11 +128,21 @@ class Engine:
                 return existing
         return await self._log.start_conversation(channel, user_id)
 
-    async def reply(self, conversation_id: int, text: str) -> AsyncGenerator[ReplyEvent, None]:
+    async def reply(
+        self,
+        conversation_id: int,
+        text: str,
+        *,
+        external_id: str | None = None,
+        delivery: Delivery | None = None,
+    ) -> AsyncGenerator[ReplyEvent, None]:
         """Stream the reply to one customer message: text deltas, then one FinalReply.
 
         Closing the stream early (the customer wrote again, shutdown) stops generation; the
-        customer's turn is logged, an unfinished bot turn is not.
+        customer's turn is logged, an unfinished bot turn is not. `external_id` names the
+        message on its channel: handled again (after a crash), it keeps one customer turn and
+        one bot turn, and the reply logged the first time is given again. `delivery` is the
+        bot turn's ("pending" until the front end confirms it reached the customer).
         """
         latencies: dict[str, float] = {}
         clock = time.perf_counter()
@@ -146,6 +156,10 @@ class Engine:
         # Taken once: a model promoted meanwhile is used from the next reply on.
         live = await self._pickup.check() if self._pickup else LiveModels(self._sentiment)
         history = await self._log.recent_turns(conversation_id, self._config.memory_turns)
+        # A message handled again: its own earlier turns are not its memory.
+        again = {t.id for t in history if external_id and t.external_id == external_id}
+        logged = next((t.text for t in history if t.id in again and t.role == "bot"), None)
+        history = [t for t in history if t.id not in again]
         sentiment = await asyncio.to_thread(live.sentiment.score, text)
         trend = self._trend(history, sentiment)
         lap("sentiment")
@@ -156,6 +170,7 @@ class Engine:
             sentiment_label=sentiment.label,
             sentiment_score=sentiment.score,
             models=_sentiment_versions(live),
+            external_id=external_id,
         )
         human_requested = asks_for_human(text)
         chosen = None if human_requested or trend.escalate else self._chosen(text, history)
@@ -181,7 +196,9 @@ class Engine:
         # Read as generation starts: the adapter a stream starts with is the one it finishes on.
         generator = self._generator.name
         if decision.action == "answer":
-            generation = self._generate(question, result, history)
+            generation = (
+                _given(logged) if logged is not None else self._generate(question, result, history)
+            )
             async with contextlib.aclosing(generation) as pieces:
                 async for piece in pieces:
                     reply_text += piece
@@ -207,6 +224,8 @@ class Engine:
             models=versions,
             latencies_ms=latencies,
             retrieved=[Retrieved(h.entry.id, h.score) for h in result.hits],
+            delivery=delivery,
+            external_id=external_id,
         )
         if decision.escalate:
             await self._log.open_handover(conversation_id, decision.reason)
@@ -308,6 +327,11 @@ def _failures(history: list[Turn]) -> int:
         else:
             break
     return count
+
+
+async def _given(text: str) -> AsyncGenerator[str, None]:
+    """A reply logged before, given again as it was."""
+    yield text
 
 
 def _sentiment_versions(live: LiveModels) -> dict[str, str]:
