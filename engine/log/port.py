@@ -175,8 +175,15 @@ async def _open_sqlite(config: LogConfig, create: bool) -> ConversationStore:
     return await ConversationLog.open(config=config, create=create)
 
 
+async def _open_postgres(config: LogConfig, create: bool) -> ConversationStore:
+    # Imported here: asyncpg is the optional postgres extra.
+    from engine.log.postgres import PostgresConversationLog
+
+    return await PostgresConversationLog.open(config)
+
+
 # One entry per URL scheme.
-STORES: dict[str, StoreOpener] = {"sqlite": _open_sqlite}
+STORES: dict[str, StoreOpener] = {"sqlite": _open_sqlite, "postgresql": _open_postgres}
 
 
 async def open_store(config: LogConfig, *, create: bool = True) -> ConversationStore:

@@ -17,9 +17,6 @@ import aiosqlite
 from engine.log import queries
 from engine.log.config import LogConfig
 from engine.log.records import (
-    ACTIONS,
-    DELIVERIES,
-    ROLES,
     Action,
     Conversation,
     ConversationSummary,
@@ -29,7 +26,7 @@ from engine.log.records import (
     Role,
     Turn,
 )
-from engine.log.redact import redact
+from engine.log.rules import check_delivery, check_feedback, check_page, checked_turn_text
 from engine.log.schema import prepare_file
 from engine.log.writer import BatchWriter
 
@@ -154,16 +151,15 @@ class ConversationLog:
         turn of this role with that id (the channel delivered the message again after a crash),
         nothing is written and the existing turn's id is returned.
         """
-        if delivery is not None and delivery not in DELIVERIES:
-            raise ValueError(f"delivery {delivery!r} is not one of {DELIVERIES}")
-        if role not in ROLES:
-            raise ValueError(f"turn role {role!r} is not one of {ROLES}")
-        if action is not None and (action not in ACTIONS or role != "bot"):
-            raise ValueError(f"action {action!r} needs role 'bot' and one of {ACTIONS}")
-        if (sentiment_label is None) != (sentiment_score is None):
-            raise ValueError("give sentiment_label and sentiment_score together, or neither")
-        if self._config.redact_pii:
-            text = redact(text)
+        text = checked_turn_text(
+            self._config,
+            role,
+            text,
+            action=action,
+            sentiment_label=sentiment_label,
+            sentiment_score=sentiment_score,
+            delivery=delivery,
+        )
         row = (
             conversation_id,
             role,
@@ -184,8 +180,7 @@ class ConversationLog:
 
     async def set_delivery(self, turn_id: int, delivery: Delivery) -> None:
         """Record whether a turn reached the customer ("delivered") or gave up ("undelivered")."""
-        if delivery not in DELIVERIES:
-            raise ValueError(f"delivery {delivery!r} is not one of {DELIVERIES}")
+        check_delivery(delivery)
         await self._writer.submit(lambda conn: queries.update_delivery(conn, turn_id, delivery))
 
     async def close_conversation(self, conversation_id: int) -> None:
@@ -200,8 +195,7 @@ class ConversationLog:
 
         A second vote on the same turn replaces the first.
         """
-        if value not in (1, -1):
-            raise ValueError(f"feedback value must be 1 or -1, got {value!r}")
+        check_feedback(value)
         now = time.time()
         await self._writer.submit(lambda conn: queries.upsert_feedback(conn, turn_id, value, now))
 
@@ -270,8 +264,7 @@ class ConversationLog:
         self, channel: str | None = None, limit: int = 50, offset: int = 0
     ) -> list[ConversationSummary]:
         """Conversations (of one channel, or all), most recently active first, a page at a time."""
-        if limit < 0 or offset < 0:
-            raise ValueError(f"limit and offset must be 0 or more, got {limit} and {offset}")
+        check_page(limit, offset)
         async with self._snapshot() as conn:
             return await queries.select_conversation_summaries(conn, channel, limit, offset)
 

@@ -1,0 +1,46 @@
+"""The checks every store makes before it writes, so both databases refuse the same things."""
+
+from __future__ import annotations
+
+from engine.log.config import LogConfig
+from engine.log.records import ACTIONS, DELIVERIES, ROLES, Action, Delivery, Role
+from engine.log.redact import redact
+
+
+def checked_turn_text(
+    config: LogConfig,
+    role: Role,
+    text: str,
+    *,
+    action: Action | None,
+    sentiment_label: str | None,
+    sentiment_score: float | None,
+    delivery: Delivery | None,
+) -> str:
+    """The text to store for a new turn (redacted unless turned off); ValueError for a bad turn."""
+    if role not in ROLES:
+        raise ValueError(f"turn role {role!r} is not one of {ROLES}")
+    if action is not None and (action not in ACTIONS or role != "bot"):
+        raise ValueError(f"action {action!r} needs role 'bot' and one of {ACTIONS}")
+    if (sentiment_label is None) != (sentiment_score is None):
+        raise ValueError("give sentiment_label and sentiment_score together, or neither")
+    check_delivery(delivery)
+    return redact(text) if config.redact_pii else text
+
+
+def check_delivery(delivery: Delivery | None) -> None:
+    """ValueError unless `delivery` is None or one of DELIVERIES."""
+    if delivery is not None and delivery not in DELIVERIES:
+        raise ValueError(f"delivery {delivery!r} is not one of {DELIVERIES}")
+
+
+def check_feedback(value: int) -> None:
+    """ValueError unless `value` is a thumbs up (1) or down (-1)."""
+    if value not in (1, -1):
+        raise ValueError(f"feedback value must be 1 or -1, got {value!r}")
+
+
+def check_page(limit: int, offset: int) -> None:
+    """ValueError for a negative page size or offset."""
+    if limit < 0 or offset < 0:
+        raise ValueError(f"limit and offset must be 0 or more, got {limit} and {offset}")

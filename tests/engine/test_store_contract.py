@@ -1,0 +1,469 @@
+"""The ConversationStore contract: the same cases over every store, SQLite and PostgreSQL.
+
+What a store promises is checked in the database itself where it matters (erasure, redaction),
+not only through the store's own reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import sys
+from collections.abc import AsyncIterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.log import (
+    STORES,
+    ConversationLog,
+    ConversationStore,
+    LogConfig,
+    Retrieved,
+    open_store,
+    pg_schema,
+    schema,
+)
+from tests.conftest import ROOT
+
+KINDS = ("sqlite", "postgresql")
+
+
+def test_the_contract_covers_every_store() -> None:
+    assert set(STORES) == set(KINDS)
+
+
+@pytest.fixture(params=KINDS)
+def store_config(request: pytest.FixtureRequest, tmp_path: Path) -> LogConfig:
+    """A config pointing at an empty database of the kind under test."""
+    if request.param == "sqlite":
+        return LogConfig(url=f"sqlite:///{tmp_path / 'conversations.db'}")
+    url: str = request.getfixturevalue("postgres_url")
+    return LogConfig(url=url)
+
+
+@pytest.fixture
+async def store(store_config: LogConfig) -> AsyncIterator[ConversationStore]:
+    opened = await open_store(store_config)
+    yield opened
+    await opened.close()
+
+
+def _typed(log: ConversationLog) -> ConversationStore:
+    return log  # mypy checks that the SQLite store satisfies the Protocol
+
+
+async def raw(config: LogConfig, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of `sql` read straight from the database, past the store."""
+    if config.scheme == "sqlite":
+        with closing(sqlite3.connect(config.sqlite_path)) as conn:
+            return [tuple(row) for row in conn.execute(sql)]
+    import asyncpg
+
+    conn = await asyncpg.connect(config.url)
+    try:
+        return [tuple(row) for row in await conn.fetch(sql)]
+    finally:
+        await conn.close()
+
+
+async def columns(config: LogConfig) -> list[tuple[str, str]]:
+    """Every (table, column) of the database, the store's bookkeeping tables included."""
+    if config.scheme == "sqlite":
+        tables = await raw(config, "SELECT name FROM sqlite_master WHERE type = 'table'")
+        found = []
+        for (table,) in tables:
+            found += [(table, row[1]) for row in await raw(config, f"PRAGMA table_info({table})")]
+        return found
+    rows = await raw(
+        config,
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = 'public'",
+    )
+    return [(str(t), str(c)) for t, c in rows]
+
+
+async def places_holding(config: LogConfig, text: str) -> list[str]:
+    """Every table.column in which any row contains `text`."""
+    cast = "CAST({} AS TEXT)" if config.scheme == "sqlite" else "{}::text"
+    found = []
+    for table, column in await columns(config):
+        sql = f"SELECT count(*) FROM {table} WHERE {cast.format(column)} LIKE '%{text}%'"
+        if (await raw(config, sql))[0][0]:
+            found.append(f"{table}.{column}")
+    return found
+
+
+async def fill(store: ConversationStore, user: str, word: str) -> int:
+    conversation = await store.start_conversation("telegram", user, language="en")
+    await store.add_turn(
+        conversation,
+        "customer",
+        f"my {word} order",
+        sentiment_label="negative",
+        sentiment_score=-0.5,
+        models={"sentiment": "lexicon"},
+        external_id=f"update-{word}",
+    )
+    reply = await store.add_turn(
+        conversation,
+        "bot",
+        f"about your {word}",
+        action="answer",
+        reason="confident",
+        kb_version="v1",
+        models={"generator": "extractive"},
+        latencies_ms={"retrieval": 2.5},
+        retrieved=[Retrieved(f"faq-{word}", 0.9), Retrieved("other", 0.3)],
+        delivery="pending",
+    )
+    await store.add_feedback(reply, -1)
+    handover = await store.open_handover(conversation, f"{word} handover", topic_id=7)
+    await store.add_turn(conversation, "operator", f"operator on {word}")
+    await store.close_handover(handover, operator_id="op-1")
+    return conversation
+
+
+async def test_a_conversation_round_trips_with_everything_it_records(
+    store: ConversationStore,
+) -> None:
+    conversation = await fill(store, "1001", "parcel")
+    found = await store.get_conversation(conversation)
+    assert found is not None
+    assert (found.channel, found.external_user_id, found.language) == ("telegram", "1001", "en")
+    question, reply, operator = found.turns
+    assert (question.role, question.text, question.sentiment_label) == (
+        "customer",
+        "my parcel order",
+        "negative",
+    )
+    assert question.sentiment_score == -0.5 and question.external_id == "update-parcel"
+    assert question.models == {"sentiment": "lexicon"}
+    assert (reply.action, reply.reason, reply.kb_version, reply.feedback) == (
+        "answer",
+        "confident",
+        "v1",
+        -1,
+    )
+    assert reply.retrieved == (Retrieved("faq-parcel", 0.9), Retrieved("other", 0.3))
+    assert reply.latencies_ms == {"retrieval": 2.5} and reply.delivery == "pending"
+    assert reply.feedback_at is not None and reply.feedback_at >= reply.created_at
+    assert operator.role == "operator"
+    (handover,) = found.handovers
+    assert (handover.reason, handover.operator_id, handover.topic_id) == (
+        "parcel handover",
+        "op-1",
+        7,
+    )
+    assert await store.get_turn(reply.id) == reply
+    assert await store.recent_turns(conversation, 2) == [reply, operator]
+    assert await store.latest_conversation_id("telegram", "1001") == conversation
+    assert await store.latest_conversation_id("web", "1001") is None
+    assert await store.get_conversation(conversation + 100) is None
+
+
+async def test_bad_writes_are_refused_the_same_way(store: ConversationStore) -> None:
+    conversation = await store.start_conversation("telegram", "1")
+    question = await store.add_turn(conversation, "customer", "hi")
+    with pytest.raises(ValueError, match="start one with start_conversation"):
+        await store.add_turn(999, "customer", "hello?")
+    with pytest.raises(ValueError, match="needs role 'bot'"):
+        await store.add_turn(conversation, "customer", "hi", action="answer")
+    with pytest.raises(ValueError, match="feedback rates replies"):
+        await store.add_feedback(question, 1)
+    with pytest.raises(ValueError, match="no turn 999"):
+        await store.add_feedback(999, -1)
+    with pytest.raises(ValueError, match="no handover 999"):
+        await store.close_handover(999)
+    with pytest.raises(ValueError, match="no conversation 999"):
+        await store.open_handover(999, "angry")
+    assert [t.text for t in await store.recent_turns(conversation)] == ["hi"]
+
+
+async def test_personal_data_is_redacted_in_the_database(
+    store: ConversationStore, store_config: LogConfig
+) -> None:
+    conversation = await store.start_conversation("telegram", "1")
+    await store.add_turn(conversation, "customer", "I am jane@example.com, +44 20 7946 0958")
+    (turn,) = await store.recent_turns(conversation)
+    assert turn.text == "I am [email], [phone]"
+    assert await places_holding(store_config, "jane@example") == []
+    assert await places_holding(store_config, "7946") == []
+
+
+async def test_hand_over_state_and_topics(store: ConversationStore) -> None:
+    first = await store.start_conversation("telegram", "7")
+    handover = await store.open_handover(first, "human_requested")
+    assert await store.latest_topic("telegram", "7") is None
+    await store.assign_topic(handover, 55)
+    opened = await store.open_handover_for(first)
+    assert opened is not None and opened.id == handover and opened.topic_id == 55
+    assert await store.handover_for_topic(55) == opened
+    assert await store.open_handovers("telegram") == [("7", opened)]
+    assert await store.open_handovers("web") == []
+    await store.close_handover(handover, operator_id="9")
+    await store.close_handover(handover)  # closing twice changes nothing
+    assert await store.open_handover_for(first) is None
+    assert await store.handover_for_topic(55) is None
+    await store.start_conversation("telegram", "7")
+    assert await store.latest_topic("telegram", "7") == 55
+    closed = await store.get_conversation(first)
+    assert closed is not None and closed.handovers[0].operator_id == "9"
+    assert closed.handovers[0].closed_at is not None
+
+
+async def test_delivery_and_idempotent_customer_turns(store: ConversationStore) -> None:
+    conversation = await store.start_conversation("telegram", "5")
+    first = await store.add_turn(conversation, "customer", "where?", external_id="u-1")
+    assert await store.add_turn(conversation, "customer", "where?", external_id="u-1") == first
+    reply = await store.add_turn(conversation, "bot", "here", action="answer", delivery="pending")
+    other = await store.start_conversation("web", "5")
+    await store.add_turn(other, "bot", "web reply", delivery="pending")
+    pending = await store.undelivered_turns("telegram")
+    assert [(user, turn.id) for user, turn in pending] == [("5", reply)]
+    await store.set_delivery(reply, "delivered")
+    assert await store.undelivered_turns("telegram") == []
+    turn = await store.get_turn(reply)
+    assert turn is not None and turn.delivery == "delivered"
+    with pytest.raises(ValueError, match="no turn 999"):
+        await store.set_delivery(999, "delivered")
+    assert len(await store.recent_turns(conversation)) == 2
+
+    await store.open_handover(conversation, "human_requested")
+    await store.close_conversation(other)
+    listed = await store.list_conversations()
+    assert [(c.id, c.turns, c.open_handover) for c in listed] == [
+        (other, 1, False),
+        (conversation, 2, True),
+    ]
+    assert listed[0].closed_at is not None and listed[1].closed_at is None
+    assert [c.id for c in await store.list_conversations("telegram")] == [conversation]
+    assert [c.id for c in await store.list_conversations(limit=1, offset=1)] == [conversation]
+
+
+async def test_erasure_leaves_no_trace_in_the_database(
+    store: ConversationStore, store_config: LogConfig
+) -> None:
+    await fill(store, "erase-me", "zebrafish")
+    kept = await fill(store, "keep-me", "giraffe")
+    assert await places_holding(store_config, "zebrafish")
+
+    assert await store.erase_customer("telegram", "erase-me") == 1
+    assert await store.erase_customer("telegram", "erase-me") == 0
+    assert await places_holding(store_config, "zebrafish") == []
+    assert await places_holding(store_config, "erase-me") == []
+    assert await store.latest_conversation_id("telegram", "erase-me") is None
+    assert await store.get_conversation(kept) is not None
+    assert sorted(await places_holding(store_config, "giraffe")) == [
+        "handovers.reason",
+        "retrieved.faq_id",
+        "turns.external_id",
+        "turns.text",
+    ]
+    if store_config.scheme == "postgresql":
+        # The deleted row versions were vacuumed away, not left for autovacuum.
+        vacuumed = await raw(
+            store_config,
+            "SELECT relname FROM pg_stat_user_tables WHERE last_vacuum IS NOT NULL",
+        )
+        assert {"turns", "conversations", "handovers", "retrieved", "feedback"} <= {
+            name for (name,) in vacuumed
+        }
+
+
+async def test_exported_conversations_restore_exactly(
+    store: ConversationStore, tmp_path: Path
+) -> None:
+    for n in range(3):
+        await fill(store, f"user-{n}", f"word{n}")
+    exported = [c async for c in store.export_conversations(batch_size=2)]
+    assert [c.external_user_id for c in exported] == ["user-0", "user-1", "user-2"]
+    counts = await store.row_counts()
+    assert counts == {
+        "conversations": 3,
+        "turns": 9,
+        "retrieved": 6,
+        "feedback": 3,
+        "handovers": 3,
+    }
+
+    async with await open_store(LogConfig(path=tmp_path / "copy.db")) as copy:
+        await copy.restore(exported)
+        await copy.restore(exported)  # again: nothing doubles
+        assert [c async for c in copy.export_conversations()] == exported
+        assert await copy.row_counts() == counts
+        # New rows take ids after the restored ones.
+        fresh = await copy.start_conversation("telegram", "new")
+        assert fresh > max(c.id for c in exported)
+
+
+async def test_restore_into_the_store_moves_its_id_sequences(
+    store: ConversationStore, tmp_path: Path
+) -> None:
+    async with await open_store(LogConfig(path=tmp_path / "source.db")) as source:
+        for n in range(2):
+            await fill(source, f"user-{n}", f"word{n}")
+        exported = [c async for c in source.export_conversations()]
+    await store.restore(exported)
+    assert [c async for c in store.export_conversations()] == exported
+    conversation = await store.start_conversation("telegram", "after")
+    turn = await store.add_turn(conversation, "customer", "next")
+    handover = await store.open_handover(conversation, "x")
+    assert conversation > exported[-1].id
+    assert turn > max(t.id for c in exported for t in c.turns)
+    assert handover > max(h.id for c in exported for h in c.handovers)
+
+
+_WRITER = """
+import asyncio, pathlib, sys, time
+from engine.log import LogConfig, open_store
+
+async def main(url, worker, shared, folder):
+    async with await open_store(LogConfig(url=url)) as log:
+        (folder / f"ready-{worker}").touch()
+        while not (folder / "go").exists():
+            await asyncio.sleep(0.01)
+        for n in range(15):
+            conversation = await log.start_conversation("telegram", f"w{worker}-{n}")
+            for k in range(3):
+                await log.add_turn(conversation, "customer", f"q{k}", external_id=f"u{k}")
+        for k in range(10):
+            await log.add_turn(shared, "customer", f"same {k}", external_id=f"s{k}")
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), pathlib.Path(sys.argv[4])))
+"""
+
+
+def _ready(folder: Path) -> int:
+    return len(list(folder.glob("ready-*")))
+
+
+async def test_several_processes_write_at_once(
+    store: ConversationStore, store_config: LogConfig, tmp_path: Path
+) -> None:
+    shared = await store.start_conversation("telegram", "shared")
+    workers = 3
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            _WRITER,
+            store_config.location,
+            str(n),
+            str(shared),
+            str(tmp_path),
+            cwd=ROOT,
+        )
+        for n in range(workers)
+    ]
+    try:
+        # Every writer has its store open before any writes, so the writes overlap.
+        async with asyncio.timeout(120):
+            while await asyncio.to_thread(_ready, tmp_path) < workers:
+                assert all(p.returncode is None for p in processes), "a writer died starting"
+                await asyncio.sleep(0.05)
+        await asyncio.to_thread((tmp_path / "go").touch)
+        async with asyncio.timeout(120):
+            codes = [await p.wait() for p in processes]
+    finally:
+        for p in processes:
+            if p.returncode is None:
+                p.kill()
+                await p.wait()
+    assert codes == [0] * workers
+    counts = await store.row_counts()
+    # Every worker's conversations, and the shared messages once each despite three senders.
+    assert counts["conversations"] == 1 + workers * 15
+    assert counts["turns"] == workers * 15 * 3 + 10
+    shared_turns = await store.recent_turns(shared, 100)
+    assert sorted(t.external_id or "" for t in shared_turns) == [f"s{k}" for k in range(10)]
+
+
+async def test_an_empty_database_is_created_at_the_current_version(
+    store: ConversationStore, store_config: LogConfig
+) -> None:
+    if store_config.scheme == "sqlite":
+        assert await raw(store_config, "PRAGMA user_version") == [(schema.SCHEMA_VERSION,)]
+    else:
+        versions = await raw(store_config, "SELECT version FROM log_schema_version ORDER BY 1")
+        assert versions == [(n,) for n in range(1, pg_schema.SCHEMA_VERSION + 1)]
+    tables = {table for table, _ in await columns(store_config)}
+    assert {"conversations", "turns", "retrieved", "feedback", "handovers"} <= tables
+
+
+async def previous_version(config: LogConfig) -> None:
+    """Bring an empty database to the schema version before the current one, with one turn."""
+    if config.scheme == "sqlite":
+        with closing(sqlite3.connect(config.sqlite_path, isolation_level=None)) as conn:
+            schema.migrate(conn, schema.MIGRATIONS[:-1])
+            conn.execute(
+                "INSERT INTO conversations (id, channel, external_user_id, created_at, "
+                "updated_at) VALUES (1, 'telegram', '3', 1.0, 1.0)"
+            )
+            conn.execute(
+                "INSERT INTO turns (conversation_id, role, text, created_at, action, reason) "
+                "VALUES (1, 'bot', 'old reply', 2.0, 'answer', 'confident: score 0.910')"
+            )
+        return
+    import asyncpg
+
+    conn = await asyncpg.connect(config.url)
+    try:
+        await pg_schema.migrate(conn, pg_schema.MIGRATIONS[:-1])
+        if pg_schema.SCHEMA_VERSION > 1:
+            await conn.execute(
+                "INSERT INTO conversations (id, channel, external_user_id, created_at, "
+                "updated_at) VALUES (1, 'telegram', '3', 1.0, 1.0)"
+            )
+            await conn.execute(
+                "INSERT INTO turns (conversation_id, role, text, created_at, action, reason) "
+                "VALUES (1, 'bot', 'old reply', 2.0, 'answer', 'confident: score 0.910')"
+            )
+    finally:
+        await conn.close()
+
+
+async def test_a_database_at_the_previous_version_is_migrated_and_keeps_its_rows(
+    store_config: LogConfig,
+) -> None:
+    await previous_version(store_config)
+    async with await open_store(store_config) as store:
+        exported = [c async for c in store.export_conversations()]
+        if store_config.scheme == "sqlite" or pg_schema.SCHEMA_VERSION > 1:
+            (conversation,) = exported
+            (turn,) = conversation.turns
+            assert (turn.text, turn.action) == ("old reply", "answer")
+        else:
+            assert exported == []
+        fresh = await store.start_conversation("telegram", "new")
+        assert await store.add_turn(
+            fresh, "customer", "x", external_id="e"
+        ) == await store.add_turn(fresh, "customer", "x", external_id="e")
+
+
+async def test_a_database_newer_than_the_code_is_refused(store_config: LogConfig) -> None:
+    async with await open_store(store_config):
+        pass
+    if store_config.scheme == "sqlite":
+        with closing(sqlite3.connect(store_config.sqlite_path)) as conn:
+            conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION + 1}")
+    else:
+        import asyncpg
+
+        conn = await asyncpg.connect(store_config.url)
+        try:
+            await conn.execute(
+                "INSERT INTO log_schema_version (version) VALUES ($1)",
+                pg_schema.SCHEMA_VERSION + 1,
+            )
+        finally:
+            await conn.close()
+    with pytest.raises(RuntimeError, match=r"newer than this code knows.*upgrade supportbot"):
+        await open_store(store_config)
+
+
+async def test_an_unknown_database_is_refused_with_the_known_ones() -> None:
+    with pytest.raises(ValueError, match=r"unknown database 'mysql'.*postgresql.*sqlite"):
+        await open_store(LogConfig(url="mysql://localhost/db"))
