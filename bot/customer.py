@@ -26,7 +26,7 @@ from bot.keyboards import (
     erase_keyboard,
     feedback_keyboard,
 )
-from bot.replying import reply_to
+from bot.replying import message_key, reply_to
 from bot.senders import Customer, customer_for_press, customer_of
 from bot.streaming import DraftSupport
 from engine import Engine
@@ -106,6 +106,7 @@ async def ask_for_human(
     await reply_to(
         message,
         "/human",
+        external_id=message_key(message),
         customer=customer,
         bot=bot,
         engine=engine,
@@ -177,6 +178,7 @@ async def question(
     await reply_to(
         message,
         text,
+        external_id=message_key(message),
         customer=customer,
         bot=bot,
         engine=engine,
@@ -278,6 +280,7 @@ async def choose(
     await reply_to(
         query.message,
         str(callback_data.number),
+        external_id=f"press/{query.id}",
         customer=customer,
         bot=bot,
         engine=engine,

@@ -52,7 +52,9 @@ from aiogram.utils.i18n import I18n
 from aiohttp import web
 
 from bot.i18n import pick_language
+from bot.replying import answer_delivery
 from bot.unreadable import TolerantWebhook, readable_updates
+from engine import Engine
 from engine.settings import BotConfig
 
 if TYPE_CHECKING:
@@ -321,7 +323,14 @@ class JournaledWebhook(TolerantWebhook):
             return web.json_response({})
         if previous == "sending":
             languages = self.dispatcher["bot_config"].languages
-            await _notice_instead(bot, update, self._journal, self.dispatcher["i18n"], languages)
+            await _notice_instead(
+                bot,
+                update,
+                self._journal,
+                self.dispatcher["i18n"],
+                languages,
+                self.dispatcher.workflow_data.get("engine"),
+            )
             log.warning("update %s was being answered when a bot process stopped", update.update_id)
             return web.json_response({})
         self._handling.add(update.update_id)
@@ -344,7 +353,9 @@ async def recover_unfinished(
     for state, body in entries:
         update = Update.model_validate(body, context={"bot": bot})
         if state == "sending":
-            noticed += await _notice_instead(bot, update, journal, i18n, languages)
+            noticed += await _notice_instead(
+                bot, update, journal, i18n, languages, dp.workflow_data.get("engine")
+            )
             continue
         message = update.message or update.edited_message
         chat = message.chat.id if isinstance(message, Message) else 0
@@ -363,15 +374,26 @@ async def recover_unfinished(
 
 
 async def _notice_instead(
-    bot: Bot, update: Update, journal: UpdateJournal, i18n: I18n, languages: Sequence[str]
+    bot: Bot,
+    update: Update,
+    journal: UpdateJournal,
+    i18n: I18n,
+    languages: Sequence[str],
+    engine: Engine | None = None,
 ) -> bool:
-    """Settle an update whose answer may already have gone out: a notice quoting the message
-    instead of a second answer, and the update marked done. True when a notice was sent."""
+    """Settle an update whose answer may already have gone out: nothing more when the log
+    says Telegram confirmed it, else a notice quoting the message instead of a second answer;
+    the update is marked done. True when a notice was sent.
+
+    Its bot turn stays `pending` in the log: whether it reached the customer is not known.
+    """
     message = update.message or update.edited_message
-    if isinstance(message, Message):
+    delivered = engine is not None and await answer_delivery(engine, update) == "delivered"
+    noticed = isinstance(message, Message) and not delivered
+    if isinstance(message, Message) and noticed:
         await _notify(bot, message, i18n, languages)
     await journal.done(update.update_id)
-    return isinstance(message, Message)
+    return noticed
 
 
 async def _notify(bot: Bot, message: Message, i18n: I18n, languages: Sequence[str]) -> None:

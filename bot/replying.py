@@ -6,7 +6,8 @@ import contextlib
 import logging
 
 from aiogram import Bot
-from aiogram.types import InlineKeyboardMarkup, Message
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import InlineKeyboardMarkup, Message, Update
 from aiogram.utils.chat_action import ChatActionSender
 from aiogram.utils.i18n import gettext as _
 
@@ -14,9 +15,10 @@ from bot.blocking import BlockedChats
 from bot.desk import Desk
 from bot.formatting import render_reply
 from bot.keyboards import ButtonSeal, choice_keyboard, feedback_keyboard
-from bot.senders import Customer
+from bot.senders import Customer, customer_of
 from bot.streaming import DraftSupport, ReplyStream
 from engine import Engine, FinalReply, TextDelta
+from engine.log import Delivery
 from engine.settings import BotConfig
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,7 @@ async def reply_to(
     message: Message,
     text: str,
     *,
+    external_id: str,
     customer: Customer,
     bot: Bot,
     engine: Engine,
@@ -36,7 +39,10 @@ async def reply_to(
 ) -> FinalReply | None:
     """Stream the engine's reply to `text` into the message's chat; hand over when it says so.
 
-    None when the chat blocked the bot meanwhile: the reply is abandoned, its bot turn unlogged.
+    The bot turn is logged `pending` under `external_id` (what the customer sent, see
+    `message_key`) and marked `delivered` once Telegram confirmed the last message, or
+    `undelivered` when Telegram refused it. None when the chat blocked the bot meanwhile: the
+    reply is abandoned, its bot turn unlogged.
     """
     chat_id = message.chat.id
     thread_id = message.message_thread_id if message.is_topic_message else None
@@ -55,7 +61,8 @@ async def reply_to(
     async with ChatActionSender.typing(bot=bot, chat_id=chat_id, message_thread_id=thread_id):
         streamed, pieces = "", 0
         try:
-            async with contextlib.aclosing(engine.reply(conversation, text)) as events:
+            replying = engine.reply(conversation, text, external_id=external_id, delivery="pending")
+            async with contextlib.aclosing(replying) as events:
                 async for event in events:
                     if blocked.is_blocked(chat_id):
                         log.info("reply abandoned: chat=%s blocked the bot", chat_id)
@@ -74,7 +81,12 @@ async def reply_to(
             raise
         assert final is not None, "the engine always ends with a FinalReply"
         chunks, markup = present(final, seal)
-        await stream.finish(chunks, markup)
+        try:
+            await stream.finish(chunks, markup)
+        except TelegramAPIError:
+            await engine.conversation_log.set_delivery(final.turn_id, "undelivered")
+            raise
+    await engine.conversation_log.set_delivery(final.turn_id, "delivered")
     log.info(
         "answered chat=%s conversation=%s turn=%s action=%s",
         chat_id,
@@ -85,6 +97,30 @@ async def reply_to(
     if final.escalate and customer.user is not None:
         await desk.hand_over(bot, chat_id, customer.user, final)
     return final
+
+
+def message_key(message: Message) -> str:
+    """What names a customer's message in the log (`external_id` of its turns): chat and id."""
+    return f"{message.chat.id}/{message.message_id}"
+
+
+async def answer_delivery(engine: Engine, update: Update) -> Delivery | None:
+    """How far the answer to an update's message got, by the log: None when none was logged."""
+    message = update.message
+    customer = customer_of(message) if isinstance(message, Message) else None
+    if message is None or customer is None:
+        return None
+    conversation_log = engine.conversation_log
+    conversation = await conversation_log.latest_conversation_id(
+        customer.channel, customer.external_id
+    )
+    if conversation is None:
+        return None
+    key = message_key(message)
+    for turn in reversed(await conversation_log.recent_turns(conversation, 20)):
+        if turn.role == "bot" and turn.external_id == key:
+            return turn.delivery
+    return None
 
 
 def present(
