@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 
 from engine.batching import SearchBatcher
 from engine.choice import ask_which, offered, pick
-from engine.generators import GenerationRequest, Generator
+from engine.generators import GenerationFailed, GenerationRequest, Generator
 from engine.grounding import check_grounding
-from engine.log import Action, ConversationStore, Delivery, Retrieved, Turn
+from engine.log import Action, ConversationStore, Delivery, ReasonCode, Retrieved, Turn
 from engine.memory import contextual_query, merge_follow_up
+from engine.metrics import GENERATION_RECOVERIES, observe_reply
 from engine.pickup import LiveModels, ModelPickup
 from engine.policy import Decision, PolicyConfig, asks_for_human, decide
 from engine.sentiment import Sentiment, SentimentConfig, SentimentModel, SentimentTrend
@@ -61,6 +62,7 @@ class FinalReply:
     text: str
     action: Action
     reason: str
+    reason_code: ReasonCode
     escalate: bool
     hits: tuple[Hit, ...]
     options: tuple[FaqEntry, ...]
@@ -119,6 +121,11 @@ class Engine:
     def conversation_log(self) -> ConversationStore:
         """The log the engine writes to: front ends record feedback, erasures and handovers."""
         return self._log
+
+    @property
+    def generator(self) -> Generator:
+        """The answer generator (readiness asks it whether its model servers answer)."""
+        return self._generator
 
     async def conversation(self, channel: str, user_id: str, *, new: bool = False) -> int:
         """The customer's current conversation id on a channel, started if there is none."""
@@ -179,7 +186,7 @@ class Engine:
             result = SearchResult(
                 text, (hit,), True, self._kb.threshold, self._kb.version, self._kb.embedder.name
             )
-            decision = Decision("answer", f"clarify choice: option {number}")
+            decision = Decision("answer", f"clarify choice: option {number}", code="clarify_choice")
             question = hit.entry.question
         else:
             result = await self._search(text, history)
@@ -192,19 +199,34 @@ class Engine:
             )
             question = text
         lap("retrieval")
-        reply_text, reason = "", decision.reason
+        reply_text, reason, code = "", decision.reason, decision.code
         # Read as generation starts: the adapter a stream starts with is the one it finishes on.
         generator = self._generator.name
         if decision.action == "answer":
+            notes: list[str] = []
+            failed = False
             generation = (
-                _given(logged) if logged is not None else self._generate(question, result, history)
+                _given(logged)
+                if logged is not None
+                else self._generate(question, result, history, conversation_id, notes)
             )
-            async with contextlib.aclosing(generation) as pieces:
-                async for piece in pieces:
-                    reply_text += piece
-                    yield TextDelta(piece)
+            try:
+                async with contextlib.aclosing(generation) as pieces:
+                    async for piece in pieces:
+                        reply_text += piece
+                        yield TextDelta(piece)
+            except GenerationFailed as failure:
+                failed = True
+                code = "generation_failed"
+                # No cut-off answer: the entry itself replaces what was streamed (FinalReply).
+                notes.append(f"generation failed ({failure}): extractive answer")
+                reply_text = _best_answer(result)
+                GENERATION_RECOVERIES.labels(outcome="extractive").inc()
+                log.warning("generation failed conversation=%s: %s", conversation_id, failure)
             lap("generation")
-            reply_text, reason = self._grounded(reply_text, result, reason)
+            if not failed:
+                reply_text, reason, code = self._grounded(reply_text, result, reason, code)
+            reason = "; ".join([reason, *notes])
         else:
             reply_text = _canned(decision)
             yield TextDelta(reply_text)
@@ -220,6 +242,7 @@ class Engine:
             reply_text,
             action=decision.action,
             reason=reason,
+            reason_code=code,
             kb_version=result.kb_version,
             models=versions,
             latencies_ms=latencies,
@@ -228,8 +251,11 @@ class Engine:
             external_id=external_id,
         )
         if decision.escalate:
-            await self._log.open_handover(conversation_id, decision.reason)
+            await self._log.open_handover(
+                conversation_id, decision.reason, reason_code=decision.code
+            )
         lap("log")
+        observe_reply(decision.action, reason, latencies, handed_over=decision.escalate)
         log.info(
             "replied conversation=%s action=%s reason=%s ms=%.0f",
             conversation_id,
@@ -243,6 +269,7 @@ class Engine:
             text=reply_text,
             action=decision.action,
             reason=reason,
+            reason_code=code,
             escalate=decision.escalate,
             hits=result.hits,
             options=tuple(h.entry for h in decision.options),
@@ -290,7 +317,12 @@ class Engine:
         return self._kb.search_batch(queries)
 
     async def _generate(
-        self, text: str, result: SearchResult, history: list[Turn]
+        self,
+        text: str,
+        result: SearchResult,
+        history: list[Turn],
+        conversation_id: int,
+        notes: list[str],
     ) -> AsyncGenerator[str, None]:
         request = GenerationRequest(
             question=text,
@@ -301,19 +333,28 @@ class Engine:
             ),
             history=tuple((t.role, t.text) for t in history),
             max_tokens=self._config.max_tokens,
+            affinity=str(conversation_id),
+            notes=notes,
         )
         async with contextlib.aclosing(self._generator.stream(request)) as stream:
             async for piece in stream:
                 yield piece
 
-    def _grounded(self, answer: str, result: SearchResult, reason: str) -> tuple[str, str]:
-        assert result.best is not None, "answers always have a best entry"
+    def _grounded(
+        self, answer: str, result: SearchResult, reason: str, code: ReasonCode
+    ) -> tuple[str, str, ReasonCode]:
         sources = [h.entry for h in result.hits[: self._config.context_entries]]
         check = check_grounding(answer, sources, min_support=self._config.min_grounding)
         if check.supported:
-            return answer, reason
+            return answer, reason, code
         log.info("grounding failed: %s; answering with the entry itself", check.reason)
-        return result.best.entry.answer, f"{reason}; ungrounded ({check.reason}): extractive answer"
+        detail = f"{reason}; ungrounded ({check.reason}): extractive answer"
+        return _best_answer(result), detail, "ungrounded"
+
+
+def _best_answer(result: SearchResult) -> str:
+    assert result.best is not None, "answers always have a best entry"
+    return result.best.entry.answer
 
 
 def _failures(history: list[Turn]) -> int:
@@ -322,7 +363,7 @@ def _failures(history: list[Turn]) -> int:
     for turn in reversed(history):
         if turn.role != "bot":
             continue
-        if turn.action == "handoff" and (turn.reason or "").startswith("out_of_scope"):
+        if turn.action == "handoff" and turn.reason_code == "out_of_scope":
             count += 1
         else:
             break

@@ -11,6 +11,7 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 
 from engine.engine import EngineConfig
 from engine.generators import GeneratorConfig
+from engine.health import MetricsConfig
 from engine.log import LogConfig
 from engine.policy import PolicyConfig
 from engine.sentiment import SentimentConfig
@@ -142,6 +143,7 @@ class Settings:
     queue: QueueConfig = field(default_factory=QueueConfig)
     web: WebConfig = field(default_factory=WebConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     @property
     def engine_config(self) -> EngineConfig:
@@ -161,6 +163,7 @@ _SECTIONS = {
     "queue": "queue",
     "web": "web",
     "training": "training",
+    "metrics": "metrics",
 }
 
 

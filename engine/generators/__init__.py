@@ -2,7 +2,12 @@
 
 from collections.abc import Callable
 
-from engine.generators.base import GenerationRequest, Generator, GeneratorConfig
+from engine.generators.base import (
+    GenerationFailed,
+    GenerationRequest,
+    Generator,
+    GeneratorConfig,
+)
 from engine.generators.extractive import ExtractiveGenerator
 from engine.generators.openai import OpenAIGenerator
 from engine.log.records import Role
@@ -43,6 +48,7 @@ def load_generator(config: GeneratorConfig) -> Generator:
 __all__ = [
     "GENERATORS",
     "ExtractiveGenerator",
+    "GenerationFailed",
     "GenerationRequest",
     "Generator",
     "GeneratorConfig",

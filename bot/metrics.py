@@ -1,0 +1,78 @@
+"""The bot's metrics edges: Bot API errors and flood-control waits, and the health routes.
+
+`TelegramMetrics` is a Bot API request middleware. Registered after `RetryAfterMiddleware` it
+sits inside it, so it sees every failed call, each 429 with its retry_after included, before
+the outer one waits and sends again. Labels are the method's name and the error's class only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
+from aiogram.exceptions import AiogramError, TelegramRetryAfter
+from aiogram.methods import TelegramMethod
+from aiogram.methods.base import TelegramType
+from aiohttp import web
+
+from engine import Engine
+from engine.health import Check, MetricsConfig, add_health_routes, engine_checks, serve_health
+from engine.metrics import TELEGRAM_ERRORS, TELEGRAM_RETRY_AFTER
+
+if TYPE_CHECKING:
+    from aiogram import Bot
+    from aiogram.methods import Response
+
+
+class TelegramMetrics(BaseRequestMiddleware):
+    """Counts failed Bot API calls by method and error, and the retry_after waits asked for."""
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        try:
+            return await make_request(bot, method)
+        except AiogramError as error:
+            name = type(method).__name__
+            TELEGRAM_ERRORS.labels(method=name, error=type(error).__name__).inc()
+            if isinstance(error, TelegramRetryAfter):
+                TELEGRAM_RETRY_AFTER.labels(method=name).observe(error.retry_after)
+            raise
+
+
+async def serve_process_health(
+    stack: contextlib.AsyncExitStack,
+    config: MetricsConfig,
+    engine: Engine | None = None,
+    *,
+    extra: dict[str, Check] | None = None,
+) -> None:
+    """Serve /livez, /readyz and /metrics on `[metrics] port` (0: not) until `stack` closes.
+
+    A receiver has no engine: its readiness is its queue (`extra`); a worker's is its store, its
+    model servers and its queue.
+    """
+    if not config.port:
+        return
+    checks = engine_checks(engine.conversation_log, engine.generator) if engine else {}
+    runner = await serve_health(config, {**checks, **(extra or {})})
+    stack.push_async_callback(runner.cleanup)
+
+
+def mount_health(
+    app: web.Application,
+    engine: Engine,
+    *,
+    extra: dict[str, Check] | None = None,
+    timeout_s: float = 5.0,
+) -> None:
+    """Serve /livez, /readyz (store, model servers, and `extra`, e.g. the queue) and /metrics."""
+    checks = {**engine_checks(engine.conversation_log, engine.generator), **(extra or {})}
+    add_health_routes(app, checks, timeout_s=timeout_s)
