@@ -1,6 +1,7 @@
 """Sentiment of customer messages: backends behind one Protocol, and the per-chat trend."""
 
 from engine.sentiment.base import (
+    ANGER_SIGNALS,
     LABELS,
     SENTIMENT_MODELS,
     Label,
@@ -20,6 +21,7 @@ from engine.sentiment.evaluation import (
 from engine.sentiment.lexicon import SIGNAL_WEIGHTS, LexiconSentiment, detect_signals
 
 __all__ = [
+    "ANGER_SIGNALS",
     "LABELS",
     "SENTIMENT_MODELS",
     "SIGNAL_WEIGHTS",

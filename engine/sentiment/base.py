@@ -58,8 +58,10 @@ class SentimentConfig:
     # SentimentTrend: how many recent scores it keeps and how fast older ones fade.
     trend_window: int = 5
     trend_decay: float = 0.6
-    # Escalate when the weighted trend drops below this, or after two messages at or below
-    # strong_negative in a row.
+    # Escalate when the weighted trend drops below this and the customer is upset with the
+    # service (an ANGER_SIGNALS cue now, or the message before was negative too), or after two
+    # messages at or below strong_negative in a row. Sad or worried words in a calm question
+    # ("in case of my death...") keep their negative label but hand nothing over.
     escalate_below: float = -0.5
     strong_negative: float = -0.6
 
@@ -113,11 +115,29 @@ def load_sentiment(config: SentimentConfig, generator: Generator | None = None) 
     return factory(config, generator)
 
 
+# Cues of a customer upset with the service itself (anger, swearing, threats, a formal
+# complaint, shouting, a strongly negative account of a failure: "frustration"), as opposed to
+# negative words about the topic of a calm question.
+ANGER_SIGNALS = frozenset(
+    {
+        "anger",
+        "profanity",
+        "legal-threat",
+        "chargeback",
+        "complaint",
+        "manager-request",
+        "shouting",
+        "frustration",
+    }
+)
+
+
 class SentimentTrend:
     """The mood of one conversation: an exponentially weighted mean of its last scores.
 
     The engine's policy updates it with every user message and hands the chat to a human
-    once `escalate` turns true.
+    once `escalate` turns true: when the customer is upset with the service (anger cues, or
+    complaints that repeat), not when one calm question is about something sad.
     """
 
     def __init__(
@@ -127,6 +147,7 @@ class SentimentTrend:
         decay: float = 0.6,
         escalate_below: float = -0.5,
         strong_negative: float = -0.6,
+        negative_below: float = -0.2,
     ) -> None:
         if window < 2:
             raise ValueError(f"trend window must keep at least 2 scores, got {window}")
@@ -136,6 +157,8 @@ class SentimentTrend:
         self._decay = decay
         self._escalate_below = escalate_below
         self._strong_negative = strong_negative
+        self._negative_below = negative_below
+        self._angry = False
 
     @classmethod
     def from_config(cls, config: SentimentConfig) -> SentimentTrend:
@@ -145,11 +168,20 @@ class SentimentTrend:
             decay=config.trend_decay,
             escalate_below=config.escalate_below,
             strong_negative=config.strong_negative,
+            negative_below=config.negative_below,
         )
 
     def update(self, sentiment: Sentiment | float) -> float:
-        """Add the newest message's sentiment and return the weighted score."""
-        value = sentiment.score if isinstance(sentiment, Sentiment) else float(sentiment)
+        """Add the newest message's sentiment and return the weighted score.
+
+        A bare score (an older message read back from the log) carries no cues.
+        """
+        if isinstance(sentiment, Sentiment):
+            value = sentiment.score
+            self._angry = not ANGER_SIGNALS.isdisjoint(sentiment.signals)
+        else:
+            value = float(sentiment)
+            self._angry = False
         self._scores.append(value)
         return self.weighted
 
@@ -164,9 +196,14 @@ class SentimentTrend:
 
     @property
     def escalate(self) -> bool:
-        """True when the conversation has turned upset enough to bring in a human."""
-        if len(self._scores) >= 2 and max(self._scores[-1], self._scores[-2]) <= (
-            self._strong_negative
-        ):
+        """True when the customer is upset enough with the service to bring in a human.
+
+        Two strongly negative messages in a row, or a trend below `escalate_below` while the
+        newest message is angry or follows another negative one.
+        """
+        scores = self._scores
+        if len(scores) >= 2 and max(scores[-1], scores[-2]) <= self._strong_negative:
             return True
-        return bool(self._scores) and self.weighted < self._escalate_below
+        if not scores or self.weighted >= self._escalate_below:
+            return False
+        return self._angry or (len(scores) >= 2 and scores[-2] <= self._negative_below)

@@ -32,7 +32,9 @@ FORMAT = "supportbot-sentiment-lr/1"
 _META = "meta.json"
 _COEF = "coef.npy"
 _INTERCEPT = "intercept.npy"
-_SIGNALS = tuple(SIGNAL_WEIGHTS)
+# The cue flags a classifier's features hold. Cues added to the lexicon later ("anger") are not
+# features: classifiers saved before them keep loading.
+_SIGNALS = tuple(s for s in SIGNAL_WEIGHTS if s != "anger")
 
 
 class ClassifierSentiment:

@@ -40,6 +40,10 @@ SIGNAL_WEIGHTS: dict[str, float] = {
     "shouting": -0.2,
     "repeated-punctuation": -0.15,
     "positive-emoji": 0.2,
+    # Words of anger at the company ("ridiculous", "useless", "scam", "fed up"): VADER already
+    # weighs them, so the cue moves nothing itself; it tells anger at the service apart from
+    # a sad or worried topic, which is what hands a conversation over (SentimentTrend).
+    "anger": 0.0,
 }
 
 _EN = re.IGNORECASE
@@ -120,6 +124,52 @@ _CUES: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
             _EN,
         ),
         ("催单", "催了", "延误", "迟迟", "才送到", "才到", "还没到", "还没送", "没送到", "没收到"),
+    ),
+    "anger": (
+        re.compile(
+            r"\b(angry|furious|livid|outraged|fuming|pissed off|mad at (you|this|your)|fed up|"
+            r"sick (and tired )?of|tired of (this|you|your|waiting)|frustrat(ed|ing|ion)|"
+            r"annoy(ed|ing)|irritat(ed|ing)|infuriat(ed|ing)|outrageous|ridiculous|absurd|"
+            r"unacceptable|inexcusable|disgrace(ful)?|disgusting|appalling|pathetic|useless|"
+            r"incompetent|worst|terrible (service|company|bank|app|support|experience)|"
+            r"horrible (service|company|bank|app|support|experience)|scam(s|med|mers?)?|"
+            r"rip[- ]?off|ripped (me )?off|cheat(ed|ing|ers?)?|liars?|lying to|lied to|"
+            r"(this|that) is a joke|shame on you|how dare|hate (you|this|your)|disappointed|"
+            r"disappointing|not happy|unhappy|ugh+|"
+            r"never (again|(use|using|buy|buying|fly|flying|order|ordering) (you|this|your))|"
+            r"what the hell|are you (kidding|serious|joking))\b|#\w*fail|[\U0001F621\U0001F620"
+            r"\U0001F92C\U0001F624\U0001F4A2\U0001F595]",
+            _EN,
+        ),
+        (
+            "气死",
+            "愤怒",
+            "生气",
+            "火大",
+            "恼火",
+            "垃圾",
+            "骗子",
+            "骗人",
+            "坑人",
+            "坑爹",
+            "欺骗",
+            "忽悠",
+            "无语",
+            "受不了",
+            "忍无可忍",
+            "太过分",
+            "过分了",
+            "什么破",
+            "破玩意",
+            "恶心",
+            "再也不",
+            "不会再",
+            "无耻",
+            "黑店",
+            "欺诈",
+            "耍我",
+            "烦死",
+        ),
     ),
     "cancellation": (
         re.compile(
@@ -248,6 +298,13 @@ class LexiconSentiment:
         elif base >= self._config.positive_above:
             signals = ("positive-wording", *signals)
         value = round(max(-1.0, min(1.0, total)), 4)
+        if (
+            "service-failure" in signals
+            and value <= self._config.strong_negative
+            and ("repeated-punctuation" in signals or not _is_request(text))
+        ):
+            # Not a calm question about a failure but a strongly negative account of one.
+            signals = (*signals, "frustration")
         return Sentiment(self._config.label_for(value), value, signals)
 
     def score_batch(self, texts: Sequence[str]) -> list[Sentiment]:

@@ -8,6 +8,7 @@ from typing import Protocol, runtime_checkable
 from engine.generators.base import Generator
 from engine.generators.prompt import Message
 from engine.sentiment.base import LABELS, Label, Sentiment
+from engine.sentiment.lexicon import detect_signals
 
 INSTRUCTION = (
     "You label the sentiment of one customer-support message. Reply with exactly one word: "
@@ -53,7 +54,8 @@ class LlmSentiment:
         choice = self._chooser.choose(messages, LABELS)
         label = next((label for label in LABELS if label == choice), None)
         assert label is not None, f"choose returned {choice!r}, not one of {LABELS}"
-        return Sentiment(label, SCORES[label])
+        # The cues tell anger at the service from a sad topic when the trend decides to escalate.
+        return Sentiment(label, SCORES[label], detect_signals(text))
 
     def score_batch(self, texts: Sequence[str]) -> list[Sentiment]:
         return [self.score(text) for text in texts]

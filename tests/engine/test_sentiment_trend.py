@@ -66,6 +66,50 @@ def test_trend_escalates_on_a_real_conversation() -> None:
     assert escalated == [False, False, False, True]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "In the case of my death, what would happen to my account?",
+        "I'm scared all my data will be lost, how can I back it up?",
+        "how long can i freeze tofu before it goes bad",
+        "I was double charged",
+    ],
+)
+def test_a_calm_question_on_a_sad_topic_keeps_its_label_but_does_not_escalate(text: str) -> None:
+    sentiment = LexiconSentiment().score(text)
+    trend = SentimentTrend.from_config(SentimentConfig())
+    trend.update(sentiment)
+    assert sentiment.score < -0.2 and not trend.escalate, sentiment
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "This is ridiculous, I have been waiting for two weeks!",
+        "I am sick of this damn company and want to close my account.",
+        "on hold for almost 2 hours trying to rebook my cancelled flight. What in the world?!!!",
+        "你们这什么破服务，气死我了！",
+    ],
+)
+def test_anger_at_the_service_escalates_at_once(text: str) -> None:
+    sentiment = LexiconSentiment().score(text)
+    trend = SentimentTrend.from_config(SentimentConfig())
+    trend.update(sentiment)
+    assert trend.escalate, sentiment
+
+
+def test_a_second_negative_message_escalates_without_anger_cues() -> None:
+    trend = SentimentTrend.from_config(SentimentConfig())
+    trend.update(Sentiment("negative", -0.7))
+    assert not trend.escalate  # one sad message: answered
+    trend.update(Sentiment("negative", -0.45))
+    assert trend.escalate  # the complaint repeats: (-0.45 + 0.6 * -0.7) / 1.6 < -0.5
+    after_calm = SentimentTrend.from_config(SentimentConfig())
+    for score in (0.0, -0.9):
+        after_calm.update(score)
+    assert not after_calm.escalate
+
+
 def test_trend_rejects_nonsense_settings() -> None:
     with pytest.raises(ValueError, match="window"):
         SentimentTrend(window=1)
