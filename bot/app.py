@@ -19,6 +19,7 @@ from bot.desk import Desk, LoggedDesk
 from bot.flood import FloodGuard
 from bot.i18n import LanguageMiddleware, load_i18n
 from bot.keyboards import PressedMessages
+from bot.metrics import TelegramMetrics
 from bot.operator import OperatorDesk
 from bot.ordering import ChatOrder
 from bot.presses import AnswerEveryPress, leftover_presses
@@ -44,6 +45,8 @@ def make_bot(token: str, config: BotConfig) -> Bot:
     update it cannot read does not stop polling."""
     session = AiohttpSession(api=TelegramAPIServer.from_base(config.api_base_url.rstrip("/")))
     session.middleware(RetryAfterMiddleware())
+    # Inside the retries: counts every failed call and each retry_after Telegram asks for.
+    session.middleware(TelegramMetrics())
     session.middleware(SkipUnreadable())
     return Bot(token, session=session, default=DefaultBotProperties(parse_mode="HTML"))
 

@@ -14,6 +14,7 @@ from aiogram.webhook.aiohttp_server import setup_application
 from aiohttp import web
 
 from bot.journal import JournaledWebhook, UpdateJournal, attach_journal, journal_handling
+from bot.metrics import mount_health
 from bot.ordering import ChatOrder
 from bot.unreadable import TolerantWebhook
 from engine.settings import BotConfig
@@ -35,6 +36,8 @@ def health_app(dp: Dispatcher, config: BotConfig) -> web.Application:
 
     if config.health_path:
         app.router.add_get(config.health_path, health)
+    if "engine" in dp.workflow_data:
+        mount_health(app, dp["engine"])  # /livez, /readyz, /metrics
     return app
 
 
