@@ -218,7 +218,8 @@ class OpenAIGenerator:
                             len(text),
                             failure.reason,
                         )
-                        if failure.kind.startswith("http_4"):
+                        if failure.kind == "http_4xx":
+                            # The request, not the replica: e.g. a model it no longer serves.
                             replica.checked_at = float("-inf")  # read its models again
                             break
                         if len(text) > before:

@@ -53,7 +53,8 @@ class ReplicaPool:
         check_timeout_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.replicas = tuple(Replica(url.rstrip("/")) for url in urls)
+        # "http://host:8000/v1" and "http://host:8000" name the same server.
+        self.replicas = tuple(Replica(url.rstrip("/").removesuffix("/v1")) for url in urls)
         if not self.replicas:
             raise ValueError("a replica pool needs at least one URL")
         self._failures_to_open = max(1, failures_to_open)

@@ -111,3 +111,8 @@ def test_a_replica_that_dies_mid_answer_is_out_at_once() -> None:
     pool = ReplicaPool(URLS, failures_to_open=3, clock=Clock())
     pool.take_out(pool.replicas[1], "connect")
     assert pool.is_open(pool.replicas[1])
+
+
+def test_a_base_url_may_name_the_v1_path() -> None:
+    pool = ReplicaPool(("http://a:8000/v1", "http://b:8000/"))
+    assert [r.url for r in pool.replicas] == ["http://a:8000", "http://b:8000"]
