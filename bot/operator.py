@@ -4,10 +4,16 @@ A hand-over opens (or reuses) the customer's topic and posts what the operator n
 a member of the group writes in the topic goes to the customer and is logged as an operator
 turn; `/close` hands the customer back to the bot. Which customers are with an operator, and
 which topic is whose, lives in the conversation log, so a restart keeps both.
+
+Hand-overs from other channels (the web chat) come through the log too: the desk watches it for
+their open hand-overs, opens a topic for each and posts their customers' new messages there; an
+operator's reply to such a customer is logged, and the channel delivers it from the log.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import html
 import logging
 import time
@@ -62,6 +68,8 @@ class OperatorDesk:
         membership_ttl_s: float = 60.0,
         transcript_turns: int = 10,
         clock: Callable[[], float] = time.monotonic,
+        other_channels: Sequence[str] = ("web",),
+        watch_interval_s: float = 1.0,
     ) -> None:
         if not chat_id:
             raise ValueError("the operator desk needs [bot] operator_chat_id")
@@ -75,6 +83,11 @@ class OperatorDesk:
         self._with_operator: set[int] = set()
         self._locales: dict[int, str] = {}
         self._members: dict[int, tuple[bool, float]] = {}
+        self._other_channels = tuple(c for c in other_channels if c != CHANNEL)
+        self._watch_interval_s = watch_interval_s
+        self._watcher: asyncio.Task[None] | None = None
+        # Hand-over id -> the last turn of its conversation already posted in its topic.
+        self._posted: dict[int, int] = {}
 
     async def restore(self) -> None:
         """Take back the customers whose hand-over is still open in the log (run at start-up)."""
@@ -88,7 +101,75 @@ class OperatorDesk:
         router.message.filter(F.chat.id == self.chat_id)
         router.message.register(self.close_topic, Command("close"))
         router.message.register(self.relay)
+        if self._other_channels:
+            router.startup.register(self.start_watching)
+            router.shutdown.register(self.stop_watching)
         return router
+
+    # Other channels' hand-overs, through the log.
+
+    async def start_watching(self, bot: Bot) -> None:
+        """Watch the log for other channels' hand-overs and messages (run at start-up)."""
+        self._watcher = asyncio.create_task(self._watch(bot), name="operator-desk-watch")
+
+    async def stop_watching(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
+
+    async def sync_other_channels(self, bot: Bot) -> None:
+        """Open a topic for each new hand-over of another channel; post customers' new messages."""
+        for channel in self._other_channels:
+            for external_id, handover in await self._log.open_handovers(channel):
+                if handover.topic_id is None:
+                    await self._open_topic(bot, channel, external_id, handover)
+                else:
+                    await self._post_new_messages(bot, handover)
+
+    async def _watch(self, bot: Bot) -> None:
+        while True:
+            try:
+                await self.sync_other_channels(bot)
+            except Exception:  # a Telegram or log hiccup must not end the watch
+                log.exception("operator desk: watching other channels failed; retrying")
+            await asyncio.sleep(self._watch_interval_s)
+
+    async def _open_topic(
+        self, bot: Bot, channel: str, external_id: str, handover: Handover
+    ) -> None:
+        customer = f"{channel} · {external_id}"
+        turns = await self._log.recent_turns(handover.conversation_id, self._transcript_turns)
+        post = summary(customer, handover.reason, turns, None)
+        topic = await self._log.latest_topic(channel, external_id)
+        if topic is not None:
+            topic = await self._post_in_old_topic(bot, topic, post)
+        if topic is None:
+            created = await bot.create_forum_topic(self.chat_id, topic_name(customer))
+            topic = created.message_thread_id
+            await bot.send_message(self.chat_id, post, message_thread_id=topic)
+        await self._log.assign_topic(handover.id, topic)
+        self._posted[handover.id] = max((t.id for t in turns), default=0)
+        log.info(
+            "handed over channel=%s conversation=%s topic=%s",
+            channel,
+            handover.conversation_id,
+            topic,
+        )
+
+    async def _post_new_messages(self, bot: Bot, handover: Handover) -> None:
+        turns = await self._log.recent_turns(handover.conversation_id, 20)
+        newest = max((t.id for t in turns), default=0)
+        last = self._posted.get(handover.id)
+        self._posted[handover.id] = newest
+        if last is None:  # first seen after a restart: what came before was posted already
+            return
+        for turn in turns:
+            if turn.id > last and turn.role == "customer":
+                await bot.send_message(
+                    self.chat_id, html.escape(turn.text), message_thread_id=handover.topic_id
+                )
 
     # The customer side (Desk).
 
@@ -159,10 +240,24 @@ class OperatorDesk:
         found = await self._operator_input(message, bot)
         if found is None or message.content_type not in RELAYED:
             return
-        handover, customer = found
+        handover, (channel, external_id) = found
         operator = message.from_user
         assert operator is not None
         conversation = handover.conversation_id
+        if channel != CHANNEL:
+            # The customer's channel reads operator turns from the log and shows them.
+            if message.text is None:
+                await message.reply("Only text reaches customers on this channel; not sent.")
+                return
+            await self._log.add_turn(conversation, "operator", message.text)
+            log.info(
+                "operator reply channel=%s conversation=%s operator=%s",
+                channel,
+                conversation,
+                operator.id,
+            )
+            return
+        customer = int(external_id)
         if not await self._operator_has_written(handover):
             await bot.send_message(
                 customer,
@@ -187,19 +282,22 @@ class OperatorDesk:
         found = await self._operator_input(message, bot)
         if found is None:
             return
-        handover, customer = found
+        handover, (channel, external_id) = found
         operator = message.from_user
         assert operator is not None
         await self._log.close_handover(handover.id, operator_id=str(operator.id))
-        self._with_operator.discard(customer)
-        await bot.send_message(
-            customer,
-            _(
-                "Our colleague has left the chat. I'm back: ask me anything, or write /human "
-                "to reach a person again.",
-                locale=self._locale(customer),
-            ),
-        )
+        self._posted.pop(handover.id, None)
+        customer = int(external_id) if channel == CHANNEL else None
+        if customer is not None:  # other channels learn of the close from the log
+            self._with_operator.discard(customer)
+            await bot.send_message(
+                customer,
+                _(
+                    "Our colleague has left the chat. I'm back: ask me anything, or write "
+                    "/human to reach a person again.",
+                    locale=self._locale(customer),
+                ),
+            )
         await message.reply("Closed: the customer is back with the bot.")
         topic = handover.topic_id
         assert topic is not None
@@ -207,7 +305,12 @@ class OperatorDesk:
             await bot.close_forum_topic(self.chat_id, topic)
         except TelegramAPIError as error:  # already closed, or the bot may not manage topics
             log.warning("could not close topic=%s: %s", topic, error.message)
-        log.info("closed chat=%s topic=%s operator=%s", customer, topic, operator.id)
+        log.info(
+            "closed conversation=%s topic=%s operator=%s",
+            handover.conversation_id,
+            topic,
+            operator.id,
+        )
 
     async def is_operator(self, bot: Bot, user_id: int) -> bool:
         """Whether the user is a member of the operators' group now (cached briefly)."""
@@ -223,8 +326,10 @@ class OperatorDesk:
         self._members[user_id] = (allowed, now + self._membership_ttl_s)
         return allowed
 
-    async def _operator_input(self, message: Message, bot: Bot) -> tuple[Handover, int] | None:
-        """The open hand-over and customer chat a message acts on; None: not operator input."""
+    async def _operator_input(
+        self, message: Message, bot: Bot
+    ) -> tuple[Handover, tuple[str, str]] | None:
+        """The open hand-over and customer (channel, id) a message acts on; None: not input."""
         user = message.from_user
         if (
             message.chat.id != self.chat_id
@@ -244,7 +349,7 @@ class OperatorDesk:
             return None
         found = await self._log.get_conversation(handover.conversation_id)
         assert found is not None, "an open hand-over belongs to a conversation"
-        return handover, int(found.external_user_id)
+        return handover, (found.channel, found.external_user_id)
 
     async def _post_in_old_topic(self, bot: Bot, topic: int, post: str) -> int | None:
         """Post in the customer's earlier topic; None when it is gone (deleted by an operator)."""

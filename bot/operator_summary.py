@@ -17,17 +17,26 @@ _TURN_CHARS = 400
 _SUGGESTION_CHARS = 1500
 
 
-def topic_name(user: User) -> str:
-    """The forum topic's name for a customer: their name and Telegram id (at most 128 chars)."""
+def topic_name(user: User | str) -> str:
+    """The forum topic's name for a customer: their name and Telegram id (at most 128 chars).
+
+    A customer of another channel is named by a string such as "web · shop:4f2a".
+    """
+    if isinstance(user, str):
+        return user[:128]
     return f"{user.full_name[:96] or 'Customer'} · #{user.id}"
 
 
-def summary(user: User, reason: str, turns: Sequence[Turn], reply: FinalReply | None) -> str:
+def summary(user: User | str, reason: str, turns: Sequence[Turn], reply: FinalReply | None) -> str:
     """The hand-over post as HTML within one message; the oldest turns go first when it is long."""
-    who = html.escape(user.full_name or "Customer")
-    if user.username:
-        who += f" (@{html.escape(user.username)})"
-    head = [f"<b>Hand-over</b>: {who}, id {user.id}", f"Reason: {html.escape(reason)}"]
+    if isinstance(user, str):
+        customer = html.escape(user)
+    else:
+        who = html.escape(user.full_name or "Customer")
+        if user.username:
+            who += f" (@{html.escape(user.username)})"
+        customer = f"{who}, id {user.id}"
+    head = [f"<b>Hand-over</b>: {customer}", f"Reason: {html.escape(reason)}"]
     mood = _sentiment(turns, reply)
     if mood:
         head.append(f"Sentiment: {mood}")
