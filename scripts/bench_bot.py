@@ -26,14 +26,19 @@ an extra answer that lands while the chat's next question waits shows here).
 
 The fault phase, precisely. At the kill, each update the fake has handed out is, in the bot's
 journal (bot/journal.py): done, and skipped when Telegram delivers it again; or received, no
-message sent for it yet, and handled again after the restart (the killed attempt may have logged
-its customer turn, `interrupted_turns`, or, in a short window, a whole answer that never went
-out, `rerun_turns`); or marked as its answer going out, and then it gets a notice quoting it
-instead of a second answer (`recovery_notices`; `recovered_without_answer` where the answer had
-not arrived). Passing: every delivered question answered once or noticed, none answered twice,
-SQLite integrity_check ok, and bot turns - rerun turns = answered + noticed-without-answer.
-In webhook mode the update being handled at the kill got no HTTP answer, so the fake delivers
-it again to the restarted bot, whose journal decides the same way.
+message sent for it yet, and handled again after the restart, keeping the customer turn and the
+(pending) answer the killed attempt logged, which then goes out; or marked as its answer going
+out, and then it gets a notice quoting it instead of a second answer (`recovery_notices`;
+`recovered_without_answer` where the answer had not arrived), unless the log says Telegram had
+confirmed the answer. The log is checked question by question (turns carry the message's key):
+one customer turn each (`extra_customer_turns`, `missing_customer_turns`), one bot turn each
+(`duplicate_bot_turns`), `delivered` exactly for the answers that arrived (`answers_confirmed`;
+`answers_missing_in_log`, `delivered_not_received`), except an answer that went out in the
+instant of the kill, which stays `pending` and was noticed (`answers_unconfirmed`), and a notice
+only for a question whose answer arrived or is pending (`notices_without_cause`). Passing: every
+question answered once or noticed, none answered twice, SQLite integrity_check ok, and all those
+failure counts 0. In webhook mode the update being handled at the kill got no HTTP answer, so
+the fake delivers it again to the restarted bot, whose journal decides the same way.
 
 Target: load replies/s over echo replies/s >= 0.8. The last stdout line is one JSON object with
 every figure; the exit status is 1 when a check fails.
@@ -52,6 +57,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -240,58 +246,76 @@ def _plain(text: str) -> str:
 
 
 def check_log(db: Path, phase: Phase) -> dict[str, Any]:
-    """The conversation log against what the customers got, chat by chat."""
+    """The conversation log against what the customers got, question by question.
+
+    The bot logs a question's turns under its message key (chat/message id): one customer
+    turn, and one bot turn marked delivered once Telegram confirmed the answer, or left
+    pending when the answer may or may not have gone out (the customer got the restart
+    notice instead). Every count below except the totals must be 0.
+    """
     with sqlite3.connect(db) as conn:
         integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
         rows = conn.execute(
-            "SELECT c.external_user_id, t.role, t.text, t.action FROM turns t "
-            "JOIN conversations c ON c.id = t.conversation_id ORDER BY t.id"
+            "SELECT t.role, t.text, t.action, t.delivery, t.external_id FROM turns t"
         ).fetchall()
-    turns: dict[int, list[tuple[str, str, str | None]]] = {}
-    for user, role, text, action in rows:
-        turns.setdefault(int(user), []).append((role, text, action))
-    mismatched = orphans = reruns = 0
-    for chat, questions in phase.chats.questions.items():
-        logged = turns.get(chat, [])
-        # A customer turn without a bot turn after it was cut short by the kill, then replayed.
-        pairs: list[tuple[str, str, str | None]] = []
-        for i, (role, text, _action) in enumerate(logged):
-            if role != "customer":
-                continue
-            nxt = logged[i + 1] if i + 1 < len(logged) else None
-            if nxt is None or nxt[0] != "bot":
-                orphans += 1
-            else:
-                if pairs and pairs[-1][0] == text:
-                    # Answered and logged by the killed process, not yet sent: handled again.
-                    reruns += 1
-                    pairs.pop()
-                pairs.append((text, nxt[1], nxt[2]))
-        handled = [q for q in questions if q.replies or q.noticed]
-        if len(pairs) != len(handled):
-            mismatched += abs(len(pairs) - len(handled))
-        for question, (asked, answer, action) in zip(handled, pairs, strict=False):
-            if (
-                _plain(asked) != _plain(question.text)
-                or (
-                    question.replies
-                    and action != "clarify"  # the options are shown as a list, not the logged text
-                    and not _plain(question.reply_texts[0]).startswith(_plain(answer)[:40])
-                )
-            ):
-                mismatched += 1
-    bot_turns = sum(1 for r in rows if r[1] == "bot")
+    customer: Counter[str] = Counter()
+    bots: dict[str, list[tuple[str, str | None, str | None]]] = {}
+    for role, text, action, delivery, key in rows:
+        if role == "customer":
+            customer[key] += 1
+        elif role == "bot":
+            bots.setdefault(key, []).append((text, action, delivery))
+    counts = Counter[str]()
     questions = phase.chats.all_questions()
-    expected = sum(1 for q in questions if q.replies or q.noticed)
+    for question in questions:
+        key = f"{question.chat_id}/{question.message_id}"
+        asked = customer.pop(key, 0)
+        counts["extra_customer_turns"] += max(asked - 1, 0)
+        counts["missing_customer_turns"] += int(asked == 0 and question.resolved)
+        turns = bots.pop(key, [])
+        counts["duplicate_bot_turns"] += max(len(turns) - 1, 0)
+        delivery = turns[0][2] if turns else None
+        arrived = bool(question.replies)
+        if arrived and delivery == "delivered":
+            counts["answers_confirmed"] += 1
+            text, action, _ = turns[0]
+            # The options of a clarifying question are shown as a list, not the logged text.
+            if action != "clarify" and not _plain(question.reply_texts[0]).startswith(
+                _plain(text)[:40]
+            ):
+                counts["mismatched"] += 1
+        elif arrived and delivery == "pending" and question.noticed:
+            counts["answers_unconfirmed"] += 1  # went out in the instant of the kill
+        elif arrived:
+            counts["answers_missing_in_log"] += 1
+        elif delivery == "delivered":
+            counts["delivered_not_received"] += 1
+        if question.noticed and not arrived and delivery != "pending":
+            counts["notices_without_cause"] += 1
+    counts["turns_of_no_question"] = sum(customer.values()) + sum(len(b) for b in bots.values())
+    failures = (
+        "extra_customer_turns",
+        "missing_customer_turns",
+        "duplicate_bot_turns",
+        "answers_missing_in_log",
+        "delivered_not_received",
+        "notices_without_cause",
+        "turns_of_no_question",
+        "mismatched",
+    )
+    deliveries = Counter(r[3] for r in rows if r[0] == "bot")
     return {
         "integrity": integrity,
-        "customer_turns": sum(1 for r in rows if r[1] == "customer"),
-        "bot_turns": bot_turns,
-        "interrupted_turns": orphans,
-        "rerun_turns": reruns,
-        "turns_consistent": bot_turns - reruns == expected,
-        "order_kept": mismatched == 0,
-        "mismatched": mismatched,
+        "customer_turns": sum(1 for r in rows if r[0] == "customer"),
+        "bot_turns": sum(deliveries.values()),
+        "delivered_bot_turns": deliveries["delivered"],
+        "pending_bot_turns": deliveries["pending"],
+        "undelivered_bot_turns": deliveries["undelivered"],
+        "answers_confirmed": counts["answers_confirmed"],
+        "answers_unconfirmed": counts["answers_unconfirmed"],
+        **{name: counts[name] for name in failures},
+        "turns_consistent": not any(counts[name] for name in failures[:-1]),
+        "order_kept": counts["mismatched"] == 0,
     }
 
 

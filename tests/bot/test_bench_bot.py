@@ -1,5 +1,5 @@
 """scripts/bench_bot.py at CI size: a bot process killed with SIGKILL loses and repeats nothing,
-taking updates by long polling and by webhook."""
+taking updates by long polling and by webhook, and its log agrees with what customers got."""
 
 from __future__ import annotations
 
@@ -39,6 +39,21 @@ def test_the_bot_survives_load_and_a_kill_without_losing_or_repeating_answers() 
         assert fault["order_kept"] and fault["mismatched"] == 0, run.stdout
         assert fault["integrity"] == "ok"
         assert fault["turns_consistent"], run.stdout
+        # The log agrees with the customers: one customer turn per question, the answers that
+        # arrived delivered (or, sent in the instant of the kill, pending and noticed).
+        assert fault["customer_turns"] == 60, run.stdout
+        answered = fault["answers_confirmed"] + fault["answers_unconfirmed"]
+        assert answered == 60 - fault["recovered_without_answer"], run.stdout
+        assert fault["delivered_bot_turns"] == fault["answers_confirmed"], run.stdout
+        for failure in (
+            "extra_customer_turns",
+            "missing_customer_turns",
+            "duplicate_bot_turns",
+            "answers_missing_in_log",
+            "delivered_not_received",
+            "notices_without_cause",
+        ):
+            assert fault[failure] == 0, (failure, run.stdout)
         assert fault["flood_notices"] == fault["apologies"] == 0
         assert fault["exit_code"] == 0
     # The update in progress at the kill got no answer over HTTP and came again.
