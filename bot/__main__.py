@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import re
@@ -50,9 +51,11 @@ def read_secrets(settings: Settings, environ: dict[str, str]) -> tuple[str, str]
             "TELEGRAM_BOT_TOKEN is malformed; it looks like 123456789:AA... (from @BotFather)"
         ) from None
     secret = environ.get("TELEGRAM_WEBHOOK_SECRET", "")
-    if settings.bot.mode == "webhook":
+    if settings.bot.mode == "webhook" or settings.bot.role == "receiver":
         if not settings.bot.webhook_url:
-            raise StartupError("[bot] mode is webhook but webhook_url is empty; set the public URL")
+            raise StartupError(
+                "webhook mode (or role receiver) needs [bot] webhook_url; set the public URL"
+            )
         if not _SECRET.fullmatch(secret):
             raise StartupError(
                 "webhook mode needs TELEGRAM_WEBHOOK_SECRET: "
@@ -110,6 +113,15 @@ async def serve(settings: Settings, token: str, secret: str) -> None:
             raise StartupError(
                 f"cannot reach the Bot API at {config.api_base_url}: {error}"
             ) from None
+        if config.role == "receiver":
+            # The redis extra is needed only by several processes.
+            from bot.roles import QueueUnavailable, serve_receiver
+
+            try:
+                await serve_receiver(bot, settings, secret)
+            except QueueUnavailable as error:
+                raise StartupError(str(error)) from None
+            return
         try:
             engine = await stack.enter_async_context(open_engine(settings))
         except IndexMissing as error:
@@ -121,6 +133,14 @@ async def serve(settings: Settings, token: str, secret: str) -> None:
         await check_generator(settings.generator)
         log.info("bot @%s starting mode=%s", me.username, config.mode)
         dp = build_dispatcher(engine, config)
+        if config.role == "worker":
+            from bot.roles import QueueUnavailable, serve_worker
+
+            try:
+                await serve_worker(bot, dp, settings)
+            except QueueUnavailable as error:
+                raise StartupError(str(error)) from None
+            return
         journal = await UpdateJournal.open(journal_path(settings))
         stack.push_async_callback(journal.close)
         if config.mode == "webhook":
@@ -134,6 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--config", type=Path, help="TOML config file (default: ./supportbot.toml if present)"
+    )
+    parser.add_argument(
+        "--role",
+        choices=["single", "receiver", "worker"],
+        help="overrides [bot] role: one process, or a webhook receiver or worker of several",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every reply")
     args = parser.parse_args(argv)
@@ -150,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
             settings = load_settings(args.config)
         except ValueError as error:
             raise StartupError(str(error)) from None
+        if args.role:
+            role = dataclasses.replace(settings.bot, role=args.role)
+            settings = dataclasses.replace(settings, bot=role)
         token, secret = read_secrets(settings, dict(os.environ))
         asyncio.run(serve(settings, token, secret))
     except StartupError as error:
