@@ -49,7 +49,7 @@ def miss_kind(final: FinalReply, faq_id: str | None) -> str | None:
         return None if final.hits[0].entry.id == faq_id else "answered from another entry"
     if final.action == "clarify":
         return "asked back" if faq_id in {e.id for e in final.options} else "asked back, not listed"
-    return f"handed over: {final.reason.split(':')[0]}"
+    return f"handed over: {final.reason_code}"
 
 
 async def evaluate_answers(

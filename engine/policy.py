@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from engine.log.records import Action
+from engine.log.records import Action, ReasonCode
 from retrieval import Hit, SearchResult
 
 _PERSON = r"(humans?|real person|person|agents?|operators?|representatives?|manager|supervisor)"
@@ -45,12 +45,16 @@ class PolicyConfig:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The action, why it was taken, and whether an operator must be brought in now."""
+    """The action, why it was taken, and whether an operator must be brought in now.
+
+    `code` is the typed reason the log and the metrics keep; `reason` says it in words.
+    """
 
     action: Action
     reason: str
     escalate: bool = False
     options: tuple[Hit, ...] = ()
+    code: ReasonCode = field(kw_only=True)
 
 
 def asks_for_human(text: str) -> bool:
@@ -76,19 +80,20 @@ def decide(
 ) -> Decision:
     """The policy: explicit request, upset customer, repeated failure, scope, ambiguity."""
     if human_requested:
-        return Decision("handoff", "human_requested", escalate=True)
+        return Decision("handoff", "human_requested", escalate=True, code="human_requested")
     if upset:
-        return Decision("handoff", "negative_sentiment", escalate=True)
+        return Decision("handoff", "negative_sentiment", escalate=True, code="negative_sentiment")
     best = result.best
     if best is None or not result.in_scope:
         if failures + 1 >= config.max_failures:
-            return Decision("handoff", "repeated_failure", escalate=True)
-        return Decision("handoff", "out_of_scope")
+            return Decision("handoff", "repeated_failure", escalate=True, code="repeated_failure")
+        return Decision("handoff", "out_of_scope", code="out_of_scope")
     close = tuple(
         h
         for h in result.hits[: config.clarify_max_options]
         if h.score >= result.threshold and best.score - h.score < config.clarify_margin
     )
     if len(close) > 1:
-        return Decision("clarify", f"ambiguous: {len(close)} entries within margin", options=close)
-    return Decision("answer", f"confident: score {best.score:.3f}")
+        reason = f"ambiguous: {len(close)} entries within margin"
+        return Decision("clarify", reason, options=close, code="ambiguous")
+    return Decision("answer", f"confident: score {best.score:.3f}", code="confident")

@@ -1,6 +1,6 @@
 """Retrain from the conversation log, roll a model back, or train an embedder directly.
 
-retrain.py [--log-db PATH] [--what embedder,lora,sentiment] [--dry-run] [--labels FILE ...]
+retrain.py [--log-db PATH|URL] [--what embedder,lora,sentiment] [--dry-run] [--labels FILE ...]
            [--queries QUERIES.jsonl]
 retrain.py rollback {embedder,lora,sentiment} [--queries QUERIES.jsonl]
 retrain.py embedder --faq FAQ.jsonl [--pairs PAIRS.jsonl] --out DIR
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from _cli import add_common, setup
 
+from engine.log import log_config_for
 from training.data import PersonalDataFound
 from training.loop import ALL_KINDS, RunOptions, roll_back, run_retraining
 from training.registry import KINDS
@@ -27,7 +28,9 @@ def main(argv: list[str] | None = None) -> int:
         return _embedder(argv[1:])
     parser = argparse.ArgumentParser(description="Retrain the models from the conversation log.")
     add_common(parser)
-    parser.add_argument("--log-db", type=Path, help="conversation log (default: [log] path)")
+    parser.add_argument(
+        "--log-db", help="conversation log: a file or a database URL (default: [log] url/path)"
+    )
     parser.add_argument(
         "--what",
         default=",".join(ALL_KINDS),
@@ -48,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = setup(args)
     options = RunOptions(
-        log_db=args.log_db or settings.log.path,
+        log_db=log_config_for(args.log_db, settings.log) if args.log_db else settings.log,
         what=tuple(k.strip() for k in args.what.split(",") if k.strip()),
         dry_run=args.dry_run,
         labels=tuple(args.labels),

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
-from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from engine.log.export import answer_pairs, dialogue_examples, open_for_reading, sentiment_labels
-from engine.log.redact import redact
+from engine.log import LogExports, LogTarget, read_exports, redact
 from engine.sentiment.base import Label
 from retrieval.entries import FaqEntry, normalize_text
 
@@ -138,31 +135,30 @@ class TrainingSets:
 
 
 def export_training_sets(
-    log_path: Path,
+    log: LogTarget,
     *,
     kb_entries: Sequence[FaqEntry] = (),
     validation_share: float = 0.2,
     seed: int = 0,
     context_turns: int = 6,
 ) -> TrainingSets:
-    """Read the log at `log_path` into split, deduplicated, PII-checked training sets.
+    """Read the log (a `LogConfig`, an SQLite file or a database URL) into split,
+    deduplicated, PII-checked training sets, through the log's typed export API.
 
     Raises `PersonalDataFound` when any exported text still holds personal data.
     """
     if not 0.0 <= validation_share < 1.0:
         raise ValueError(f"validation_share must be in [0, 1), got {validation_share}")
-    conversation_of = _conversations(log_path)
+    exports = read_exports(log, context_turns=context_turns)
     pairs = _dedupe(
-        [*_log_pairs(log_path, conversation_of), *_kb_pairs(kb_entries)],
+        [*_log_pairs(exports), *_kb_pairs(kb_entries)],
         key=lambda p: (normalize_text(p.query), p.faq_id),
     )
     dialogues = _dedupe(
-        list(_dialogues(log_path, context_turns)),
+        list(_dialogues(exports)),
         key=lambda d: (normalize_text(d.question), normalize_text(d.answer), d.history),
     )
-    sentiment = _dedupe(
-        list(_sentiment(log_path, conversation_of)), key=lambda s: normalize_text(s.text)
-    )
+    sentiment = _dedupe(list(_sentiment(exports)), key=lambda s: normalize_text(s.text))
     check_personal_data([*pairs, *dialogues, *sentiment])
     return TrainingSets(
         pairs=split_by_conversation(pairs, validation_share, seed),
@@ -199,21 +195,11 @@ def _bucket(conversation_id: int, seed: int) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def _conversations(log_path: Path) -> dict[int, int]:
-    """Turn id → conversation id for the whole log."""
-    with closing(open_for_reading(log_path)) as conn:
-        return dict(conn.execute("SELECT id, conversation_id FROM turns"))
-
-
-def _log_pairs(log_path: Path, conversation_of: dict[int, int]) -> Iterable[QueryPair]:
-    for pair in answer_pairs(log_path):
+def _log_pairs(exports: LogExports) -> Iterable[QueryPair]:
+    for pair in exports.answer_pairs:
         if pair.feedback != -1:
             yield QueryPair(
-                f"turn-{pair.turn_id}",
-                conversation_of.get(pair.turn_id),
-                pair.question,
-                pair.faq_id,
-                "log",
+                f"turn-{pair.turn_id}", pair.conversation_id, pair.question, pair.faq_id, "log"
             )
 
 
@@ -223,18 +209,13 @@ def _kb_pairs(entries: Sequence[FaqEntry]) -> Iterable[QueryPair]:
             yield QueryPair(f"kb-{entry.id}-{number}", None, question, entry.id, "kb")
 
 
-def _dialogues(log_path: Path, context_turns: int) -> Iterable[DialogueRecord]:
-    handed_over = _handed_over_turns(log_path)
-    for example in dialogue_examples(log_path, context_turns=context_turns):
+def _dialogues(exports: LogExports) -> Iterable[DialogueRecord]:
+    for example in exports.dialogue_examples:
         if example.feedback == -1:
             continue
         if example.role == "operator":
             source = "operator"
-        elif (
-            example.action == "answer"
-            and example.feedback == 1
-            and example.turn_id not in handed_over
-        ):
+        elif example.action == "answer" and example.feedback == 1 and not example.handed_over:
             source = "bot"
         else:
             continue
@@ -250,46 +231,15 @@ def _dialogues(log_path: Path, context_turns: int) -> Iterable[DialogueRecord]:
         )
 
 
-def _handed_over_turns(log_path: Path) -> set[int]:
-    """Bot turns answered while, or right before, their conversation went to an operator."""
-    with closing(open_for_reading(log_path)) as conn:
-        return {
-            turn_id
-            for (turn_id,) in conn.execute(
-                "SELECT t.id FROM turns t "
-                "JOIN handovers h ON h.conversation_id = t.conversation_id "
-                "WHERE t.role = 'bot' AND NOT EXISTS (SELECT 1 FROM turns c "
-                "WHERE c.conversation_id = t.conversation_id AND c.role = 'customer' "
-                "AND c.id > t.id AND c.created_at < h.opened_at) "
-                "AND t.created_at <= h.opened_at"
-            )
-        }
-
-
-def _sentiment(log_path: Path, conversation_of: dict[int, int]) -> Iterable[SentimentRecord]:
-    escalated = _escalated_messages(log_path)
-    for row in sentiment_labels(log_path):
+def _sentiment(exports: LogExports) -> Iterable[SentimentRecord]:
+    for row in exports.sentiment_labels:
         if row.label not in ("negative", "neutral", "positive"):
             continue
-        label: Label = "negative" if row.turn_id in escalated else row.label  # type: ignore[assignment]
-        source = "escalation" if row.turn_id in escalated else "model"
-        yield SentimentRecord(
-            f"turn-{row.turn_id}", conversation_of.get(row.turn_id), row.text, label, source
-        )
-
-
-def _escalated_messages(log_path: Path) -> set[int]:
-    """The last customer message before each hand-over the sentiment check caused."""
-    with closing(open_for_reading(log_path)) as conn:
-        try:
-            rows = conn.execute(
-                "SELECT (SELECT MAX(c.id) FROM turns c WHERE c.conversation_id = h.conversation_id "
-                "AND c.role = 'customer' AND c.created_at <= h.opened_at) FROM handovers h "
-                "WHERE h.reason LIKE '%sentiment%' OR h.reason LIKE '%upset%'"
-            ).fetchall()
-        except sqlite3.Error:
-            return set()
-    return {turn_id for (turn_id,) in rows if turn_id is not None}
+        # The message that made the bot hand an upset customer over is negative, whatever
+        # the model said at the time.
+        label: Label = "negative" if row.escalated else row.label  # type: ignore[assignment]
+        source = "escalation" if row.escalated else "model"
+        yield SentimentRecord(f"turn-{row.turn_id}", row.conversation_id, row.text, label, source)
 
 
 def _dedupe(examples: list[Any], key: Any) -> list[Any]:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from engine.generators.models import resolve_model_dir
+from engine.log import LogTarget
 from engine.sentiment.base import SentimentModel, load_sentiment
 from engine.sentiment.classifier import ClassifierSentiment
 from engine.sentiment.evaluation import LabelledText
@@ -34,7 +35,8 @@ ALL_KINDS = ("embedder", "lora", "sentiment")
 class RunOptions:
     """What one run of `scripts/retrain.py` was asked to do."""
 
-    log_db: Path
+    # The conversation log: a LogConfig, an SQLite file or a database URL.
+    log_db: LogTarget
     what: tuple[str, ...] = ALL_KINDS
     dry_run: bool = False
     labels: tuple[Path, ...] = ()

@@ -252,9 +252,7 @@ async def prove_loop(
     async with open_engine(settings) as engine, open_engine(evaluation) as evaluator:
         before = await held_out_accuracy(evaluator, held_out)
         stats = await simulate_traffic(engine, traffic, {e.id: e for e in entries}, policy)
-        options = RunOptions(
-            log_db=settings.log.path, what=what, progress=False, queries=gate_queries
-        )
+        options = RunOptions(log_db=settings.log, what=what, progress=False, queries=gate_queries)
         summary = await asyncio.to_thread(run_retraining, settings, options)
         after = await held_out_accuracy(evaluator, held_out)
     batch = settings.retrieval.batch_size

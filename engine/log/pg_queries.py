@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import astuple
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -13,19 +14,21 @@ from engine.log.records import Conversation, Handover, Retrieved, Turn
 TABLES = ("conversations", "turns", "retrieved", "feedback", "handovers")
 TURN_FIELDS = (
     "conversation_id, role, text, created_at, action, reason, sentiment_label, "
-    "sentiment_score, kb_version, models, latencies_ms, delivery, external_id"
+    "sentiment_score, kb_version, models, latencies_ms, delivery, external_id, reason_code"
 )
 TURN_COLUMNS = (
     "t.id, t.conversation_id, t.role, t.text, t.created_at, t.action, t.reason, "
     "t.sentiment_label, t.sentiment_score, t.kb_version, t.models, t.latencies_ms, f.value, "
-    "t.delivery, t.external_id, f.created_at"
+    "t.delivery, t.external_id, f.created_at, t.reason_code"
 )
 SELECT_TURNS = f"SELECT {TURN_COLUMNS} FROM turns t LEFT JOIN feedback f ON f.turn_id = t.id"
 CONVERSATION_COLUMNS = (
     "c.id, c.channel, c.external_user_id, c.language, c.created_at, c.updated_at, c.closed_at"
 )
 CONVERSATION_FIELDS = "channel, external_user_id, language, created_at, updated_at, closed_at"
-HANDOVER_COLUMNS = "id, conversation_id, reason, opened_at, closed_at, operator_id, topic_id"
+HANDOVER_COLUMNS = (
+    "id, conversation_id, reason, opened_at, closed_at, operator_id, topic_id, reason_code"
+)
 OF_CUSTOMER = "SELECT id FROM conversations WHERE channel = $1 AND external_user_id = $2"
 # Rows of every table that an erasure deletes from, so VACUUM can drop them for good.
 VACUUM = "VACUUM (ANALYZE) " + ", ".join(TABLES)
@@ -101,6 +104,7 @@ def _turn(row: Sequence[Any], retrieved: tuple[Retrieved, ...]) -> Turn:
         row[13],
         row[14],
         row[15],
+        row[16],
     )
 
 
@@ -125,7 +129,7 @@ async def upsert_conversations(conn: Any, conversations: Sequence[Conversation])
     )
     turns = [t for c in conversations for t in c.turns]
     await conn.executemany(
-        f"INSERT INTO turns (id, {TURN_FIELDS}) VALUES ({placeholders(14)}) "
+        f"INSERT INTO turns (id, {TURN_FIELDS}) VALUES ({placeholders(15)}) "
         f"ON CONFLICT (id) DO UPDATE SET {_excluded(TURN_FIELDS)}",
         [
             (
@@ -143,6 +147,7 @@ async def upsert_conversations(conn: Any, conversations: Sequence[Conversation])
                 dict(t.latencies_ms),
                 t.delivery,
                 t.external_id,
+                t.reason_code,
             )
             for t in turns
         ],
@@ -162,11 +167,10 @@ async def upsert_conversations(conn: Any, conversations: Sequence[Conversation])
         ],
     )
     await conn.executemany(
-        f"INSERT INTO handovers ({HANDOVER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) "
-        "ON CONFLICT (id) DO UPDATE SET "
-        + _excluded("conversation_id, reason, opened_at, closed_at, operator_id, topic_id"),
+        f"INSERT INTO handovers ({HANDOVER_COLUMNS}) VALUES ({placeholders(8)}) "
+        "ON CONFLICT (id) DO UPDATE SET " + _excluded(HANDOVER_COLUMNS.removeprefix("id, ")),
         [
-            (h.id, h.conversation_id, h.reason, h.opened_at, h.closed_at, h.operator_id, h.topic_id)
+            astuple(h)  # the fields are HANDOVER_COLUMNS, in order
             for c in conversations
             for h in c.handovers
         ],

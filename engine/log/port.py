@@ -13,6 +13,7 @@ from engine.log.records import (
     ConversationSummary,
     Delivery,
     Handover,
+    ReasonCode,
     Retrieved,
     Role,
     Turn,
@@ -60,6 +61,7 @@ class ConversationStore(Protocol):
         *,
         action: Action | None = None,
         reason: str | None = None,
+        reason_code: ReasonCode | None = None,
         sentiment_label: str | None = None,
         sentiment_score: float | None = None,
         kb_version: str | None = None,
@@ -85,9 +87,17 @@ class ConversationStore(Protocol):
         ...
 
     async def open_handover(
-        self, conversation_id: int, reason: str, *, topic_id: int | None = None
+        self,
+        conversation_id: int,
+        reason: str,
+        *,
+        topic_id: int | None = None,
+        reason_code: ReasonCode | None = None,
     ) -> int:
-        """Record that a conversation went to a human operator; returns the handover id."""
+        """Record that a conversation went to a human operator; returns the handover id.
+
+        Without `reason_code`, a `reason` that is itself a reason code is taken as the code.
+        """
         ...
 
     async def close_handover(self, handover_id: int, *, operator_id: str | None = None) -> None:

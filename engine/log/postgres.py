@@ -47,11 +47,18 @@ from engine.log.records import (
     ConversationSummary,
     Delivery,
     Handover,
+    ReasonCode,
     Retrieved,
     Role,
     Turn,
 )
-from engine.log.rules import check_delivery, check_feedback, check_page, checked_turn_text
+from engine.log.rules import (
+    check_delivery,
+    check_feedback,
+    check_page,
+    checked_turn_text,
+    handover_code,
+)
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +142,7 @@ class PostgresConversationLog:
         *,
         action: Action | None = None,
         reason: str | None = None,
+        reason_code: ReasonCode | None = None,
         sentiment_label: str | None = None,
         sentiment_score: float | None = None,
         kb_version: str | None = None,
@@ -153,6 +161,7 @@ class PostgresConversationLog:
             sentiment_label=sentiment_label,
             sentiment_score=sentiment_score,
             delivery=delivery,
+            reason_code=reason_code,
         )
         now = time.time()
         row = (
@@ -169,11 +178,12 @@ class PostgresConversationLog:
             dict(latencies_ms or {}),
             delivery,
             external_id,
+            reason_code,
         )
         async with self._pool.acquire() as conn, conn.transaction():
             try:
                 turn_id = await conn.fetchval(
-                    f"INSERT INTO turns ({TURN_FIELDS}) VALUES ({placeholders(13)}) "
+                    f"INSERT INTO turns ({TURN_FIELDS}) VALUES ({placeholders(14)}) "
                     "ON CONFLICT (conversation_id, role, external_id) "
                     "WHERE external_id IS NOT NULL DO NOTHING RETURNING id",
                     *row,
@@ -243,17 +253,24 @@ class PostgresConversationLog:
             )
 
     async def open_handover(
-        self, conversation_id: int, reason: str, *, topic_id: int | None = None
+        self,
+        conversation_id: int,
+        reason: str,
+        *,
+        topic_id: int | None = None,
+        reason_code: ReasonCode | None = None,
     ) -> int:
         """Record that a conversation went to a human operator; returns the handover id."""
+        code = handover_code(reason, reason_code)
         try:
             found: int = await self._pool.fetchval(
-                "INSERT INTO handovers (conversation_id, reason, opened_at, topic_id) "
-                "VALUES ($1, $2, $3, $4) RETURNING id",
+                "INSERT INTO handovers (conversation_id, reason, opened_at, topic_id, reason_code) "
+                "VALUES ($1, $2, $3, $4, $5) RETURNING id",
                 conversation_id,
                 reason,
                 time.time(),
                 topic_id,
+                code,
             )
         except asyncpg.ForeignKeyViolationError as exc:
             raise ValueError(f"no conversation {conversation_id} in the log") from exc

@@ -16,17 +16,20 @@ from engine.log.records import Conversation, ConversationSummary, Handover, Retr
 # The columns of a new turn, in the order insert_turn expects its row.
 TURN_FIELDS = (
     "conversation_id, role, text, created_at, action, reason, "
-    "sentiment_label, sentiment_score, kb_version, models, latencies_ms, delivery, external_id"
+    "sentiment_label, sentiment_score, kb_version, models, latencies_ms, delivery, external_id, "
+    "reason_code"
 )
 _TURN_COLUMNS = (
     "t.id, t.conversation_id, t.role, t.text, t.created_at, t.action, t.reason, "
     "t.sentiment_label, t.sentiment_score, t.kb_version, t.models, t.latencies_ms, f.value, "
-    "t.delivery, t.external_id, f.created_at"
+    "t.delivery, t.external_id, f.created_at, t.reason_code"
 )
 _CONVERSATION_COLUMNS = (
     "c.id, c.channel, c.external_user_id, c.language, c.created_at, c.updated_at, c.closed_at"
 )
-_HANDOVER_COLUMNS = "id, conversation_id, reason, opened_at, closed_at, operator_id, topic_id"
+_HANDOVER_COLUMNS = (
+    "id, conversation_id, reason, opened_at, closed_at, operator_id, topic_id, reason_code"
+)
 # Every table of the log, parents first: the order a copy writes them in.
 TABLES = ("conversations", "turns", "retrieved", "feedback", "handovers")
 _OF_CUSTOMER = "SELECT id FROM conversations WHERE channel = ? AND external_user_id = ?"
@@ -66,7 +69,7 @@ async def insert_turn(
             return existing
     try:
         turn_id = await _insert(
-            conn, f"INSERT INTO turns ({TURN_FIELDS}) VALUES ({', '.join('?' * 13)})", row
+            conn, f"INSERT INTO turns ({TURN_FIELDS}) VALUES ({', '.join('?' * 14)})", row
         )
     except sqlite3.IntegrityError as exc:
         if "FOREIGN KEY" not in str(exc):
@@ -102,15 +105,20 @@ async def upsert_feedback(conn: aiosqlite.Connection, turn_id: int, value: int, 
 
 
 async def insert_handover(
-    conn: aiosqlite.Connection, conversation_id: int, reason: str, topic_id: int | None, now: float
+    conn: aiosqlite.Connection,
+    conversation_id: int,
+    reason: str,
+    topic_id: int | None,
+    now: float,
+    reason_code: str | None = None,
 ) -> int:
     """Add an open handover; returns its id."""
     try:
         return await _insert(
             conn,
-            "INSERT INTO handovers (conversation_id, reason, opened_at, topic_id) "
-            "VALUES (?, ?, ?, ?)",
-            (conversation_id, reason, now, topic_id),
+            "INSERT INTO handovers (conversation_id, reason, opened_at, topic_id, reason_code) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (conversation_id, reason, now, topic_id, reason_code),
         )
     except sqlite3.IntegrityError as exc:
         raise ValueError(f"no conversation {conversation_id} in the log") from exc
@@ -301,7 +309,7 @@ async def upsert_conversations(
         )
         for t in c.turns:
             await conn.execute(
-                f"INSERT INTO turns (id, {TURN_FIELDS}) VALUES ({', '.join('?' * 14)}) "
+                f"INSERT INTO turns (id, {TURN_FIELDS}) VALUES ({', '.join('?' * 15)}) "
                 f"ON CONFLICT (id) DO UPDATE SET {_excluded(TURN_FIELDS)}",
                 (t.id, *turn_row(t)),
             )
@@ -317,9 +325,8 @@ async def upsert_conversations(
                     (t.id, t.feedback, t.created_at if t.feedback_at is None else t.feedback_at),
                 )
         await conn.executemany(
-            f"INSERT INTO handovers ({_HANDOVER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (id) DO UPDATE SET "
-            + _excluded("conversation_id, reason, opened_at, closed_at, operator_id, topic_id"),
+            f"INSERT INTO handovers ({_HANDOVER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET " + _excluded(_HANDOVER_COLUMNS.removeprefix("id, ")),
             [
                 (
                     h.id,
@@ -329,6 +336,7 @@ async def upsert_conversations(
                     h.closed_at,
                     h.operator_id,
                     h.topic_id,
+                    h.reason_code,
                 )
                 for h in c.handovers
             ],
@@ -351,6 +359,7 @@ def turn_row(turn: Turn) -> tuple[Any, ...]:
         json.dumps(dict(turn.latencies_ms), sort_keys=True),
         turn.delivery,
         turn.external_id,
+        turn.reason_code,
     )
 
 
@@ -522,4 +531,5 @@ def _turn(row: Sequence[Any], retrieved: tuple[Retrieved, ...]) -> Turn:
         delivery,
         external_id,
         row[15],
+        row[16],
     )

@@ -12,6 +12,30 @@ ROLES: tuple[Role, ...] = ("customer", "bot", "operator")
 Action = Literal["answer", "clarify", "handoff"]
 ACTIONS: tuple[Action, ...] = ("answer", "clarify", "handoff")
 
+# Why the bot did what it did on a turn; the turn's `reason` keeps the details as free text.
+ReasonCode = Literal[
+    "confident",  # answered from the best entry
+    "clarify_choice",  # answered the option the customer picked after a clarifying question
+    "ambiguous",  # asked which of several close entries was meant
+    "out_of_scope",  # no confident entry: said so, offered a person
+    "repeated_failure",  # handed over after misses in a row
+    "human_requested",  # the customer asked for a person
+    "negative_sentiment",  # handed over an upset customer
+    "ungrounded",  # a generated answer failed the grounding check: the entry's answer instead
+    "generation_failed",  # the generator failed: the entry's answer instead
+]
+REASON_CODES: tuple[ReasonCode, ...] = (
+    "confident",
+    "clarify_choice",
+    "ambiguous",
+    "out_of_scope",
+    "repeated_failure",
+    "human_requested",
+    "negative_sentiment",
+    "ungrounded",
+    "generation_failed",
+)
+
 # Whether a reply reached the customer: "pending" from logging until the channel confirms it.
 Delivery = Literal["pending", "delivered", "undelivered"]
 DELIVERIES: tuple[Delivery, ...] = ("pending", "delivered", "undelivered")
@@ -31,6 +55,7 @@ class Turn:
 
     Times are Unix seconds. `models` maps a stage ("embedder", "generator", "sentiment") to its
     model version, `latencies_ms` a stage to its time; `feedback` is the customer's +1 or -1.
+    `reason_code` says why the bot acted (`reason` adds free text);
     `delivery` tracks a reply's way to the customer; `external_id` is the channel's own id of
     the message (a Telegram update id), unique per conversation and role.
     """
@@ -52,11 +77,15 @@ class Turn:
     delivery: Delivery | None = None
     external_id: str | None = None
     feedback_at: float | None = None
+    reason_code: ReasonCode | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Handover:
-    """A stretch of a conversation handed to a human operator; open while `closed_at` is None."""
+    """A stretch of a conversation handed to a human operator; open while `closed_at` is None.
+
+    `reason` is free text; `reason_code` is set when the hand-over has a typed cause.
+    """
 
     id: int
     conversation_id: int
@@ -66,6 +95,7 @@ class Handover:
     operator_id: str | None
     # The operator group's forum topic that carries this customer's chat.
     topic_id: int | None
+    reason_code: ReasonCode | None = None
 
 
 @dataclass(frozen=True, slots=True)

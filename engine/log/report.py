@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections import Counter
-from contextlib import closing
 from dataclasses import dataclass
-from pathlib import Path
 
-from engine.log.export import open_for_reading
+from engine.log.export import LogTarget, read_log
+from engine.log.port import ConversationStore
+from engine.log.records import REASON_CODES, ReasonCode
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +36,8 @@ class LogReport:
     feedback_up: int
     feedback_down: int
     top_unanswered: tuple[UnansweredQuestion, ...]
+    # Bot turns per reason code, in REASON_CODES order; codes never given are left out.
+    reasons: tuple[tuple[ReasonCode, int], ...] = ()
 
     def render(self) -> str:
         """The report as aligned plain-text lines."""
@@ -47,8 +48,11 @@ class LogReport:
             f"clarified         {self.clarified}",
             f"handed over       {self.handed_over} ({self.handovers} handovers opened)",
             f"feedback          +{self.feedback_up} / -{self.feedback_down}",
-            "top unanswered questions:",
         ]
+        if self.reasons:
+            lines.append("reasons:")
+            lines += [f"  {count:5d}  {code}" for code, count in self.reasons]
+        lines.append("top unanswered questions:")
         lines += [f"  {q.count:5d}  {q.text}" for q in self.top_unanswered] or ["  (none)"]
         return "\n".join(lines)
 
@@ -58,24 +62,32 @@ def normalise_question(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text.casefold()).split())
 
 
-def report(path: Path, *, top: int = 10) -> LogReport:
-    """Count what the log at `path` holds; synchronous, so call it via asyncio.to_thread from
-    async code."""
-    with closing(open_for_reading(path)) as conn:
-        conn.execute("BEGIN")  # one snapshot for every count
-        (conversations,) = conn.execute("SELECT count(*) FROM conversations").fetchone()
-        turns: Counter[str | None] = Counter()
-        actions: Counter[str | None] = Counter()
-        for role, action, count in conn.execute(
-            "SELECT role, action, count(*) FROM turns GROUP BY role, action"
-        ):
-            turns[role] += count
-            if role == "bot":
-                actions[action] += count
-        feedback = dict(conn.execute("SELECT value, count(*) FROM feedback GROUP BY value"))
-        (handovers,) = conn.execute("SELECT count(*) FROM handovers").fetchone()
-        unanswered = _unanswered(conn)
-        conn.execute("COMMIT")
+async def build_report(store: ConversationStore, *, top: int = 10) -> LogReport:
+    """Count what the log holds, reading it through the export stream."""
+    conversations = handovers = 0
+    turns: Counter[str] = Counter()
+    actions: Counter[str | None] = Counter()
+    reasons: Counter[ReasonCode] = Counter()
+    feedback: Counter[int] = Counter()
+    unanswered: Counter[str] = Counter()
+    async for conversation in store.export_conversations():
+        conversations += 1
+        handovers += len(conversation.handovers)
+        waiting: list[str] = []  # the customer messages the next reply answers
+        for turn in conversation.turns:
+            turns[turn.role] += 1
+            if turn.feedback is not None:
+                feedback[turn.feedback] += 1
+            if turn.role == "customer":
+                waiting.append(turn.text)
+                continue
+            if turn.role == "bot":
+                actions[turn.action] += 1
+                if turn.reason_code is not None:
+                    reasons[turn.reason_code] += 1
+                if turn.action in ("handoff", "clarify"):
+                    unanswered.update(normalise_question(text) for text in waiting)
+            waiting = []
     return LogReport(
         conversations=conversations,
         turns=sum(turns.values()),
@@ -84,17 +96,14 @@ def report(path: Path, *, top: int = 10) -> LogReport:
         clarified=actions["clarify"],
         handed_over=actions["handoff"],
         handovers=handovers,
-        feedback_up=feedback.get(1, 0),
-        feedback_down=feedback.get(-1, 0),
+        feedback_up=feedback[1],
+        feedback_down=feedback[-1],
         top_unanswered=tuple(UnansweredQuestion(t, n) for t, n in unanswered.most_common(top)),
+        reasons=tuple((code, reasons[code]) for code in REASON_CODES if reasons[code]),
     )
 
 
-def _unanswered(conn: sqlite3.Connection) -> Counter[str]:
-    rows = conn.execute(
-        "SELECT q.text FROM turns q JOIN turns reply ON reply.id = ("
-        "SELECT r.id FROM turns r WHERE r.conversation_id = q.conversation_id AND r.id > q.id "
-        "AND r.role <> 'customer' ORDER BY r.id LIMIT 1) WHERE q.role = 'customer' "
-        "AND reply.role = 'bot' AND reply.action IN ('handoff', 'clarify')"
-    )
-    return Counter(normalise_question(text) for (text,) in rows)
+def report(target: LogTarget, *, top: int = 10) -> LogReport:
+    """Count what the log at `target` (a config, a file or a URL) holds; synchronous, so call
+    `build_report` instead from async code."""
+    return read_log(target, lambda store: build_report(store, top=top))

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from engine.log.config import LogConfig
-from engine.log.records import ACTIONS, DELIVERIES, ROLES, Action, Delivery, Role
+from engine.log.records import (
+    ACTIONS,
+    DELIVERIES,
+    REASON_CODES,
+    ROLES,
+    Action,
+    Delivery,
+    ReasonCode,
+    Role,
+)
 from engine.log.redact import redact
 
 
@@ -16,6 +25,7 @@ def checked_turn_text(
     sentiment_label: str | None,
     sentiment_score: float | None,
     delivery: Delivery | None,
+    reason_code: ReasonCode | None = None,
 ) -> str:
     """The text to store for a new turn (redacted unless turned off); ValueError for a bad turn."""
     if role not in ROLES:
@@ -25,6 +35,8 @@ def checked_turn_text(
     if (sentiment_label is None) != (sentiment_score is None):
         raise ValueError("give sentiment_label and sentiment_score together, or neither")
     check_delivery(delivery)
+    if reason_code is not None and (reason_code not in REASON_CODES or role != "bot"):
+        raise ValueError(f"reason_code {reason_code!r} needs role 'bot' and one of {REASON_CODES}")
     return redact(text) if config.redact_pii else text
 
 
@@ -44,3 +56,15 @@ def check_page(limit: int, offset: int) -> None:
     """ValueError for a negative page size or offset."""
     if limit < 0 or offset < 0:
         raise ValueError(f"limit and offset must be 0 or more, got {limit} and {offset}")
+
+
+def handover_code(reason: str, reason_code: ReasonCode | None) -> ReasonCode | None:
+    """A hand-over's code: the one given, or `reason` when that is a code itself."""
+    if reason_code is not None:
+        if reason_code not in REASON_CODES:
+            raise ValueError(f"reason_code {reason_code!r} is not one of {REASON_CODES}")
+        return reason_code
+    for code in REASON_CODES:
+        if reason == code:
+            return code
+    return None

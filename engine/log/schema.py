@@ -77,6 +77,27 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # Listings newest first.
         "CREATE INDEX conversations_by_update ON conversations (updated_at, id)",
     ),
+    (
+        # A turn's decision as a typed code beside its free-text reason: what older versions
+        # wrote as one string is read once, here, and never parsed again.
+        "ALTER TABLE turns ADD COLUMN reason_code TEXT",
+        "UPDATE turns SET reason_code = CASE "
+        "WHEN action = 'answer' AND reason LIKE '%generation failed%' THEN 'generation_failed' "
+        "WHEN action = 'answer' AND reason LIKE '%ungrounded%' THEN 'ungrounded' "
+        "WHEN action = 'answer' AND reason LIKE 'clarify choice:%' THEN 'clarify_choice' "
+        "WHEN action = 'answer' THEN 'confident' "
+        "WHEN action = 'clarify' THEN 'ambiguous' "
+        "WHEN reason LIKE 'human_requested%' THEN 'human_requested' "
+        "WHEN reason LIKE 'negative_sentiment%' THEN 'negative_sentiment' "
+        "WHEN reason LIKE 'repeated_failure%' THEN 'repeated_failure' "
+        "ELSE 'out_of_scope' END WHERE role = 'bot' AND action IS NOT NULL",
+        "ALTER TABLE handovers ADD COLUMN reason_code TEXT",
+        "UPDATE handovers SET reason_code = CASE "
+        "WHEN reason IN ('human_requested', 'negative_sentiment', 'repeated_failure', "
+        "'out_of_scope') THEN reason "
+        "WHEN lower(reason) LIKE '%sentiment%' OR lower(reason) LIKE '%upset%' "
+        "THEN 'negative_sentiment' END",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

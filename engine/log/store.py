@@ -22,11 +22,18 @@ from engine.log.records import (
     ConversationSummary,
     Delivery,
     Handover,
+    ReasonCode,
     Retrieved,
     Role,
     Turn,
 )
-from engine.log.rules import check_delivery, check_feedback, check_page, checked_turn_text
+from engine.log.rules import (
+    check_delivery,
+    check_feedback,
+    check_page,
+    checked_turn_text,
+    handover_code,
+)
 from engine.log.schema import prepare_file
 from engine.log.writer import BatchWriter
 
@@ -134,6 +141,7 @@ class ConversationLog:
         *,
         action: Action | None = None,
         reason: str | None = None,
+        reason_code: ReasonCode | None = None,
         sentiment_label: str | None = None,
         sentiment_score: float | None = None,
         kb_version: str | None = None,
@@ -145,7 +153,8 @@ class ConversationLog:
     ) -> int:
         """Store one message and what the bot retrieved for it; returns the turn id.
 
-        The text is redacted first unless the config turned that off. `action` is for bot turns.
+        The text is redacted first unless the config turned that off. `action` and `reason_code`
+        are for bot turns.
         `delivery` starts a reply's delivery state ("pending" until the channel confirms it).
         `external_id` is the channel's id of the message: when the conversation already has a
         turn of this role with that id (the channel delivered the message again after a crash),
@@ -159,6 +168,7 @@ class ConversationLog:
             sentiment_label=sentiment_label,
             sentiment_score=sentiment_score,
             delivery=delivery,
+            reason_code=reason_code,
         )
         row = (
             conversation_id,
@@ -174,6 +184,7 @@ class ConversationLog:
             json.dumps(dict(latencies_ms or {}), sort_keys=True),
             delivery,
             external_id,
+            reason_code,
         )
         hits = [(hit.faq_id, hit.score) for hit in retrieved]
         return await self._writer.submit(lambda conn: queries.insert_turn(conn, row, hits))
@@ -200,12 +211,21 @@ class ConversationLog:
         await self._writer.submit(lambda conn: queries.upsert_feedback(conn, turn_id, value, now))
 
     async def open_handover(
-        self, conversation_id: int, reason: str, *, topic_id: int | None = None
+        self,
+        conversation_id: int,
+        reason: str,
+        *,
+        topic_id: int | None = None,
+        reason_code: ReasonCode | None = None,
     ) -> int:
-        """Record that a conversation went to a human operator; returns the handover id."""
+        """Record that a conversation went to a human operator; returns the handover id.
+
+        Without `reason_code`, a `reason` that is itself a reason code is taken as the code.
+        """
+        code = handover_code(reason, reason_code)
         now = time.time()
         return await self._writer.submit(
-            lambda conn: queries.insert_handover(conn, conversation_id, reason, topic_id, now)
+            lambda conn: queries.insert_handover(conn, conversation_id, reason, topic_id, now, code)
         )
 
     async def close_handover(self, handover_id: int, *, operator_id: str | None = None) -> None:

@@ -173,6 +173,7 @@ async def test_an_answer_to_a_clarified_pick_pairs_the_clarified_question(tmp_pa
             "To the card you paid with.",
             action="answer",
             reason="clarify choice: option 2",
+            reason_code="clarify_choice",
             retrieved=[Retrieved("refund-method", 0.7)],
         )
     pairs = list(answer_pairs(path))

@@ -22,6 +22,8 @@ from engine.log import (
     ConversationStore,
     LogConfig,
     Retrieved,
+    build_report,
+    export_all,
     open_store,
     pg_schema,
     schema,
@@ -413,13 +415,14 @@ async def previous_version(config: LogConfig) -> None:
     try:
         await pg_schema.migrate(conn, pg_schema.MIGRATIONS[:-1])
         if pg_schema.SCHEMA_VERSION > 1:
-            await conn.execute(
-                "INSERT INTO conversations (id, channel, external_user_id, created_at, "
-                "updated_at) VALUES (1, 'telegram', '3', 1.0, 1.0)"
+            conversation = await conn.fetchval(
+                "INSERT INTO conversations (channel, external_user_id, created_at, updated_at) "
+                "VALUES ('telegram', '3', 1.0, 1.0) RETURNING id"
             )
             await conn.execute(
                 "INSERT INTO turns (conversation_id, role, text, created_at, action, reason) "
-                "VALUES (1, 'bot', 'old reply', 2.0, 'answer', 'confident: score 0.910')"
+                "VALUES ($1, 'bot', 'old reply', 2.0, 'answer', 'confident: score 0.910')",
+                conversation,
             )
     finally:
         await conn.close()
@@ -435,6 +438,8 @@ async def test_a_database_at_the_previous_version_is_migrated_and_keeps_its_rows
             (conversation,) = exported
             (turn,) = conversation.turns
             assert (turn.text, turn.action) == ("old reply", "answer")
+            # The old free-text decision was read into its code once, by the migration.
+            assert (turn.reason_code, turn.reason) == ("confident", "confident: score 0.910")
         else:
             assert exported == []
         fresh = await store.start_conversation("telegram", "new")
@@ -467,3 +472,82 @@ async def test_a_database_newer_than_the_code_is_refused(store_config: LogConfig
 async def test_an_unknown_database_is_refused_with_the_known_ones() -> None:
     with pytest.raises(ValueError, match=r"unknown database 'mysql'.*postgresql.*sqlite"):
         await open_store(LogConfig(url="mysql://localhost/db"))
+
+
+async def test_exports_for_training_are_the_same_from_every_store(
+    store: ConversationStore,
+) -> None:
+    c = await store.start_conversation("telegram", "a")
+    await store.add_turn(
+        c,
+        "customer",
+        "how do refunds work",
+        sentiment_label="neutral",
+        sentiment_score=0.0,
+        models={"sentiment": "lexicon"},
+    )
+    options = [Retrieved("refund-time", 0.71), Retrieved("refund-method", 0.7)]
+    await store.add_turn(
+        c, "bot", "Which one?", action="clarify", reason_code="ambiguous", retrieved=options
+    )
+    await store.add_turn(c, "customer", "2")
+    answer = await store.add_turn(
+        c,
+        "bot",
+        "To your card.",
+        action="answer",
+        reason="clarify choice: option 2",
+        reason_code="clarify_choice",
+        retrieved=[Retrieved("refund-method", 0.7)],
+    )
+    await store.add_feedback(answer, 1)
+    angry = await store.add_turn(
+        c, "customer", "this is useless", sentiment_label="negative", sentiment_score=-0.8
+    )
+    await store.add_turn(
+        c, "bot", "A colleague will help.", action="handoff", reason_code="negative_sentiment"
+    )
+    handover = await store.open_handover(c, "negative_sentiment")
+    await store.add_turn(c, "customer", "hello?")
+    reply = await store.add_turn(c, "operator", "Refunds take five days.")
+    await store.close_handover(handover, operator_id="op")
+    await store.add_turn(c, "customer", "thanks")
+
+    exports = await export_all(store, context_turns=3)
+    assert [
+        (p.question, p.faq_id, p.feedback, p.conversation_id) for p in exports.answer_pairs
+    ] == [("how do refunds work", "refund-method", 1, c)]
+    assert [(e.role, e.reply, e.handed_over) for e in exports.dialogue_examples] == [
+        ("bot", "Which one?", False),
+        ("bot", "To your card.", False),
+        ("bot", "A colleague will help.", True),
+        ("operator", "Refunds take five days.", False),
+    ]
+    assert [(s.text, s.label, s.escalated) for s in exports.sentiment_labels] == [
+        ("how do refunds work", "neutral", False),
+        ("this is useless", "negative", True),
+    ]
+    (exchange,) = exports.handover_exchanges
+    assert (
+        exchange.handover.id == handover and exchange.handover.reason_code == "negative_sentiment"
+    )
+    assert [t.text for t in exchange.answers] == ["Refunds take five days."]
+    assert [t.id for t in exchange.answers] == [reply]
+    assert [t.text for t in exchange.questions] == [
+        "how do refunds work",
+        "2",
+        "this is useless",
+        "hello?",
+    ]
+    assert exchange.questions[2].id == angry
+
+    summary = await build_report(store)
+    assert (summary.answered, summary.clarified, summary.handed_over, summary.handovers) == (
+        1,
+        1,
+        1,
+        1,
+    )
+    assert summary.reasons == (("clarify_choice", 1), ("ambiguous", 1), ("negative_sentiment", 1))
+    with pytest.raises(ValueError, match="reason_code 'maybe' needs role 'bot'"):
+        await store.add_turn(c, "bot", "x", reason_code="maybe")  # type: ignore[arg-type]
