@@ -1,27 +1,75 @@
-"""`python -m engine.log --db PATH`: print the conversation log's report."""
+"""The conversation log's command line.
+
+python -m engine.log [report] [--db PATH|URL] [--top N]     print the report
+python -m engine.log copy --from PATH|URL --to PATH|URL      copy a log, then compare both
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-from engine.log.config import LogConfig
+from engine.log.config import LogConfig, log_config_for
+from engine.log.copy import copy_log
 from engine.log.report import report
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse the arguments, print the report and return the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m engine.log", description=__doc__)
-    parser.add_argument("--db", type=Path, default=LogConfig().path, help="the log file")
-    parser.add_argument("--top", type=int, default=10, help="unanswered questions to list")
-    args = parser.parse_args(argv)
+    """Parse the arguments, run the command and return the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args.pop(0) if args[:1] in (["report"], ["copy"]) else "report"
     try:
-        print(report(args.db, top=args.top).render())
-    except (FileNotFoundError, RuntimeError) as exc:
+        return _copy(args) if command == "copy" else _report(args)
+    except (FileNotFoundError, RuntimeError, ValueError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+def _report(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m engine.log [report]", description="Print the conversation log's report."
+    )
+    parser.add_argument(
+        "--db", default=LogConfig().location, help="the log: a file or a database URL"
+    )
+    parser.add_argument("--top", type=int, default=10, help="unanswered questions to list")
+    args = parser.parse_args(argv)
+    print(report(log_config_for(args.db), top=args.top).render())
+    return 0
+
+
+def _copy(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m engine.log copy",
+        description="Copy a conversation log into another store (created if empty), then "
+        "compare row counts and a content checksum. Safe to run again: rows with the same ids "
+        "are replaced, nothing is doubled.",
+    )
+    parser.add_argument("--from", dest="source", required=True, help="file or URL to read")
+    parser.add_argument("--to", dest="target", required=True, help="file or URL to write")
+    parser.add_argument("--batch", type=int, default=200, help="conversations per transaction")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    result = asyncio.run(
+        copy_log(
+            log_config_for(args.source),
+            log_config_for(args.target),
+            batch_size=args.batch,
+            progress=not args.no_progress and sys.stderr.isatty(),
+        )
+    )
+    print(result.render())
+    if not result.identical:
+        print(
+            "error: the logs differ after the copy; was the source written to meanwhile, or "
+            "did the target already hold other conversations? Run the copy again, or copy "
+            "into an empty database.",
+            file=sys.stderr,
+        )
+        return 1
+    print("identical: row counts and checksum match")
     return 0
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Literal, Protocol, Self
 
@@ -160,7 +160,7 @@ class ConversationStore(Protocol):
 
     # Exports: training, reports and copies read the log through these only.
 
-    def export_conversations(self, *, batch_size: int = 500) -> AsyncIterator[Conversation]:
+    def export_conversations(self, *, batch_size: int = 500) -> AsyncGenerator[Conversation, None]:
         """Every conversation in id order, with its turns, hits, feedback and handovers."""
         ...
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, Self
 
@@ -439,7 +439,9 @@ class PostgresConversationLog:
 
     # Exports.
 
-    async def export_conversations(self, *, batch_size: int = 500) -> AsyncIterator[Conversation]:
+    async def export_conversations(
+        self, *, batch_size: int = 500
+    ) -> AsyncGenerator[Conversation, None]:
         """Every conversation in id order, with its turns, hits, feedback and handovers."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")

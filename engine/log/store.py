@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
@@ -321,7 +321,9 @@ class ConversationLog:
 
     # Exports.
 
-    async def export_conversations(self, *, batch_size: int = 500) -> AsyncIterator[Conversation]:
+    async def export_conversations(
+        self, *, batch_size: int = 500
+    ) -> AsyncGenerator[Conversation, None]:
         """Every conversation in id order, with its turns, hits, feedback and handovers.
 
         Each batch is read in one snapshot; writes go on meanwhile.
