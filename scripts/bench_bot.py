@@ -1,7 +1,7 @@
 """Load and fault benchmark of the Telegram bot process against a local fake Bot API.
 
     python scripts/bench_bot.py [--chats 500] [--messages 20] [--kill-at 0.5] \\
-        [--phases echo,load,fault[,webhook-fault]] [--timeout 900]
+        [--phases echo,load,fault[,webhook-fault][,workers-fault]] [--timeout 900]
 
 Imports examples/kb into a temporary folder and runs three phases on 127.0.0.1, each with a
 fresh fake Bot API (tests/telegram/fake_api.py) and its own conversation log:
@@ -12,7 +12,16 @@ fresh fake Bot API (tests/telegram/fake_api.py) and its own conversation log:
    SIGKILL and is started again at once;
 4. webhook-fault (only when asked for): the fault phase with the bot in webhook mode. The fake
    delivers one update at a time and again after a failed delivery, as Telegram does, so it is
-   slow: keep it small.
+   slow: keep it small;
+5. workers-fault (only when asked for): several bot processes (README "Several bot
+   processes"): one webhook receiver and two workers sharing the Redis update queue and the
+   conversation log on PostgreSQL (`--postgres`, a fresh database dropped afterwards; SQLite
+   when PostgreSQL cannot be reached, and the JSON says so). The fake delivers over 40
+   connections at once, as Telegram does; once `--kill-at` of the questions are answered one
+   worker gets SIGKILL and is started again. The other takes over what the killed one held
+   after `[queue] claim_idle_s`: handled again when nothing went out, the recovery notice when
+   its answer may have. `workers_vs_single` puts its replies/s and p99 next to the
+   single-process fault phase of the same run.
 
 Traffic: `--chats` private chats, each asking `--messages` questions from
 examples/queries.jsonl one after another: a chat's next question is queued when the previous one
@@ -57,11 +66,13 @@ import sqlite3
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from _cli import add_common, setup
 
@@ -73,12 +84,15 @@ from engine.settings import Settings  # noqa: E402
 from retrieval import ImportConfig, import_paths, load_embedder  # noqa: E402
 from retrieval.evaluation import tune_and_store_threshold  # noqa: E402
 from tests.ports import free_port  # noqa: E402
+from tests.services import POSTGRES_URL, REDIS_URL  # noqa: E402
 from tests.telegram.fake_api import Call, FakeTelegram  # noqa: E402
 from tests.telegram.load import Notes, PacedChats, Question, summary  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
-PHASES = ("echo", "load", "fault", "webhook-fault")
-DEFAULT_PHASES = ["echo", "load", "fault"]  # webhook-fault is slow: only when asked for
+PHASES = ("echo", "load", "fault", "webhook-fault", "workers-fault")
+DEFAULT_PHASES = ["echo", "load", "fault"]  # the others are slow or need servers: when asked for
+# Seconds without a heartbeat before a worker's updates go to another (the default is 30).
+BENCH_CLAIM_IDLE_S = 3.0
 WEBHOOK_SECRET = "bench-secret"
 BOT_NOTES = Notes(
     recovery=RECOVERY_NOTICE[:40],
@@ -97,6 +111,8 @@ class Phase:
     chats: PacedChats
     process: asyncio.subprocess.Process | None = None
     exit_code: int | None = None
+    # Processes besides the one killed (workers-fault: the receiver and the other worker).
+    others: list[asyncio.subprocess.Process] = field(default_factory=list)
     starts: int = 0  # getUpdates and setWebhook calls: a bot makes one once it has started
 
 
@@ -175,9 +191,10 @@ async def run_phase(
     *,
     kill_at: float = 0.0,
     restart: Callable[[Phase], Any] | None = None,
+    connections: int = 1,
 ) -> Phase:
     """Run one phase to the end or the deadline; the caller reads the results off the Phase."""
-    tg = FakeTelegram()
+    tg = FakeTelegram(webhook_connections=connections)
     await tg.start()
     killed = asyncio.Event()
     total = sum(len(q) for q in questions.values())
@@ -210,6 +227,11 @@ async def run_phase(
         print(f"{name}: timed out with {phase.chats.resolved}/{total} questions resolved")
     finally:
         await stop_process(phase)
+        for other in phase.others:
+            stopped = Phase(name, tg, phase.chats, other)
+            await stop_process(stopped)
+            if not phase.exit_code:  # a process of several that failed fails the phase
+                phase.exit_code = stopped.exit_code
         await tg.stop()
     return phase
 
@@ -245,7 +267,30 @@ def _plain(text: str) -> str:
     return re.sub(r"\W+", "", html.unescape(re.sub(r"<[^>]+>", "", text))).lower()
 
 
-def check_log(db: Path, phase: Phase) -> dict[str, Any]:
+_TURNS = "SELECT t.role, t.text, t.action, t.delivery, t.external_id FROM turns t"
+
+
+async def read_log(db: Path | str) -> tuple[str, list[tuple[Any, ...]]]:
+    """The log's integrity check and its turns, from an SQLite file or a PostgreSQL URL."""
+    if isinstance(db, Path):
+        with sqlite3.connect(db) as conn:
+            integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
+            return integrity, conn.execute(_TURNS).fetchall()
+    import asyncpg
+
+    conn = await asyncpg.connect(db)
+    try:
+        orphans = await conn.fetchval(
+            "SELECT count(*) FROM turns t LEFT JOIN conversations c "
+            "ON c.id = t.conversation_id WHERE c.id IS NULL"
+        )
+        rows = [tuple(row) for row in await conn.fetch(_TURNS)]
+    finally:
+        await conn.close()
+    return ("ok" if orphans == 0 else f"{orphans} turns without a conversation"), rows
+
+
+def check_log(integrity: str, rows: list[tuple[Any, ...]], phase: Phase) -> dict[str, Any]:
     """The conversation log against what the customers got, question by question.
 
     The bot logs a question's turns under its message key (chat/message id): one customer
@@ -253,11 +298,6 @@ def check_log(db: Path, phase: Phase) -> dict[str, Any]:
     pending when the answer may or may not have gone out (the customer got the restart
     notice instead). Every count below except the totals must be 0.
     """
-    with sqlite3.connect(db) as conn:
-        integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
-        rows = conn.execute(
-            "SELECT t.role, t.text, t.action, t.delivery, t.external_id FROM turns t"
-        ).fetchall()
     customer: Counter[str] = Counter()
     bots: dict[str, list[tuple[str, str | None, str | None]]] = {}
     for role, text, action, delivery, key in rows:
@@ -319,6 +359,112 @@ def check_log(db: Path, phase: Phase) -> dict[str, Any]:
     }
 
 
+async def fresh_database(admin_url: str) -> tuple[str, str]:
+    """A new PostgreSQL database for the phase: its URL and name; ("", why) when unreachable."""
+    try:
+        import asyncpg
+
+        conn = await asyncpg.connect(admin_url, timeout=5)
+    except Exception as error:  # no server or no driver: the phase runs on SQLite and says so
+        return "", f"{type(error).__name__}: {error}"
+    name = f"bench_bot_{uuid.uuid4().hex[:10]}"
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return urlunsplit(urlsplit(admin_url)._replace(path="/" + name)), name
+
+
+async def drop_database(admin_url: str, name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_url, timeout=5)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def several_processes(
+    args: argparse.Namespace,
+    settings: Settings,
+    folder: Path,
+    kb_dir: Path,
+    questions: dict[int, list[str]],
+    deadline: float,
+) -> dict[str, Any]:
+    """The workers-fault phase: a receiver and two workers on Redis and PostgreSQL."""
+    from redis.asyncio import Redis
+
+    sub = folder / "workers-fault"
+    log_url, name = await fresh_database(args.postgres)
+    prefix = f"bench-bot-{uuid.uuid4().hex[:10]}:"
+    port = free_port()
+    output = folder / "workers-fault.log"
+
+    async def start(phase: Phase, role: str) -> asyncio.subprocess.Process:
+        config = write_config(sub, settings, kb_dir, phase.tg.base_url, args.messages + 1, port)
+        text = config.read_text(encoding="utf-8")
+        if log_url:
+            text = text.replace("[log]\n", f'[log]\nurl = "{log_url}"\n', 1)
+        text += (
+            f'[queue]\nurl = "{args.redis}"\nprefix = "{prefix}"\n'
+            f"claim_idle_s = {BENCH_CLAIM_IDLE_S}\n"
+        )
+        config.write_text(text, encoding="utf-8")
+        ready = len(phase.tg.calls_for("setMyCommands")) + len(phase.tg.calls_for("setWebhook"))
+        env = {
+            **os.environ,
+            "TELEGRAM_BOT_TOKEN": phase.tg.token,
+            "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        }
+        argv = ["-m", "bot", "--config", str(config), "--role", role]
+        with output.open("ab") as sink:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, *argv, cwd=ROOT, env=env, stdout=sink, stderr=sink
+            )
+
+        def started() -> bool:
+            calls = len(phase.tg.calls_for("setMyCommands")) + len(phase.tg.calls_for("setWebhook"))
+            return calls > ready or process.returncode is not None
+
+        # A receiver registers the webhook; a worker sets the commands as it starts taking.
+        await phase.tg.wait_for(started, timeout=180)
+        await asyncio.sleep(0.5)
+        return process
+
+    async def launch(phase: Phase) -> None:
+        phase.others.append(await start(phase, "receiver"))
+        phase.others.append(await start(phase, "worker"))
+        phase.process = await start(phase, "worker")
+
+    async def restart(phase: Phase) -> None:
+        phase.process = await start(phase, "worker")
+
+    try:
+        phase = await run_phase(
+            "workers-fault",
+            questions,
+            BOT_NOTES,
+            launch,
+            deadline,
+            kill_at=args.kill_at,
+            restart=restart,
+            connections=40,
+        )
+        log = await read_log(log_url or sub / "conversations.db")
+    finally:
+        if log_url:
+            await drop_database(args.postgres, name)
+        redis = Redis.from_url(args.redis)
+        keys = [key async for key in redis.scan_iter(match=prefix + "*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
+    store = "postgresql" if log_url else f"sqlite (PostgreSQL unreachable: {name})"
+    return traffic(phase) | check_log(*log, phase) | {"log": store, "workers": 2}
+
+
 async def bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     deadline = time.monotonic() + args.timeout
     questions = plan(args.chats, args.messages)
@@ -351,7 +497,8 @@ async def bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
             result["echo"] = traffic(phase)
         if "load" in args.phases:
             phase = await run_phase("load", questions, BOT_NOTES, bot_in("load"), deadline)
-            result["load"] = traffic(phase) | check_log(folder / "load/conversations.db", phase)
+            log = await read_log(folder / "load/conversations.db")
+            result["load"] = traffic(phase) | check_log(*log, phase)
         for name in ("fault", "webhook-fault"):
             if name not in args.phases:
                 continue
@@ -359,7 +506,20 @@ async def bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
             phase = await run_phase(
                 name, questions, BOT_NOTES, launch, deadline, kill_at=args.kill_at, restart=launch
             )
-            result[name] = traffic(phase) | check_log(folder / name / "conversations.db", phase)
+            log = await read_log(folder / name / "conversations.db")
+            result[name] = traffic(phase) | check_log(*log, phase)
+        if "workers-fault" in args.phases:
+            result["workers-fault"] = await several_processes(
+                args, settings, folder, kb_dir, questions, deadline
+            )
+            if "fault" in result:
+                single, several = result["fault"], result["workers-fault"]
+                result["workers_vs_single"] = {
+                    "single_replies_per_s": single["replies_per_s"],
+                    "workers_replies_per_s": several["replies_per_s"],
+                    "single_p99_ms": single["p99_ms"],
+                    "workers_p99_ms": several["p99_ms"],
+                }
         if args.verbose:
             print(output.read_text(encoding="utf-8", errors="replace")[-4000:])
     phases = [result[name] for name in PHASES if name in result]
@@ -393,6 +553,12 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated, from echo,load,fault,webhook-fault (default: echo,load,fault)",
     )
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds for the whole run")
+    parser.add_argument(
+        "--postgres",
+        default=POSTGRES_URL,
+        help="workers-fault: PostgreSQL server for the log (a database is made and dropped)",
+    )
+    parser.add_argument("--redis", default=REDIS_URL, help="workers-fault: the Redis server")
     add_common(parser)
     args = parser.parse_args(argv)
     if not (1 <= args.chats <= 10_000 and 1 <= args.messages <= 1_000):
