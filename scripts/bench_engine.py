@@ -101,7 +101,7 @@ async def bench(args: argparse.Namespace, settings: Settings) -> dict[str, objec
         )
         counting = CountingEmbedder(embedder)
         kb = KnowledgeBase(config.kb_dir, counting, config)
-        log_config = replace(settings.log, path=Path(tmp) / "log.db")
+        log_config = replace(settings.log, url="", path=Path(tmp) / "log.db")
         async with await open_store(log_config) as conversation_log:
             engine = Engine(
                 kb,

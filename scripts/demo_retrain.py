@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         min_dialogues=10,
         min_sentiment=10,
     )
-    log = dataclasses.replace(settings.log, path=args.work / "conversations.db")
+    log = dataclasses.replace(settings.log, url="", path=args.work / "conversations.db")
     settings = dataclasses.replace(settings, retrieval=retrieval, training=training, log=log)
 
     questions = read_questions(args.queries)

@@ -247,7 +247,7 @@ async def prove_loop(
     """
     entries = read_snapshot(settings.retrieval.kb_dir, settings.retrieval).entries
     evaluation = dataclasses.replace(
-        settings, log=dataclasses.replace(settings.log, path=evaluation_log)
+        settings, log=dataclasses.replace(settings.log, url="", path=evaluation_log)
     )
     async with open_engine(settings) as engine, open_engine(evaluation) as evaluator:
         before = await held_out_accuracy(evaluator, held_out)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from engine.log import LogConfig
+from engine.log.copy import copy_log
 from retrieval.entries import FaqEntry
 from tests.training.conftest import RETURNS, SHIPPING, fill_log
 from training.data import (
@@ -91,3 +93,15 @@ async def test_sets_are_written_as_json_lines(
         for split in ("train", "validation")
     }
     assert written["pairs.train"].read_text().count("\n") >= 2
+
+
+async def test_a_postgres_log_exports_the_same_sets(
+    filled_log: tuple[Path, dict[str, int]], postgres_url: str
+) -> None:
+    path, _ = filled_log
+    copied = await copy_log(LogConfig(path=path), LogConfig(url=postgres_url))
+    assert copied.identical
+    from_file = export_training_sets(path, kb_entries=ENTRIES, validation_share=0.3)
+    from_server = export_training_sets(postgres_url, kb_entries=ENTRIES, validation_share=0.3)
+    assert from_server == from_file
+    assert from_server.counts() == from_file.counts() and len(from_server.dialogues) > 0
