@@ -23,9 +23,11 @@ from aiogram.utils.token import TokenValidationError, validate_token
 
 from bot.app import build_dispatcher, make_bot
 from bot.journal import UpdateJournal
+from bot.metrics import start_health
 from bot.serving import run_polling, run_webhook
 from engine.generators import GeneratorConfig
 from engine.generators.models import ModelUnavailable
+from engine.jsonlog import configure_logging
 from engine.runtime import open_engine
 from engine.settings import Settings, load_settings
 from retrieval import IndexMissing
@@ -117,6 +119,7 @@ async def serve(settings: Settings, token: str, secret: str) -> None:
             # The redis extra is needed only by several processes.
             from bot.roles import QueueUnavailable, serve_receiver
 
+            await start_health(stack, settings)
             try:
                 await serve_receiver(bot, settings, secret)
             except QueueUnavailable as error:
@@ -133,6 +136,7 @@ async def serve(settings: Settings, token: str, secret: str) -> None:
         await check_generator(settings.generator)
         log.info("bot @%s starting mode=%s", me.username, config.mode)
         dp = build_dispatcher(engine, config)
+        await start_health(stack, settings, engine)
         if config.role == "worker":
             from bot.roles import QueueUnavailable, serve_worker
 
@@ -161,11 +165,12 @@ def main(argv: list[str] | None = None) -> int:
         help="overrides [bot] role: one process, or a webhook receiver or worker of several",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every reply")
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    parser.add_argument(
+        "--log-json", action="store_true", help="one JSON object per log line ([metrics] log_json)"
     )
+    args = parser.parse_args(argv)
+    level = logging.INFO if args.verbose else logging.WARNING
+    configure_logging(level, json_lines=args.log_json)
     # Models come from local folders only; never wait on a hub that is not reachable.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -178,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.role:
             role = dataclasses.replace(settings.bot, role=args.role)
             settings = dataclasses.replace(settings, bot=role)
+        if settings.metrics.log_json and not args.log_json:
+            configure_logging(level, json_lines=True)
         token, secret = read_secrets(settings, dict(os.environ))
         asyncio.run(serve(settings, token, secret))
     except StartupError as error:

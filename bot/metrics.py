@@ -20,8 +20,9 @@ from aiogram.methods.base import TelegramType
 from aiohttp import web
 
 from engine import Engine
-from engine.health import Check, MetricsConfig, add_health_routes, engine_checks, serve_health
-from engine.metrics import TELEGRAM_ERRORS, TELEGRAM_RETRY_AFTER
+from engine.health import Check, add_health_routes, engine_checks, serve_health
+from engine.metrics import TELEGRAM_ERRORS, TELEGRAM_RETRY_AFTER, observe_queue
+from engine.settings import QueueConfig, Settings
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -47,23 +48,40 @@ class TelegramMetrics(BaseRequestMiddleware):
             raise
 
 
-async def serve_process_health(
-    stack: contextlib.AsyncExitStack,
-    config: MetricsConfig,
-    engine: Engine | None = None,
-    *,
-    extra: dict[str, Check] | None = None,
+async def start_health(
+    stack: contextlib.AsyncExitStack, settings: Settings, engine: Engine | None = None
 ) -> None:
     """Serve /livez, /readyz and /metrics on `[metrics] port` (0: not) until `stack` closes.
 
-    A receiver has no engine: its readiness is its queue (`extra`); a worker's is its store, its
-    model servers and its queue.
+    Readiness checks what the process needs: a receiver its queue; a worker its store, model
+    servers and queue; a single process its store and model servers. Each readiness check of the
+    queue also records its depth and lag.
     """
+    config = settings.metrics
     if not config.port:
         return
     checks = engine_checks(engine.conversation_log, engine.generator) if engine else {}
-    runner = await serve_health(config, {**checks, **(extra or {})})
+    if settings.bot.role != "single":
+        checks["queue"] = await _queue_check(stack, settings.queue)
+    runner = await serve_health(config, checks)
     stack.push_async_callback(runner.cleanup)
+
+
+async def _queue_check(stack: contextlib.AsyncExitStack, config: QueueConfig) -> Check:
+    # The redis extra is needed only by several processes.
+    from bot.queue import UpdateQueue
+
+    queue = UpdateQueue.connect(config)
+    stack.push_async_callback(queue.close)
+
+    async def check() -> None:
+        await queue.check()
+        depth = await queue.depth()
+        observe_queue(
+            "updates", depth=depth.waiting, pending=depth.pending, oldest_age_s=depth.oldest_age_s
+        )
+
+    return check
 
 
 def mount_health(

@@ -26,7 +26,13 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: int, *, json_lines: bool = False) -> None:
-    """Set up the root logger for an entry point: plain text lines, or JSON lines."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(_FORMAT))
-    logging.basicConfig(level=level, handlers=[handler], force=True)
+    """Set up the root logger for an entry point: plain text lines, or JSON lines.
+
+    Called again with `json_lines` (the config file asked for them), it switches the stream
+    handler it installed to JSON; handlers someone else installed (a test runner's) are kept.
+    """
+    logging.basicConfig(level=level, format=_FORMAT)
+    if json_lines:
+        for handler in logging.getLogger().handlers:
+            if type(handler) is logging.StreamHandler:
+                handler.setFormatter(JsonFormatter())

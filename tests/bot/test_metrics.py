@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 from aiohttp import web
 from prometheus_client import REGISTRY
 
 from bot.app import make_bot
-from engine.settings import BotConfig
+from bot.metrics import start_health
+from bot.queue import UpdateQueue
+from engine.health import MetricsConfig
+from engine.settings import BotConfig, QueueConfig, Settings
 from tests.ports import free_port
+from tests.services import RedisNamespace
 
 TOKEN = "123456:AAtest"
 
@@ -68,3 +74,31 @@ async def test_a_flood_wait_is_counted_and_the_message_still_goes_out(
     assert sample(errors[0], method=errors[1], error=errors[2]) == before_errors + 1
     waited = sample("supportbot_telegram_retry_after_seconds_sum", method="SendMessage")
     assert waited == before_waits + 1
+
+
+async def test_a_receiver_is_ready_with_its_queue_and_exports_the_queue_depth(
+    redis_namespace: RedisNamespace,
+) -> None:
+    queue_config = QueueConfig(url=redis_namespace.url, prefix=redis_namespace.prefix)
+    queue = UpdateQueue.connect(queue_config)
+    try:
+        await queue.check()
+        for update_id in (1, 2, 3):
+            await queue.enqueue(update_id, {"update_id": update_id}, chat=str(update_id))
+    finally:
+        await queue.close()
+    port = free_port()
+    settings = Settings(
+        bot=BotConfig(role="receiver"),
+        queue=queue_config,
+        metrics=MetricsConfig(port=port),
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        await start_health(stack, settings)
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}/readyz") as response:
+                status, report = response.status, await response.json()
+            async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+                scrape = await response.text()
+    assert status == 200 and report["checks"] == {"queue": "ok"}
+    assert 'supportbot_queue_depth{queue="updates"} 3.0' in scrape
