@@ -32,7 +32,7 @@ class PersonalDataFound(ValueError):
         super().__init__(
             f"refusing to train: {len(self.offending)} example(s) still hold an e-mail address, "
             f"phone, card or IBAN number: {shown}{more}; erase or redact those turns in the log "
-            "(ConversationLog.erase_customer) and run again"
+            "(ConversationStore.erase_customer, the bot's /forget) and run again"
         )
 
 

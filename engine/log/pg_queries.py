@@ -35,6 +35,7 @@ VACUUM = "VACUUM (ANALYZE) " + ", ".join(TABLES)
 
 
 def sequence_name(table: str) -> str:
+    """The identity sequence behind a table's id column."""
     return f"{table}_id_seq"
 
 
@@ -73,6 +74,7 @@ async def select_conversations(
 
 
 async def with_hits(conn: Any, rows: Sequence[Any]) -> list[Turn]:
+    """Turns from rows in TURN_COLUMNS order, with their retrieved entries."""
     if not rows:
         return []
     hits: defaultdict[int, list[Retrieved]] = defaultdict(list)
@@ -109,6 +111,7 @@ def _turn(row: Sequence[Any], retrieved: tuple[Retrieved, ...]) -> Turn:
 
 
 async def upsert_conversations(conn: Any, conversations: Sequence[Conversation]) -> None:
+    """Write whole conversations with their ids, replacing rows that have the same keys."""
     await conn.executemany(
         "INSERT INTO conversations (id, channel, external_user_id, language, created_at, "
         "updated_at, closed_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE "
@@ -194,11 +197,13 @@ class snapshot:
 
 
 async def init_connection(conn: Any) -> None:
+    """Set up a new pool connection: json and jsonb as Python objects."""
     for name in ("json", "jsonb"):
         await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
 def placeholders(count: int) -> str:
+    """ "$1, $2, ..." for `count` parameters."""
     return ", ".join(f"${n}" for n in range(1, count + 1))
 
 
@@ -207,12 +212,14 @@ def _excluded(columns: str) -> str:
 
 
 def dsn(url: str) -> str:
+    """The URL as asyncpg takes it."""
     # asyncpg takes postgresql:// and postgres://; drop a driver suffix such as +asyncpg.
     parts = urlsplit(url)
     return urlunsplit(parts._replace(scheme=parts.scheme.split("+")[0]))
 
 
 def public_url(url: str) -> str:
+    """The URL with its password masked, for logs and messages."""
     parts = urlsplit(url)
     if parts.password is None:
         return url

@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from engine.log import LogConfig, Retrieved, open_store
@@ -136,6 +135,8 @@ async def test_the_checksum_sees_a_changed_byte(tmp_path: Path, postgres_url: st
     source = tmp_path / "source.db"
     await fill(source, 3)
     result = await copy_log(LogConfig(path=source), LogConfig(url=postgres_url))
+    import asyncpg  # the postgres extra; postgres_url skips without it
+
     conn = await asyncpg.connect(postgres_url)
     try:
         await conn.execute(
