@@ -2,6 +2,9 @@
 
 python -m engine.log [report] [--db PATH|URL] [--top N]     print the report
 python -m engine.log copy --from PATH|URL --to PATH|URL      copy a log, then compare both
+
+Without --db the report reads the log that [log] names in --config FILE (default
+./supportbot.toml when present, else var/conversations.db).
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from engine.log.config import LogConfig, log_config_for
+from engine.log.config import log_config_for
 from engine.log.copy import copy_log
 from engine.log.report import report
 
@@ -31,12 +35,16 @@ def _report(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m engine.log [report]", description="Print the conversation log's report."
     )
-    parser.add_argument(
-        "--db", default=LogConfig().location, help="the log: a file or a database URL"
-    )
+    parser.add_argument("--db", help="the log: a file or a database URL (default: [log])")
+    parser.add_argument("--config", type=Path, help="TOML settings (default: ./supportbot.toml)")
     parser.add_argument("--top", type=int, default=10, help="unanswered questions to list")
     args = parser.parse_args(argv)
-    print(report(log_config_for(args.db), top=args.top).render())
+    # Imported here: the settings import this package, and only this entry point needs them.
+    from engine.settings import load_settings
+
+    config = load_settings(args.config).log
+    target = log_config_for(args.db, config) if args.db else config
+    print(report(target, top=args.top).render())
     return 0
 
 

@@ -178,3 +178,12 @@ async def test_an_answer_to_a_clarified_pick_pairs_the_clarified_question(tmp_pa
         )
     pairs = list(answer_pairs(path))
     assert [(p.question, p.faq_id) for p in pairs] == [("how do refunds work", "refund-method")]
+
+
+def test_the_report_reads_the_log_the_config_names(
+    logged: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "supportbot.toml"
+    config.write_text(f'[log]\nurl = "sqlite:///{logged}"\n', encoding="utf-8")
+    assert main(["report", "--config", str(config), "--top", "1"]) == 0
+    assert "conversations     2" in capsys.readouterr().out
