@@ -21,12 +21,12 @@ def test_the_bot_survives_load_and_a_kill_without_losing_or_repeating_answers() 
             "--chats=20",
             "--messages=3",
             "--phases=echo,fault,webhook-fault",
-            "--timeout=240",
+            "--timeout=400",
         ],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=480,
         check=False,
     )
     result = json.loads(run.stdout.strip().splitlines()[-1])
@@ -58,4 +58,35 @@ def test_the_bot_survives_load_and_a_kill_without_losing_or_repeating_answers() 
         assert fault["exit_code"] == 0
     # The update in progress at the kill got no answer over HTTP and came again.
     assert result["webhook-fault"]["redelivered_updates"] >= 1, run.stdout
+    assert result["passed"] and run.returncode == 0, run.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_several_bot_processes_survive_a_killed_worker() -> None:
+    """One receiver and two workers on Redis and PostgreSQL; a worker gets SIGKILL mid-run."""
+    run = subprocess.run(
+        [
+            sys.executable,
+            "scripts/bench_bot.py",
+            "--chats=20",
+            "--messages=3",
+            "--phases=workers-fault",
+            "--timeout=400",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=480,
+        check=False,
+    )
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    several = result["workers-fault"]
+    assert several["log"] == "postgresql", several["log"]
+    assert several["questions"] == several["customer_turns"] == 60, run.stdout
+    assert several["lost"] == several["lost_after_delivery"] == several["duplicated"] == 0
+    assert several["order_kept"] and several["turns_consistent"], run.stdout
+    assert several["integrity"] == "ok" and several["exit_code"] == 0, run.stdout
+    answered = several["answers_confirmed"] + several["answers_unconfirmed"]
+    assert answered == 60 - several["recovered_without_answer"], run.stdout
+    assert several["flood_notices"] == several["apologies"] == 0
     assert result["passed"] and run.returncode == 0, run.stderr[-2000:]
