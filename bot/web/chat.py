@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Header
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from bot.web.access import CHANNEL, ChatKey, Served, customer_id
 from bot.web.errors import ApiError, documented
@@ -68,7 +68,7 @@ async def complete(
     user_header: Annotated[
         str | None, Header(alias=USER_HEADER, max_length=128, include_in_schema=False)
     ] = None,
-) -> ChatCompletion | StreamingResponse:
+) -> JSONResponse | StreamingResponse:
     """Answer the last user message as the support bot, in OpenAI's format.
 
     The reply's `supportbot` field (on the completion, or on the stream's last chunk) says
@@ -116,7 +116,7 @@ async def complete(
     assert final is not None, "a reply always ends with a FinalReply or Relayed"
     words = len(final.text.split())
     asked = len(text.split())
-    return ChatCompletion(
+    completion = ChatCompletion(
         id=ident,
         created=created,
         model=request.model,
@@ -124,6 +124,8 @@ async def complete(
         usage=Usage(prompt_tokens=asked, completion_tokens=words, total_tokens=asked + words),
         supportbot=extension(final),
     )
+    # Built and checked once above; FastAPI would validate a returned model a second time.
+    return JSONResponse(completion.model_dump(mode="json"))
 
 
 async def _chunks(
