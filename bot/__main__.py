@@ -135,16 +135,17 @@ async def serve(settings: Settings, token: str, secret: str) -> None:
             raise StartupError(str(error)) from None
         await check_generator(settings.generator)
         log.info("bot @%s starting mode=%s", me.username, config.mode)
-        dp = build_dispatcher(engine, config)
-        await start_health(stack, settings, engine)
         if config.role == "worker":
             from bot.roles import QueueUnavailable, serve_worker
 
+            await start_health(stack, settings, engine)
             try:
-                await serve_worker(bot, dp, settings)
+                await serve_worker(bot, engine, settings)
             except QueueUnavailable as error:
                 raise StartupError(str(error)) from None
             return
+        dp = build_dispatcher(engine, config)
+        await start_health(stack, settings, engine)
         journal = await UpdateJournal.open(journal_path(settings))
         stack.push_async_callback(journal.close)
         if config.mode == "webhook":

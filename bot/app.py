@@ -16,11 +16,11 @@ from aiogram.utils.i18n import gettext as _
 from bot.blocking import BlockedChats
 from bot.customer import customer_router
 from bot.desk import Desk, LoggedDesk
-from bot.flood import FloodGuard
+from bot.flood import FloodGuard, FloodWindow
 from bot.i18n import LanguageMiddleware, load_i18n
 from bot.keyboards import PressedMessages
 from bot.metrics import TelegramMetrics
-from bot.operator import OperatorDesk
+from bot.operator import HandoverBoard, OperatorDesk
 from bot.ordering import ChatOrder
 from bot.presses import AnswerEveryPress, leftover_presses
 from bot.retry import RetryAfterMiddleware
@@ -51,8 +51,18 @@ def make_bot(token: str, config: BotConfig) -> Bot:
     return Bot(token, session=session, default=DefaultBotProperties(parse_mode="HTML"))
 
 
-def build_dispatcher(engine: Engine, config: BotConfig, desk: Desk | None = None) -> Dispatcher:
+def build_dispatcher(
+    engine: Engine,
+    config: BotConfig,
+    desk: Desk | None = None,
+    *,
+    flood: FloodWindow | None = None,
+    handovers: HandoverBoard | None = None,
+) -> Dispatcher:
     """The dispatcher with the customer chat, and the operator desk when a group is configured.
+
+    Several processes serving the same chats share the flood counts and the operator desk's
+    hand-over state through `flood` and `handovers` (bot.shared); one process keeps them itself.
 
     Middleware order on messages: language (so every notice is translated), flood guard (so a
     flood costs nothing), per-chat order around the handler, then the blocked-chat check (in
@@ -63,7 +73,7 @@ def build_dispatcher(engine: Engine, config: BotConfig, desk: Desk | None = None
     order = ChatOrder()
     blocked = BlockedChats()
     if desk is None and config.operator_chat_id:
-        desk = OperatorDesk(engine, config.operator_chat_id, config.languages)
+        desk = OperatorDesk(engine, config.operator_chat_id, config.languages, handovers=handovers)
     dp = Dispatcher(
         engine=engine,
         desk=desk or LoggedDesk(engine),
@@ -82,6 +92,7 @@ def build_dispatcher(engine: Engine, config: BotConfig, desk: Desk | None = None
             config.flood_messages,
             config.flood_window_s,
             operator_chat_id=config.operator_chat_id,
+            window=flood,
         )
     )
     for observer in (dp.message, dp.edited_message, dp.callback_query):

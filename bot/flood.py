@@ -6,7 +6,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from aiogram import BaseMiddleware, Bot
 from aiogram.types import Message, TelegramObject
@@ -19,11 +19,20 @@ log = logging.getLogger(__name__)
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
+class FloodWindow(Protocol):
+    """Messages per chat in a sliding window, shared by the processes that serve the chats."""
+
+    async def hit(self, chat_id: int) -> tuple[bool, bool]:
+        """Count one message: (over the limit, first message of this flood)."""
+        ...
+
+
 class FloodGuard(BaseMiddleware):
     """Outer message middleware: more than `limit` messages in `window_s` from a chat are dropped.
 
     Only messages addressed to the bot count; the operators' group is never limited. The chat
     gets one notice per flood, and is answered again once its rate falls back under the limit.
+    The count is kept in this process unless a shared `window` is given (several processes).
     """
 
     def __init__(
@@ -33,6 +42,7 @@ class FloodGuard(BaseMiddleware):
         *,
         operator_chat_id: int = 0,
         clock: Callable[[], float] = time.monotonic,
+        window: FloodWindow | None = None,
     ) -> None:
         if limit < 1 or window_s <= 0:
             raise ValueError("[bot] flood_messages must be 1 or more and flood_window_s above 0")
@@ -42,6 +52,7 @@ class FloodGuard(BaseMiddleware):
         self._clock = clock
         self._recent: dict[int, deque[float]] = {}
         self._warned: set[int] = set()
+        self._shared = window
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if not isinstance(event, Message) or event.chat.id == self._operator_chat_id:
@@ -50,11 +61,10 @@ class FloodGuard(BaseMiddleware):
         if not await is_addressed(event, bot):
             return await handler(event, data)
         chat_id = event.chat.id
-        if not self._flooding(chat_id):
-            self._warned.discard(chat_id)
+        flooding, first = await self.hit(chat_id)
+        if not flooding:
             return await handler(event, data)
-        if chat_id not in self._warned:
-            self._warned.add(chat_id)
+        if first:
             log.info("flood chat=%s limit=%d window_s=%.0f", chat_id, self._limit, self._window_s)
             await bot.send_message(
                 chat_id,
@@ -65,6 +75,17 @@ class FloodGuard(BaseMiddleware):
                 message_thread_id=event.message_thread_id if event.is_topic_message else None,
             )
         return None
+
+    async def hit(self, chat_id: int) -> tuple[bool, bool]:
+        """Count one message from the chat: (over the limit, first message of this flood)."""
+        if self._shared is not None:
+            return await self._shared.hit(chat_id)
+        if not self._flooding(chat_id):
+            self._warned.discard(chat_id)
+            return False, False
+        first = chat_id not in self._warned
+        self._warned.add(chat_id)
+        return True, first
 
     def _flooding(self, chat_id: int) -> bool:
         now = self._clock()

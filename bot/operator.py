@@ -18,6 +18,7 @@ import html
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatMemberStatus, ContentType
@@ -53,6 +54,18 @@ RELAYED = frozenset(
 )
 
 
+class HandoverBoard(Protocol):
+    """Which customers' chats an operator has now, shared by every process serving them."""
+
+    async def mark(self, chat_id: int, with_operator: bool) -> None:
+        """Record whether an operator has the chat now."""
+        ...
+
+    async def holds(self, chat_id: int) -> bool:
+        """Whether an operator has the chat."""
+        ...
+
+
 class OperatorDesk:
     """A `Desk` backed by a forum supergroup whose members answer handed-over customers.
 
@@ -70,6 +83,7 @@ class OperatorDesk:
         clock: Callable[[], float] = time.monotonic,
         other_channels: Sequence[str] = ("web",),
         watch_interval_s: float = 1.0,
+        handovers: HandoverBoard | None = None,
     ) -> None:
         if not chat_id:
             raise ValueError("the operator desk needs [bot] operator_chat_id")
@@ -80,7 +94,9 @@ class OperatorDesk:
         self._membership_ttl_s = membership_ttl_s
         self._transcript_turns = transcript_turns
         self._clock = clock
+        # This process's view; with `handovers` (several processes) refreshed per update.
         self._with_operator: set[int] = set()
+        self._board = handovers
         self._locales: dict[int, str] = {}
         self._members: dict[int, tuple[bool, float]] = {}
         self._other_channels = tuple(c for c in other_channels if c != CHANNEL)
@@ -93,6 +109,8 @@ class OperatorDesk:
         """Take back the customers whose hand-over is still open in the log (run at start-up)."""
         open_now = await self._log.open_handovers(CHANNEL)
         self._with_operator = {int(user_id) for user_id, _ in open_now}
+        for chat_id in self._with_operator:
+            await self._mark(chat_id, True)
         log.info("operator desk chat=%s open hand-overs=%d", self.chat_id, len(open_now))
 
     def router(self) -> Router:
@@ -176,6 +194,23 @@ class OperatorDesk:
     def is_with_operator(self, chat_id: int) -> bool:
         return chat_id in self._with_operator
 
+    async def refresh(self, chat_id: int) -> None:
+        """Take the shared hand-over state of a chat before handling its update."""
+        if self._board is None:
+            return
+        if await self._board.holds(chat_id):
+            self._with_operator.add(chat_id)
+        else:
+            self._with_operator.discard(chat_id)
+
+    async def _mark(self, chat_id: int, with_operator: bool) -> None:
+        if with_operator:
+            self._with_operator.add(chat_id)
+        else:
+            self._with_operator.discard(chat_id)
+        if self._board is not None:
+            await self._board.mark(chat_id, with_operator)
+
     async def hand_over(self, bot: Bot, chat_id: int, user: User, reply: FinalReply | None) -> None:
         conversation = await self._engine.conversation(CHANNEL, str(user.id))
         handover = await self._log.open_handover_for(conversation)
@@ -195,7 +230,7 @@ class OperatorDesk:
             await bot.send_message(self.chat_id, post, message_thread_id=topic)
         if handover.topic_id != topic:
             await self._log.assign_topic(handover.id, topic)
-        self._with_operator.add(chat_id)
+        await self._mark(chat_id, True)
         self._locales[chat_id] = pick_language(user.language_code, self._languages)
         log.info("handed over chat=%s conversation=%s topic=%s", chat_id, conversation, topic)
         await bot.send_message(
@@ -216,7 +251,7 @@ class OperatorDesk:
         handover = await self._log.open_handover_for(conversation)
         if handover is None or handover.topic_id is None:
             # Closed elsewhere (another process, /forget): the bot answers from now on.
-            self._with_operator.discard(message.chat.id)
+            await self._mark(message.chat.id, False)
             await message.answer(_("Your chat is back with the bot. Please send that again."))
             return
         if message.text is not None:
@@ -289,7 +324,7 @@ class OperatorDesk:
         self._posted.pop(handover.id, None)
         customer = int(external_id) if channel == CHANNEL else None
         if customer is not None:  # other channels learn of the close from the log
-            self._with_operator.discard(customer)
+            await self._mark(customer, False)
             await bot.send_message(
                 customer,
                 _(

@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import socket
 
-from aiogram import Bot, Dispatcher
+from aiogram import Bot
+from redis.asyncio import Redis
 
+from bot.app import build_dispatcher
 from bot.queue import QueueUnavailable
 from bot.receiver import run_receiver
+from bot.shared import shared_state
 from bot.worker import run_worker
+from engine import Engine
 from engine.settings import Settings
 
 __all__ = ["QueueUnavailable", "consumer_name", "serve_receiver", "serve_worker"]
@@ -25,13 +29,22 @@ async def serve_receiver(bot: Bot, settings: Settings, secret: str) -> None:
     await run_receiver(bot, settings.bot, settings.queue, secret)
 
 
-async def serve_worker(bot: Bot, dp: Dispatcher, settings: Settings) -> None:
-    """Answer queued updates until SIGTERM; QueueUnavailable when Redis cannot be reached."""
-    await run_worker(
-        bot,
-        dp,
-        settings.queue,
-        consumer_name(),
-        languages=settings.bot.languages,
-        grace_s=settings.bot.shutdown_grace_s,
-    )
+async def serve_worker(bot: Bot, engine: Engine, settings: Settings) -> None:
+    """Answer queued updates until SIGTERM; QueueUnavailable when Redis cannot be reached.
+
+    Flood counts and the operator desk's hand-overs are shared with the other workers in Redis.
+    """
+    redis = Redis.from_url(settings.queue.url)
+    try:
+        flood, handovers = shared_state(redis, settings.bot, settings.queue)
+        dp = build_dispatcher(engine, settings.bot, flood=flood, handovers=handovers)
+        await run_worker(
+            bot,
+            dp,
+            settings.queue,
+            consumer_name(),
+            languages=settings.bot.languages,
+            grace_s=settings.bot.shutdown_grace_s,
+        )
+    finally:
+        await redis.aclose()

@@ -30,6 +30,7 @@ from redis.exceptions import RedisError
 
 from bot.i18n import pick_language
 from bot.journal import _INVISIBLE, RECOVERY_NOTICE
+from bot.operator import OperatorDesk
 from bot.queue import Entry, UpdateQueue
 from engine.metrics import observe_queue
 from engine.settings import QueueConfig
@@ -185,6 +186,10 @@ class Worker:
                 # Waited so long for its turn (a stalled loop) that another worker took it.
                 log.warning("update %s is with another worker; leaving it", entry.update_id)
                 return
+            desk = self._dp.get("desk")
+            chat_id = _chat_of(update)
+            if isinstance(desk, OperatorDesk) and chat_id is not None:
+                await desk.refresh(chat_id)  # another worker may have handed the chat over
             token = _current.set(entry)
             try:
                 await self._dp.feed_update(self._bot, update)
@@ -230,6 +235,12 @@ class Worker:
             # Left in the queue: another worker takes them over.
             log.warning("cancelled %d updates still running at shutdown", len(pending))
             await asyncio.wait(pending)
+
+
+def _chat_of(update: Update) -> int | None:
+    press = update.callback_query
+    message = update.message or update.edited_message or (press.message if press else None)
+    return message.chat.id if message is not None else None
 
 
 async def run_worker(
