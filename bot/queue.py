@@ -134,6 +134,9 @@ class UpdateQueue:
         self._sending = redis.register_script(_SENDING)
         self._finish = redis.register_script(_FINISH)
         self._heartbeat = redis.register_script(_HEARTBEAT)
+        # Where the next take-over scan of the pending list starts; XAUTOCLAIM looks at a
+        # bounded part of it per call and says where to go on ("0-0": from the start again).
+        self._claim_from = "0-0"
 
     @classmethod
     def connect(cls, config: QueueConfig, consumer: str = "") -> UpdateQueue:
@@ -196,8 +199,10 @@ class UpdateQueue:
             self._config.group,
             self.consumer,
             min_idle_time=int(self._config.claim_idle_s * 1000),
+            start_id=self._claim_from,
             count=count,
         )
+        self._claim_from = _text(result[0])
         entries = [_entry(i, f) for i, f in result[1] if f]
         for entry in entries:
             log.warning(
