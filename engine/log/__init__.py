@@ -4,6 +4,7 @@ Everything outside this package goes through the `ConversationStore` Protocol fr
 """
 
 from engine.log.config import LogConfig, log_config_for
+from engine.log.copy import CopyResult, checksum, copy_log
 from engine.log.export import (
     AnswerPair,
     DialogueExample,
@@ -63,6 +64,7 @@ __all__ = [
     "ConversationLog",
     "ConversationStore",
     "ConversationSummary",
+    "CopyResult",
     "Delivery",
     "DialogueExample",
     "Handover",
@@ -79,6 +81,8 @@ __all__ = [
     "UnansweredQuestion",
     "answer_pairs",
     "build_report",
+    "checksum",
+    "copy_log",
     "dialogue_examples",
     "export_all",
     "export_answer_pairs",
