@@ -11,7 +11,9 @@ import openai
 import pytest
 
 from engine.log import ConversationLog
-from retrieval import ImportConfig, RetrievalConfig, import_paths
+from retrieval import Embedder, ImportConfig, RetrievalConfig, import_paths
+from retrieval.evaluation import tune_and_store_threshold
+from tests.conftest import EXAMPLES
 from tests.fakes import HashEmbedder
 from tests.web.server import WebServer, serve_web
 
@@ -221,3 +223,26 @@ def test_stream_is_sse_with_done(web: WebServer) -> None:
     events = [line[6:] for line in response.text.splitlines() if line.startswith("data: ")]
     assert events[-1] == "[DONE]"
     assert json.loads(events[0])["object"] == "chat.completion.chunk"
+
+
+def test_real_model_answers_a_paraphrase_and_declines_the_unknown(
+    tmp_path: Path, minilm: Embedder
+) -> None:
+    kb_dir = tmp_path / "kb"
+    config = RetrievalConfig(kb_dir=kb_dir)
+    import_paths([EXAMPLES / "kb"], kb_dir, minilm, config, ImportConfig(), progress=False)
+    tune_and_store_threshold(kb_dir, minilm, config, EXAMPLES / "queries.jsonl", keep=2)
+    with serve_web(tmp_path, kb_dir, minilm) as web, client(web) as api:
+        known = api.chat.completions.create(
+            model="supportbot",
+            messages=[{"role": "user", "content": "how many days do i get to send stuff back"}],
+            user="real",
+        )
+        unknown = api.chat.completions.create(
+            model="supportbot",
+            messages=[{"role": "user", "content": "What is the boiling point of mercury?"}],
+            user="real2",
+        )
+    assert (known.model_extra or {})["supportbot"]["action"] == "answer"
+    assert "30 days" in (known.choices[0].message.content or "")
+    assert (unknown.model_extra or {})["supportbot"]["action"] == "handoff"
