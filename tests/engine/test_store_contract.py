@@ -12,10 +12,12 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from engine import Engine, EngineConfig, FinalReply
+from engine.generators import ExtractiveGenerator
 from engine.log import (
     STORES,
     ConversationLog,
@@ -28,7 +30,12 @@ from engine.log import (
     pg_schema,
     schema,
 )
+from engine.sentiment import LexiconSentiment
+from retrieval import KnowledgeBase
 from tests.conftest import ROOT
+
+if TYPE_CHECKING:
+    from engine.log.postgres import PostgresConversationLog
 
 KINDS = ("sqlite", "postgresql")
 
@@ -53,8 +60,8 @@ async def store(store_config: LogConfig) -> AsyncIterator[ConversationStore]:
     await opened.close()
 
 
-def _typed(log: ConversationLog) -> ConversationStore:
-    return log  # mypy checks that the SQLite store satisfies the Protocol
+def _typed(log: ConversationLog, pg: PostgresConversationLog) -> list[ConversationStore]:
+    return [log, pg]  # mypy checks that both stores satisfy the Protocol
 
 
 async def raw(config: LogConfig, sql: str) -> list[tuple[Any, ...]]:
@@ -551,3 +558,34 @@ async def test_exports_for_training_are_the_same_from_every_store(
     assert summary.reasons == (("clarify_choice", 1), ("ambiguous", 1), ("negative_sentiment", 1))
     with pytest.raises(ValueError, match="reason_code 'maybe' needs role 'bot'"):
         await store.add_turn(c, "bot", "x", reason_code="maybe")  # type: ignore[arg-type]
+
+
+async def test_the_engine_logs_its_replies_the_same_way_in_every_store(
+    store: ConversationStore, sample_kb: KnowledgeBase
+) -> None:
+    engine = Engine(sample_kb, ExtractiveGenerator(), LexiconSentiment(), store, EngineConfig())
+    conversation = await engine.conversation("telegram", "42")
+
+    async def say(text: str, external_id: str) -> FinalReply:
+        events = [e async for e in engine.reply(conversation, text, external_id=external_id)]
+        final = events[-1]
+        assert isinstance(final, FinalReply)
+        return final
+
+    answered = await say("how long does delivery take?", "m1")
+    again = await say("how long does delivery take?", "m1")  # the update came twice
+    human = await say("I want to talk to a real person", "m2")
+    assert (answered.action, answered.reason_code) == ("answer", "confident")
+    assert again.turn_id == answered.turn_id
+    assert (human.action, human.reason_code) == ("handoff", "human_requested")
+
+    found = await store.get_conversation(conversation)
+    assert found is not None
+    assert [(t.role, t.reason_code) for t in found.turns] == [
+        ("customer", None),
+        ("bot", "confident"),
+        ("customer", None),
+        ("bot", "human_requested"),
+    ]
+    (handover,) = found.handovers
+    assert handover.reason_code == "human_requested" and handover.closed_at is None
