@@ -83,3 +83,53 @@ def test_config_rejects_impossible_batching() -> None:
         LogConfig(batch_max=0)
     with pytest.raises(ValueError, match="batch_wait_ms must be 0 or more"):
         LogConfig(batch_wait_ms=-1)
+
+
+async def test_old_free_text_reasons_become_reason_codes(tmp_path: Path) -> None:
+    path = tmp_path / "v2.db"
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        migrate(conn, MIGRATIONS[:2])
+        conn.execute(
+            "INSERT INTO conversations (channel, external_user_id, created_at, updated_at) "
+            "VALUES ('telegram', '1', 1.0, 1.0)"
+        )
+        old = [
+            ("answer", "confident: score 0.912"),
+            ("answer", "clarify choice: option 2"),
+            ("answer", "confident: score 0.7; ungrounded (2 of 9 words): extractive answer"),
+            ("answer", "confident: score 0.7; generation failed (timeout): extractive answer"),
+            ("clarify", "ambiguous: 2 entries within margin"),
+            ("handoff", "out_of_scope"),
+            ("handoff", "repeated_failure"),
+            ("handoff", "human_requested"),
+            ("handoff", "negative_sentiment"),
+        ]
+        conn.executemany(
+            "INSERT INTO turns (conversation_id, role, text, created_at, action, reason) "
+            "VALUES (1, 'bot', 'x', 2.0, ?, ?)",
+            old,
+        )
+        conn.executemany(
+            "INSERT INTO handovers (conversation_id, reason, opened_at) VALUES (1, ?, 3.0)",
+            [("negative_sentiment",), ("Upset customer",), ("no confident answer",)],
+        )
+    async with await ConversationLog.open(path) as log:
+        found = await log.get_conversation(1)
+    assert found is not None
+    assert [t.reason_code for t in found.turns] == [
+        "confident",
+        "clarify_choice",
+        "ungrounded",
+        "generation_failed",
+        "ambiguous",
+        "out_of_scope",
+        "repeated_failure",
+        "human_requested",
+        "negative_sentiment",
+    ]
+    assert [t.reason for t in found.turns] == [reason for _, reason in old]
+    assert [h.reason_code for h in found.handovers] == [
+        "negative_sentiment",
+        "negative_sentiment",
+        None,
+    ]
