@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 # Per kind: the metric the gate compares, and whether higher is better.
 GATE_METRICS: dict[str, tuple[str, bool]] = {
@@ -51,3 +53,73 @@ def judge(
         f"{metric} {value:.4f} is worse than the current {old:.4f} beyond the margin {margin}; "
         f"kept the current {kind} model",
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """Mean of new - old over the same items, with a paired-bootstrap confidence interval."""
+
+    metric: str
+    old: float
+    new: float
+    low: float
+    high: float
+    items: int
+    confidence: float
+
+    @property
+    def delta(self) -> float:
+        return self.new - self.old
+
+    def render(self) -> str:
+        level = round(self.confidence * 100)
+        return (
+            f"{self.metric} {self.old:.4f} → {self.new:.4f} ({self.delta:+.4f}, {level}% CI "
+            f"[{self.low:+.4f}, {self.high:+.4f}], n={self.items})"
+        )
+
+
+def paired_bootstrap(
+    metric: str,
+    old: Sequence[float],
+    new: Sequence[float],
+    *,
+    resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Difference:
+    """The difference of the means of `new` and `old`, scored on the same items, with a
+    percentile confidence interval from `resamples` paired bootstrap resamples (fixed seed)."""
+    if len(old) != len(new):
+        raise ValueError(f"old and new must score the same items: {len(old)} vs {len(new)}")
+    if not old:
+        raise ValueError(f"no items to compare {metric} on; give labelled queries")
+    a = np.asarray(old, dtype=np.float64)
+    b = np.asarray(new, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(a), size=(resamples, len(a)))
+    deltas = (b - a)[picks].mean(axis=1)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(deltas, [tail, 100 - tail])
+    return Difference(
+        metric, float(a.mean()), float(b.mean()), float(low), float(high), len(a), confidence
+    )
+
+
+def judge_paired(better: Difference, worse: Sequence[Difference] = ()) -> Verdict:
+    """Promote when `better` (higher is better) rose at its confidence and none of `worse`
+    (lower is better, e.g. wrong answers) rose at theirs.
+
+    An interval that holds zero is a tie: "not enough evidence", and the current one stays.
+    """
+    for diff in worse:
+        if diff.low > 0:
+            return Verdict(False, f"worse: {diff.render()}; kept the current one")
+    if better.high < 0:
+        return Verdict(False, f"worse: {better.render()}; kept the current one")
+    if better.low <= 0:
+        return Verdict(
+            False, f"not enough evidence: {better.render()} holds zero; kept the current one"
+        )
+    notes = "; ".join(d.render() for d in worse)
+    return Verdict(True, f"better: {better.render()}" + (f"; {notes}" if notes else ""))
