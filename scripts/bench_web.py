@@ -14,7 +14,9 @@ in this process from the same settings (its own log file). Then, in the same run
   engine's (and per question, paired), for the whole reply and, streamed, the first text.
 - throughput: `--clients` concurrent customers asking `--messages` questions each, through the
   engine alone and through the API, alternately for `--rounds` rounds; the ratio of the
-  median replies/s.
+  median replies/s, and the CPU time per reply of the engine alone, of the server process and
+  of the load generator (which, unlike wall time, does not depend on what else the machine
+  runs; cpu_ratio is the throughput ratio the server would reach on cores of its own).
 
 Targets: p95 added <= 10 ms, throughput ratio >= 0.8. The clients share this machine's CPUs
 with the server, so the HTTP side also pays for its load generator. Each process runs torch
@@ -114,7 +116,9 @@ async def api_stream(http: aiohttp.ClientSession, user: str, text: str) -> tuple
 
 
 @contextlib.contextmanager
-def web_server(config_file: Path, port: int, log_file: Path, threads: int) -> Iterator[str]:
+def web_server(
+    config_file: Path, port: int, log_file: Path, threads: int
+) -> Iterator[tuple[str, int]]:
     """`python -m bot.web` in its own process until the block ends."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(threads)}
     with log_file.open("w") as out:
@@ -139,7 +143,7 @@ def web_server(config_file: Path, port: int, log_file: Path, threads: int) -> It
                 if time.monotonic() > deadline:
                     raise RuntimeError("bot.web did not become ready in 180 s")
                 time.sleep(0.2)
-            yield url
+            yield url, process.pid
         finally:
             process.terminate()
             process.wait(30)
@@ -214,7 +218,7 @@ async def bench(args: argparse.Namespace, settings: Settings, tmp: Path) -> dict
     # Two processes whose torch thread teams both spin on the same few cores slow each other
     # down tenfold; each gets the same number of threads.
     torch.set_num_threads(args.threads)
-    with web_server(config_file, port, tmp / "server.log", args.threads) as url:
+    with web_server(config_file, port, tmp / "server.log", args.threads) as (url, pid):
         async with (
             open_engine(engine_settings) as engine,
             client(url, key, args.clients) as http,
@@ -246,9 +250,19 @@ async def bench(args: argparse.Namespace, settings: Settings, tmp: Path) -> dict
             )
             alone: list[float] = []
             served: list[float] = []
+            # CPU time per reply does not depend on what else runs on the machine: the server
+            # process's against this process's for the engine alone (and the load generator's).
+            cpu = {"engine": 0.0, "server": 0.0, "client": 0.0}
             for _ in range(args.rounds):
+                mine = time.process_time()
                 alone.append(await throughput_engine(engine, plan))
+                cpu["engine"] += time.process_time() - mine
+                mine, theirs = time.process_time(), _cpu_s(pid)
                 served.append(await throughput_api(http, plan, f"load{len(served)}-"))
+                cpu["server"] += _cpu_s(pid) - theirs
+                cpu["client"] += time.process_time() - mine
+            replies = args.rounds * sum(len(a) for a in plan)
+            per_reply = {k: v * 1000 / replies for k, v in cpu.items()}
     added = [a - e for a, e in zip(whole_api, whole_engine, strict=True)]
     added_first = [s - e for s, e in zip(first_stream, first_engine, strict=True)]
     return {
@@ -270,7 +284,18 @@ async def bench(args: argparse.Namespace, settings: Settings, tmp: Path) -> dict
         "engine_replies_per_s": round(float(np.median(alone)), 2),
         "api_replies_per_s": round(float(np.median(served)), 2),
         "throughput_ratio": round(float(np.median(served) / np.median(alone)), 3),
+        "cpu_ms_per_reply_engine": round(per_reply["engine"], 2),
+        "cpu_ms_per_reply_server": round(per_reply["server"], 2),
+        "cpu_ms_per_reply_client": round(per_reply["client"], 2),
+        # On cores of its own the server would reach engine CPU / server CPU of the engine's rate.
+        "cpu_ratio": round(per_reply["engine"] / per_reply["server"], 3),
     }
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:
