@@ -54,8 +54,8 @@ async def start_health(
     """Serve /livez, /readyz and /metrics on `[metrics] port` (0: not) until `stack` closes.
 
     Readiness checks what the process needs: a receiver its queue; a worker its store, model
-    servers and queue; a single process its store and model servers. Each readiness check of the
-    queue also records its depth and lag.
+    servers and queue; a single process its store and model servers. The queue's depth and lag
+    are read again at each readiness check and each scrape.
     """
     config = settings.metrics
     if not config.port:
@@ -63,7 +63,8 @@ async def start_health(
     checks = engine_checks(engine.conversation_log, engine.generator) if engine else {}
     if settings.bot.role != "single":
         checks["queue"] = await _queue_check(stack, settings.queue)
-    runner = await serve_health(config, checks)
+    refresh = [checks["queue"]] if "queue" in checks else []
+    runner = await serve_health(config, checks, before_scrape=refresh)
     stack.push_async_callback(runner.cleanup)
 
 

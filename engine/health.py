@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -54,9 +54,17 @@ class ReadinessReporting(Protocol):
 
 
 def add_health_routes(
-    app: web.Application, checks: Mapping[str, Check], *, timeout_s: float = 5.0
+    app: web.Application,
+    checks: Mapping[str, Check],
+    *,
+    timeout_s: float = 5.0,
+    before_scrape: Sequence[Check] = (),
 ) -> None:
-    """Mount /livez, /readyz and /metrics on `app`."""
+    """Mount /livez, /readyz and /metrics on `app`.
+
+    `before_scrape` runs before each /metrics answer: gauges read from elsewhere (the queue's
+    depth) are fresh at every scrape.
+    """
 
     async def live(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -72,6 +80,9 @@ def add_health_routes(
         )
 
     async def metrics(request: web.Request) -> web.Response:
+        failed = await asyncio.gather(*(_run(c, timeout_s) for c in before_scrape))
+        if any(result != "ok" for result in failed):
+            log.warning("metrics not refreshed: %s", [r for r in failed if r != "ok"])
         body = generate_latest(REGISTRY)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -80,10 +91,12 @@ def add_health_routes(
     app.router.add_get("/metrics", metrics)
 
 
-async def serve_health(config: MetricsConfig, checks: Mapping[str, Check]) -> web.AppRunner:
+async def serve_health(
+    config: MetricsConfig, checks: Mapping[str, Check], *, before_scrape: Sequence[Check] = ()
+) -> web.AppRunner:
     """Serve the health routes on `config.port`; the caller cleans the runner up at shutdown."""
     app = web.Application()
-    add_health_routes(app, checks, timeout_s=config.check_timeout_s)
+    add_health_routes(app, checks, timeout_s=config.check_timeout_s, before_scrape=before_scrape)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, config.host, config.port).start()

@@ -76,7 +76,7 @@ async def test_a_flood_wait_is_counted_and_the_message_still_goes_out(
     assert waited == before_waits + 1
 
 
-async def test_a_receiver_is_ready_with_its_queue_and_exports_the_queue_depth(
+async def test_a_receiver_is_ready_with_its_queue_and_exports_its_depth_at_each_scrape(
     redis_namespace: RedisNamespace,
 ) -> None:
     queue_config = QueueConfig(url=redis_namespace.url, prefix=redis_namespace.prefix)
@@ -96,9 +96,10 @@ async def test_a_receiver_is_ready_with_its_queue_and_exports_the_queue_depth(
     async with contextlib.AsyncExitStack() as stack:
         await start_health(stack, settings)
         async with aiohttp.ClientSession() as session:
-            async with session.get(f"http://127.0.0.1:{port}/readyz") as response:
-                status, report = response.status, await response.json()
+            # Scraped first: the queue's gauges are read at the scrape, not only at /readyz.
             async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
                 scrape = await response.text()
+            async with session.get(f"http://127.0.0.1:{port}/readyz") as response:
+                status, report = response.status, await response.json()
     assert status == 200 and report["checks"] == {"queue": "ok"}
     assert 'supportbot_queue_depth{queue="updates"} 3.0' in scrape
