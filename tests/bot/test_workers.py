@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sqlite3
 import sys
 from collections.abc import AsyncIterator
@@ -181,15 +182,19 @@ async def test_a_killed_workers_update_is_answered_once_by_another(
     await deployment.start("receiver")
     await tg.wait_for(lambda: tg.webhook_url is not None, timeout=60)
     doomed = await deployment.start_worker()
-    doomed.send_signal(signal.SIGSTOP)  # its blocked read still takes the next update
+    doomed.send_signal(signal.SIGSTOP)
     tg.send_text(601, QUESTIONS[0])
     stream = f"{deployment.prefix}updates"
     for _ in range(200):
-        pending = await deployment.redis.xpending(stream, "workers")
-        if pending["pending"]:
+        if await deployment.redis.xlen(stream):
             break
         await asyncio.sleep(0.05)
+    # The stopped worker takes the update: its blocked read did, or it is read in its name.
+    consumer = f"{socket.gethostname()}-{doomed.pid}"
+    await deployment.redis.xreadgroup("workers", consumer, {stream: ">"}, count=1)
+    pending = await deployment.redis.xpending(stream, "workers")
     assert pending["pending"] == 1
+    assert [c["name"] for c in pending["consumers"]] == [consumer.encode()]
     doomed.kill()
     await doomed.wait()
     survivor = await deployment.start_worker()
@@ -221,6 +226,7 @@ async def test_a_worker_killed_while_answering_leaves_a_notice_not_a_second_answ
     ]
     doomed.kill()
     await doomed.wait()
+    tg.rate_limit(602, times=0)  # Telegram takes messages again
     survivor = await deployment.start_worker()
     await tg.wait_for(lambda: bool(tg.messages(602)), timeout=60)
     await tg.wait_idle(quiet=1.5, timeout=30)
