@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from bot.web.access import CHANNEL, AdminKey, ChatKey, Served, Services, customer_id, owns
 from bot.web.errors import ApiError, documented
-from engine.log import Conversation, Turn, report
+from engine.log import Conversation, Turn, build_report
 from engine.log.records import ConversationSummary
 
 router = APIRouter(tags=["conversations"])
@@ -93,6 +93,8 @@ class ReportOut(BaseModel):
     feedback_up: int
     feedback_down: int
     top_unanswered: list[dict[str, str | int]]
+    # Bot turns per reason code (why the bot answered, asked or handed over).
+    reasons: dict[str, int] = {}
 
 
 @router.get("/api/conversations", responses=_KEYED)
@@ -211,15 +213,12 @@ async def erase_customer(
     return Erased(conversations=erased)
 
 
-@router.get("/api/report", responses={**_KEYED, **documented(404)})
+@router.get("/api/report", responses=_KEYED)
 async def log_report(
     key: AdminKey, found: Served, top: Annotated[int, Query(ge=1, le=100)] = 10
 ) -> ReportOut:
     """The log's counts and its most frequent unanswered questions (admin keys)."""
-    path = getattr(found.engine.conversation_log, "path", None)
-    if path is None:
-        raise ApiError(404, "this conversation store has no file report; use python -m engine.log")
-    counted = await asyncio.to_thread(report, path, top=top)
+    counted = await build_report(found.engine.conversation_log, top=top)
     return ReportOut(
         conversations=counted.conversations,
         turns=counted.turns,
@@ -231,6 +230,7 @@ async def log_report(
         feedback_up=counted.feedback_up,
         feedback_down=counted.feedback_down,
         top_unanswered=[{"text": q.text, "count": q.count} for q in counted.top_unanswered],
+        reasons={str(code): count for code, count in counted.reasons},
     )
 
 

@@ -173,6 +173,7 @@ def test_report_counts_the_log(web: WebServer) -> None:
     assert report["conversations"] == 1 and report["customer_turns"] == 2
     assert report["answered"] == 1 and report["handed_over"] == 1
     assert report["top_unanswered"][0]["count"] == 1
+    assert sum(report["reasons"].values()) == 2  # one reason code per bot turn
 
 
 def test_upload_over_the_limit_is_refused(web: WebServer) -> None:
