@@ -93,6 +93,8 @@ PHASES = ("echo", "load", "fault", "webhook-fault", "workers-fault")
 DEFAULT_PHASES = ["echo", "load", "fault"]  # the others are slow or need servers: when asked for
 # Seconds without a heartbeat before a worker's updates go to another (the default is 30).
 BENCH_CLAIM_IDLE_S = 3.0
+# A process loads torch and the embedder before it takes updates: minutes on a busy machine.
+START_TIMEOUT_S = 300.0
 WEBHOOK_SECRET = "bench-secret"
 BOT_NOTES = Notes(
     recovery=RECOVERY_NOTICE[:40],
@@ -167,7 +169,7 @@ async def start_process(phase: Phase, argv: list[str], output: Path, token: str)
         phase.process = await asyncio.create_subprocess_exec(
             sys.executable, *argv, cwd=ROOT, env=env, stdout=sink, stderr=sink
         )
-    await phase.tg.wait_for(lambda: phase.starts > starts, timeout=120)
+    await phase.tg.wait_for(lambda: phase.starts > starts, timeout=START_TIMEOUT_S)
 
 
 async def stop_process(phase: Phase, grace_s: float = 30.0) -> None:
@@ -429,7 +431,7 @@ async def several_processes(
             return calls > ready or process.returncode is not None
 
         # A receiver registers the webhook; a worker sets the commands as it starts taking.
-        await phase.tg.wait_for(started, timeout=180)
+        await phase.tg.wait_for(started, timeout=START_TIMEOUT_S)
         await asyncio.sleep(0.5)
         return process
 
