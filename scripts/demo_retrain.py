@@ -3,11 +3,17 @@
 demo_retrain.py [--faq ../shared/data/hint3-curekart/faq.jsonl]
                 [--queries ../shared/data/hint3-curekart/queries_dev.jsonl]
                 [--what embedder] [--epochs 3] [--gate-share 0] [--work var/demo]
+                [--hide-share 0.5 [--json]]
 
 Every other in-scope labelled query is held out; the rest (and the out-of-scope ones) are asked
 by simulated customers through Engine.reply, who rate answers and get operators on hand-overs.
 With --gate-share, that share of the held-out queries goes to the embedder gate instead (never
 scored in the printout, never trained on).
+
+With --hide-share, the loop learns from hand-overs instead (training/handover_sim.py): that
+share of the entries is missing from the starting knowledge base, operators answer what the bot
+hands over, the drafts are approved as they are and gated, and held-out customers are scored
+before and after; with --json the last line holds the figures.
 """
 
 from __future__ import annotations
@@ -23,8 +29,11 @@ from pathlib import Path
 
 from _cli import add_common, setup
 
+from engine.settings import Settings
 from retrieval import ImportConfig, import_paths, load_embedder
+from retrieval.entries import FaqEntry
 from retrieval.evaluation import tune_and_store_threshold
+from training.handover_sim import prove_handover_loop
 from training.simulate import CustomerPolicy, Question, prove_loop, read_questions
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "hint3-curekart"
@@ -44,9 +53,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--gate-share", type=float, default=0.0, help="held-out share the embedder gate scores"
     )
+    parser.add_argument(
+        "--hide-share",
+        type=float,
+        help="learn from hand-overs instead: hide this share of the FAQ's entries, let "
+        "operators answer them, approve the drafts, gate and score held-out customers",
+    )
+    parser.add_argument("--json", action="store_true", help="last line: the figures as JSON")
     args = parser.parse_args(argv)
     settings = setup(args)
     shutil.rmtree(args.work, ignore_errors=True)
+    if args.hide_share is not None:
+        return _from_handovers(args, settings)
     retrieval = dataclasses.replace(settings.retrieval, kb_dir=args.work / "kb")
     training = dataclasses.replace(
         settings.training,
@@ -123,6 +141,61 @@ def main(argv: list[str] | None = None) -> int:
     print(f"held-out embedder ranking after:  {proof.ranking_after}")
     print(f"report: {proof.summary.report}  ({time.perf_counter() - started:.0f} s)")
     return 0
+
+
+def _from_handovers(args: argparse.Namespace, settings: Settings) -> int:
+    if not 0 < args.hide_share < 1:
+        print(
+            f"error: --hide-share must be between 0 and 1, got {args.hide_share}", file=sys.stderr
+        )
+        return 2
+    settings = dataclasses.replace(
+        settings,
+        retrieval=dataclasses.replace(settings.retrieval, kb_dir=args.work / "kb"),
+        log=dataclasses.replace(settings.log, url="", path=args.work / "conversations.db"),
+    )
+    embedder = load_embedder(settings.retrieval.embedder, batch_size=settings.retrieval.batch_size)
+    started = time.perf_counter()
+    proof = asyncio.run(
+        prove_handover_loop(
+            settings,
+            embedder,
+            read_entries(args.faq),
+            read_questions(args.queries),
+            hide_share=args.hide_share,
+            evaluation_log=args.work / "held-out.db",
+            policy=CustomerPolicy(upset_share=args.upset_share),
+        )
+    )
+    figures = proof.summary() | {"seconds": round(time.perf_counter() - started, 1)}
+    stats = proof.traffic
+    print(
+        f"{figures['entries']} entries, {figures['hidden']} hidden from the knowledge base; "
+        f"{figures['traffic']} traffic questions, {figures['held_out']} held out ({args.queries})"
+    )
+    print(
+        f"traffic through Engine.reply: {stats.answered_right} answered right, "
+        f"{stats.answered_wrong} wrong, {stats.handed_over} hand-overs answered by the operator"
+    )
+    print(
+        f"drafts approved as they are: {figures['drafts_new']} new entries, "
+        f"{figures['drafts_alternatives']} with new alternative questions"
+    )
+    print(f"gate: {figures['gate']}")
+    print(
+        f"held-out customers: resolution {figures['resolution_before']:.4f} -> "
+        f"{figures['resolution_after']:.4f}, wrong {figures['wrong_before']:.4f} -> "
+        f"{figures['wrong_after']:.4f}  ({figures['seconds']:.0f} s)"
+    )
+    if args.json:
+        print(json.dumps(figures, ensure_ascii=False))
+    return 0
+
+
+def read_entries(path: Path) -> list[FaqEntry]:
+    """The FAQ's entries, JSON Lines in the importer's format."""
+    with path.open(encoding="utf-8") as fh:
+        return [FaqEntry.from_json(json.loads(line)) for line in fh if line.strip()]
 
 
 def _write(path: Path, questions: list[Question]) -> None:
