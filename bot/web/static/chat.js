@@ -249,7 +249,9 @@
     }).then(function (found) {
       found.turns.forEach(function (turn) {
         lastTurn = Math.max(lastTurn, turn.id);
-        var item = bubble(turn.role, turn.text);
+        // The person button sends "/human", as on Telegram; show what the customer pressed.
+        var shown = turn.role === "customer" && turn.text === "/human" ? person.textContent : turn.text;
+        var item = bubble(turn.role, shown);
         if (turn.role === "operator" || turn.action === "answer") {
           rating(item, turn.id, turn.feedback);
         }
