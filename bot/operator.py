@@ -65,6 +65,10 @@ class HandoverBoard(Protocol):
         """Whether an operator has the chat."""
         ...
 
+    async def lead(self) -> bool:
+        """Whether this process watches the log for other channels (one process does)."""
+        ...
+
 
 class OperatorDesk:
     """A `Desk` backed by a forum supergroup whose members answer handed-over customers.
@@ -149,7 +153,9 @@ class OperatorDesk:
     async def _watch(self, bot: Bot) -> None:
         while True:
             try:
-                await self.sync_other_channels(bot)
+                # Several processes: one posts, or every new message would be posted N times.
+                if self._board is None or await self._board.lead():
+                    await self.sync_other_channels(bot)
             except Exception:  # a Telegram or log hiccup must not end the watch
                 log.exception("operator desk: watching other channels failed; retrying")
             await asyncio.sleep(self._watch_interval_s)

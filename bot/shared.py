@@ -55,12 +55,30 @@ class RedisFloodWindow:
         return bool(flooding), bool(first)
 
 
-class RedisHandoverBoard:
-    """The customers an operator has now, as a Redis set (a bot.operator HandoverBoard)."""
+# KEYS: the lease; ARGV: this process, lease in ms. 1 while this process holds the lease.
+_LEAD = """
+if redis.call('GET', KEYS[1]) == ARGV[1] or redis.call('SET', KEYS[1], ARGV[1], 'NX') then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
 
-    def __init__(self, redis: Redis, prefix: str) -> None:
+
+class RedisHandoverBoard:
+    """The customers an operator has now, as a Redis set (a bot.operator HandoverBoard).
+
+    One process at a time leads the desk's watch of other channels: a lease in Redis, renewed
+    on every watch and taken over by another process `lease_s` after its holder stopped.
+    """
+
+    def __init__(self, redis: Redis, prefix: str, lease_s: float = 10.0) -> None:
         self._redis = redis
         self._key = f"{prefix}with-operator"
+        self._leader = f"{prefix}desk-watcher"
+        self._lease_ms = int(lease_s * 1000)
+        self._me = uuid.uuid4().hex
+        self._lead = redis.register_script(_LEAD)
 
     async def mark(self, chat_id: int, with_operator: bool) -> None:
         if with_operator:
@@ -70,6 +88,9 @@ class RedisHandoverBoard:
 
     async def holds(self, chat_id: int) -> bool:
         return bool(await self._redis.sismember(self._key, str(chat_id)))
+
+    async def lead(self) -> bool:
+        return bool(await self._lead(keys=[self._leader], args=[self._me, self._lease_ms]))
 
 
 def shared_state(

@@ -77,3 +77,15 @@ async def test_a_hand_over_by_one_worker_is_seen_by_another(
     await second.refresh(42)
     assert not second.is_with_operator(42)
     assert not await boards[1].holds(42)
+
+
+async def test_one_process_at_a_time_watches_the_log_for_the_desk(
+    clients: tuple[Redis, Redis], redis_namespace: RedisNamespace
+) -> None:
+    first, second = (RedisHandoverBoard(c, redis_namespace.prefix, lease_s=60) for c in clients)
+    assert await first.lead()
+    assert not await second.lead()
+    assert await first.lead()  # the leader keeps its lease
+    await clients[0].delete(f"{redis_namespace.prefix}desk-watcher")  # the leader's lease ran out
+    assert await second.lead()
+    assert not await first.lead()
