@@ -23,8 +23,14 @@ class RetrievalConfig:
     lexical_weight: float = 0.2
     # Entries with the most shared words that are scored even if dense search missed them.
     lexical_candidates: int = 10
-    # Used until a threshold is tuned on labelled queries (scripts/evaluate.py --tune-queries).
+    # Used when calibration is off and no threshold was tuned on labelled queries.
     default_threshold: float = 0.5
+    # At import, choose the score weights and the threshold for the knowledge base from its own
+    # held-out alternative questions (retrieval/calibration.py); weights and threshold then
+    # come from the knowledge base, not from the fields above.
+    calibrate: bool = True
+    # At most this many alternative questions are held out to calibrate on.
+    calibration_questions: int = 2000
     # Exact search below this many indexed questions, HNSW above (scripts/bench_retrieval.py).
     hnsw_min_rows: int = 20_000
     hnsw_m: int = 32

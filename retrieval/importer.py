@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
@@ -11,10 +12,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from retrieval.calibration import Calibration, calibrate
 from retrieval.config import ImportConfig, RetrievalConfig
-from retrieval.embedders import Embedder, Vectors
+from retrieval.embedders import Embedder, Vectors, load_embedder
 from retrieval.entries import FaqEntry, chunk_answer, clean_text, derive_id
 from retrieval.index import build_index
+from retrieval.languages import MULTILINGUAL, detect_languages, unread_languages
 from retrieval.loaders import LoadError, Problem, RawEntry, iter_files, load_file
 from retrieval.store import (
     IndexMissing,
@@ -52,6 +55,10 @@ class ImportReport:
     kept_from_skipped: int = 0
     embedded: int = 0
     version: str | None = None
+    # What the importer decided on its own: another embedder for the entries' languages.
+    notes: list[str] = field(default_factory=list)
+    # The weights and threshold chosen for this version (None: kept or calibration off).
+    calibration: Calibration | None = None
 
     @property
     def problems(self) -> list[Problem]:
@@ -147,6 +154,8 @@ def _publish(
     progress: bool,
 ) -> None:
     """Embed what changed and write the entries as the new live version (lock held)."""
+    if entries:
+        embedder = _reading_embedder(entries, embedder, config, report)
     same_model = previous is not None and previous.meta.embedder == embedder.name
     if previous is not None and same_model and not report.changed:
         report.version = previous.meta.version
@@ -168,6 +177,28 @@ def _publish(
         entries=0,
         rows=0,
     )
+    # A threshold tuned on labelled queries is kept, and so is a calibration that a small
+    # change cannot move (it costs seconds on a large knowledge base); otherwise recalibrate.
+    changed = report.added + report.updated + report.removed
+    if config.calibrate and not (
+        meta.threshold_source.startswith("tuned")
+        or (meta.threshold_source.startswith("calibrated") and changed < 0.05 * len(entries))
+    ):
+        found = calibrate(entries, row_entry, vectors, embedder, config)
+        meta = dataclasses.replace(
+            meta,
+            threshold=found.threshold,
+            threshold_source=found.source,
+            centroid_weight=found.weights.centroid,
+            lexical_weight=found.weights.lexical,
+        )
+        report.calibration = found
+    elif previous is not None and same_model:
+        meta = dataclasses.replace(
+            meta,
+            centroid_weight=previous.meta.centroid_weight,
+            lexical_weight=previous.meta.lexical_weight,
+        )
     written = write_snapshot(
         kb_dir,
         entries,
@@ -178,6 +209,28 @@ def _publish(
         keep_versions=import_config.keep_versions,
     )
     report.version = written.version
+
+
+def _reading_embedder(
+    entries: Sequence[FaqEntry], embedder: Embedder, config: RetrievalConfig, report: ImportReport
+) -> Embedder:
+    """`embedder`, or a multilingual one when `embedder` cannot read the entries' languages."""
+    languages = detect_languages(e.question for e in entries)
+    unread = unread_languages(embedder.name, languages)
+    if not unread:
+        return embedder
+    names = ", ".join(sorted(unread))
+    try:
+        chosen = load_embedder(MULTILINGUAL, batch_size=config.batch_size)
+    except ValueError as exc:
+        raise ValueError(
+            f"the knowledge base is written in {names}, which {embedder.name} cannot read; "
+            f"{exc}, and set [retrieval] embedder = {MULTILINGUAL!r}"
+        ) from None
+    report.notes.append(
+        f"entries in {names}: embedded with {chosen.name} ({embedder.name} reads English only)"
+    )
+    return chosen
 
 
 def _read_documents(

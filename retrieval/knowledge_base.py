@@ -12,10 +12,11 @@ import numpy as np
 import numpy.typing as npt
 
 from retrieval.config import RetrievalConfig
-from retrieval.embedders import Embedder, Vectors
+from retrieval.embedders import Embedder, Vectors, load_embedder
 from retrieval.entries import FaqEntry
+from retrieval.languages import MULTILINGUAL
 from retrieval.lexical import LexicalIndex
-from retrieval.store import Snapshot, current_version, read_snapshot
+from retrieval.store import KbMeta, Snapshot, current_version, read_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class SearchResult:
         return self.hits[0] if self.hits else None
 
 
-class _Searchable:
+class SearchState:
     """A snapshot with what search derives from it: centroids, row texts, lexical index."""
 
     def __init__(self, snapshot: Snapshot, embedder: Embedder) -> None:
@@ -93,11 +94,14 @@ class KnowledgeBase:
         self._lock = threading.Lock()
         self._state = self._load(embedder)
 
-    def _load(self, embedder: Embedder) -> _Searchable:
+    def _load(self, embedder: Embedder) -> SearchState:
         snapshot = read_snapshot(self._kb_dir, self._config)
         wanted = snapshot.meta.embedder
         if wanted != embedder.name:
             other = self._other_embedders(wanted) if self._other_embedders else None
+            if other is None and wanted == MULTILINGUAL:
+                # The importer chose it for the entries' languages (retrieval/languages.py).
+                other = load_embedder(wanted, batch_size=self._config.batch_size)
             if other is None or other.name != wanted:
                 raise EmbedderMismatch(
                     f"knowledge base {self._kb_dir} was embedded with {wanted!r} "
@@ -106,7 +110,7 @@ class KnowledgeBase:
                 )
             log.info("knowledge base kb=%s switches embedder to %s", self._kb_dir, wanted)
             embedder = other
-        return _Searchable(snapshot, embedder)
+        return SearchState(snapshot, embedder)
 
     @property
     def version(self) -> str:
@@ -154,67 +158,126 @@ class KnowledgeBase:
         return self._search(self._state, queries, vectors, k)
 
     def _search(
-        self, state: _Searchable, queries: Sequence[str], vectors: Vectors, k: int | None
+        self, state: SearchState, queries: Sequence[str], vectors: Vectors, k: int | None
     ) -> list[SearchResult]:
         meta = state.snapshot.meta
         name = state.embedder.name
         k = k or self._config.top_k
-        rows = min(self._config.candidate_rows, state.snapshot.index.ntotal)
-        if rows == 0:
-            return [SearchResult(q, (), False, meta.threshold, meta.version, name) for q in queries]
-        sims, ids = state.snapshot.index.search(vectors, rows)
-        lexical = state.lexical.scores(queries) if self._config.lexical_weight > 0 else None
+        weights = score_weights(meta, self._config)
         results = []
-        for qi, query in enumerate(queries):
-            if lexical is not None:
-                lo, hi = lexical.indptr[qi], lexical.indptr[qi + 1]
-                lex_rows = (lexical.indices[lo:hi], lexical.data[lo:hi])
-            else:
-                lex_rows = None
-            hits = self._rank(state, vectors[qi], sims[qi], ids[qi], lex_rows, k)
+        found_all = candidates(state, queries, vectors, self._config, weights)
+        for query, found in zip(queries, found_all, strict=True):
+            scores = found.scores(weights)
+            order = np.argsort(-scores, kind="stable")[:k]
+            hits = tuple(
+                Hit(
+                    state.snapshot.entries[int(found.entries[j])],
+                    float(scores[j]),
+                    state.row_text[int(found.rows[j])],
+                )
+                for j in order
+            )
             in_scope = bool(hits) and hits[0].score >= meta.threshold
             results.append(SearchResult(query, hits, in_scope, meta.threshold, meta.version, name))
         return results
 
-    def _rank(
-        self,
-        state: _Searchable,
-        vector: Vectors,
-        sims: Vectors,
-        ids: npt.NDArray[np.int64],
-        lexical: tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]] | None,
-        k: int,
-    ) -> tuple[Hit, ...]:
-        snap = state.snapshot
-        best: dict[int, tuple[float, int]] = {}  # entry -> (best question similarity, its row)
-        for sim, row in zip(sims, ids, strict=True):
-            if row >= 0:
-                best.setdefault(int(snap.row_entry[row]), (float(sim), int(row)))  # best first
-        lex = np.zeros(len(snap.entries), dtype=np.float32)
-        if lexical is not None and len(lexical[0]):
-            rows, row_scores = lexical
-            np.maximum.at(lex, snap.row_entry[rows], row_scores)
-            # Entries the words point at but the dense search did not reach: score them exactly.
-            wanted = self._config.lexical_candidates
-            near = np.argpartition(-lex, wanted)[:wanted] if len(lex) > wanted else range(len(lex))
-            for entry in near:
-                entry = int(entry)
-                if lex[entry] > 0 and entry not in best:
-                    lo, hi = state.row_start[entry], state.row_start[entry + 1]
-                    row_sims = state.vectors[lo:hi] @ vector
-                    best[entry] = (float(row_sims.max()), int(lo + row_sims.argmax()))
-        cands = np.fromiter(best, dtype=np.int64, count=len(best))
-        dense = np.fromiter((s for s, _ in best.values()), dtype=np.float32, count=len(best))
-        w, b = self._config.centroid_weight, self._config.lexical_weight
-        scores = (1 - b) * ((1 - w) * dense + w * (state.centroids[cands] @ vector)) + b * lex[
-            cands
-        ]
-        order = np.argsort(-scores, kind="stable")[:k]
-        return tuple(
-            Hit(
-                snap.entries[int(cands[j])],
-                float(scores[j]),
-                state.row_text[best[int(cands[j])][1]],
-            )
-            for j in order
-        )
+
+@dataclass(frozen=True, slots=True)
+class ScoreWeights:
+    """How an entry's score mixes its evidence; see RetrievalConfig for the formula."""
+
+    centroid: float
+    lexical: float
+
+
+def score_weights(meta: KbMeta, config: RetrievalConfig) -> ScoreWeights:
+    """The weights chosen for this version at import, else the configured ones."""
+    return ScoreWeights(
+        config.centroid_weight if meta.centroid_weight is None else meta.centroid_weight,
+        config.lexical_weight if meta.lexical_weight is None else meta.lexical_weight,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """The entries one query may match, each with its evidence: best question similarity
+    (and that question's row), similarity to the entry's centroid, TF-IDF word similarity."""
+
+    entries: npt.NDArray[np.int64]
+    rows: npt.NDArray[np.int64]
+    dense: npt.NDArray[np.float32]
+    centroid: npt.NDArray[np.float32]
+    lexical: npt.NDArray[np.float32]
+
+    def scores(self, weights: ScoreWeights) -> npt.NDArray[np.float32]:
+        """Each candidate's score under `weights`, in candidate order."""
+        w, b = weights.centroid, weights.lexical
+        mixed = (1 - b) * ((1 - w) * self.dense + w * self.centroid) + b * self.lexical
+        return mixed.astype(np.float32, copy=False)
+
+
+def candidates(
+    state: SearchState,
+    queries: Sequence[str],
+    vectors: Vectors,
+    config: RetrievalConfig,
+    weights: ScoreWeights | None = None,
+) -> list[Candidates]:
+    """The candidate entries of each query: the entries of its nearest `candidate_rows`
+    questions, plus those its words point at (when lexical evidence is used)."""
+    rows = min(config.candidate_rows, state.snapshot.index.ntotal)
+    if rows == 0:
+        return [_no_candidates() for _ in queries]
+    sims, ids = state.snapshot.index.search(vectors, rows)
+    use_lexical = weights is None or weights.lexical > 0
+    lexical = state.lexical.scores(queries) if use_lexical else None
+    found = []
+    for qi in range(len(queries)):
+        if lexical is not None:
+            lo, hi = lexical.indptr[qi], lexical.indptr[qi + 1]
+            lex_rows = (lexical.indices[lo:hi], lexical.data[lo:hi])
+        else:
+            lex_rows = None
+        found.append(_candidates(state, vectors[qi], sims[qi], ids[qi], lex_rows, config))
+    return found
+
+
+def _no_candidates() -> Candidates:
+    empty = np.zeros(0, dtype=np.float32)
+    return Candidates(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), empty, empty, empty)
+
+
+def _candidates(
+    state: SearchState,
+    vector: Vectors,
+    sims: Vectors,
+    ids: npt.NDArray[np.int64],
+    lexical: tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]] | None,
+    config: RetrievalConfig,
+) -> Candidates:
+    snap = state.snapshot
+    best: dict[int, tuple[float, int]] = {}  # entry -> (best question similarity, its row)
+    for sim, row in zip(sims, ids, strict=True):
+        if row >= 0:
+            best.setdefault(int(snap.row_entry[row]), (float(sim), int(row)))  # best first
+    lex = np.zeros(len(snap.entries), dtype=np.float32)
+    if lexical is not None and len(lexical[0]):
+        rows, row_scores = lexical
+        np.maximum.at(lex, snap.row_entry[rows], row_scores)
+        # Entries the words point at but the dense search did not reach: score them exactly.
+        wanted = config.lexical_candidates
+        near = np.argpartition(-lex, wanted)[:wanted] if len(lex) > wanted else range(len(lex))
+        for entry in near:
+            entry = int(entry)
+            if lex[entry] > 0 and entry not in best:
+                lo, hi = state.row_start[entry], state.row_start[entry + 1]
+                row_sims = state.vectors[lo:hi] @ vector
+                best[entry] = (float(row_sims.max()), int(lo + row_sims.argmax()))
+    cands = np.fromiter(best, dtype=np.int64, count=len(best))
+    return Candidates(
+        entries=cands,
+        rows=np.fromiter((r for _, r in best.values()), dtype=np.int64, count=len(best)),
+        dense=np.fromiter((s for s, _ in best.values()), dtype=np.float32, count=len(best)),
+        centroid=(state.centroids[cands] @ vector).astype(np.float32),
+        lexical=lex[cands],
+    )

@@ -63,6 +63,10 @@ class KbMeta:
     index: str
     entries: int
     rows: int
+    # Score weights chosen for this version at import (retrieval/calibration.py); None: the
+    # configured ones.
+    centroid_weight: float | None = None
+    lexical_weight: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,220 @@
+"""Score weights and the out-of-scope threshold, chosen for each knowledge base at import.
+
+Without labelled queries a knowledge base is its own test set. Some alternative questions are
+held out of a copy of the index and searched as if customers had asked them. They pick the
+score weights: the configured mix stays unless another ranks them measurably better. And with
+their own entry left out, the best score they reach on the other entries is what a question on
+a topic the knowledge base lacks looks like: the threshold is the median of those.
+
+Measured on the dev sets in ../shared/data against thresholds tuned on labelled queries; shipped
+off-topic messages (small talk, general knowledge) were tried as the out-of-scope side and lost:
+intent sets such as clinc150 cover small talk, and real out-of-scope traffic is closer to the
+domain than small talk is (README, "Out of the box").
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+
+from retrieval.config import RetrievalConfig
+from retrieval.embedders import Embedder, Vectors
+from retrieval.entries import FaqEntry
+from retrieval.knowledge_base import Candidates, ScoreWeights, SearchState, candidates
+from retrieval.store import KbMeta, Snapshot
+
+log = logging.getLogger(__name__)
+
+# The weights tried, centroid x lexical; the configured pair is added to them.
+CENTROID_WEIGHTS = (0.0, 0.15, 0.3, 0.45)
+LEXICAL_WEIGHTS = (0.0, 0.1, 0.2, 0.3)
+# Share of each entry's alternative questions held out (at least one where it has one).
+HELD_OUT_SHARE = 0.2
+# The threshold: this percentile (the median) of the held-out questions' best score on other
+# entries.
+OTHER_ENTRY_QUANTILE = 50.0
+# When there is nothing to calibrate on (a single entry).
+DEFAULT_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """What import chose for a knowledge base, and on what evidence."""
+
+    threshold: float
+    weights: ScoreWeights
+    source: str
+    # Recall@1 of the held-out questions under the chosen and under plain scoring.
+    held_out_recall: float | None = None
+    plain_recall: float | None = None
+
+
+def hold_out(
+    row_entry: npt.NDArray[np.int32], limit: int, seed: int = 0
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Rows to hold out (alternative questions only, never an entry's main question) and rows
+    to keep, at most `limit` held out, chosen reproducibly."""
+    rng = np.random.default_rng(seed)
+    starts = np.searchsorted(row_entry, np.arange(int(row_entry.max(initial=-1)) + 2))
+    held: list[int] = []
+    for lo, hi in itertools.pairwise(starts):
+        alts = np.arange(lo + 1, hi)
+        if len(alts):
+            take = max(1, round(HELD_OUT_SHARE * len(alts)))
+            held.extend(int(r) for r in rng.choice(alts, size=take, replace=False))
+    chosen = np.array(sorted(held), dtype=np.int64)
+    if len(chosen) > limit:
+        chosen = np.sort(rng.choice(chosen, size=limit, replace=False))
+    keep = np.setdiff1d(np.arange(len(row_entry), dtype=np.int64), chosen)
+    return chosen, keep
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Held-out questions searched against the knowledge base without them, and the entries
+    they belong to. Without alternative questions (`alternatives` false) the entries' own
+    questions stand in, searched against the whole knowledge base."""
+
+    held: list[Candidates]
+    gold: npt.NDArray[np.int64]
+    alternatives: bool
+
+
+def gather_evidence(
+    entries: Sequence[FaqEntry],
+    row_entry: npt.NDArray[np.int32],
+    vectors: Vectors,
+    embedder: Embedder,
+    config: RetrievalConfig,
+) -> Evidence:
+    """Search the held-out questions (see `Evidence`)."""
+    texts = [q for entry in entries for q in entry.questions]
+    held, keep = hold_out(row_entry, config.calibration_questions)
+    alternatives = bool(len(held))
+    if not alternatives:
+        firsts = np.searchsorted(row_entry, np.arange(len(entries))).astype(np.int64)
+        rng = np.random.default_rng(0)
+        take = min(len(firsts), config.calibration_questions)
+        held, keep = np.sort(rng.choice(firsts, size=take, replace=False)), np.arange(len(texts))
+    state = _reduced(entries, row_entry, vectors, keep.astype(np.int64), embedder)
+    found = candidates(state, [texts[int(i)] for i in held], vectors[held], config)
+    return Evidence(found, row_entry[held].astype(np.int64), alternatives)
+
+
+def calibrate(
+    entries: Sequence[FaqEntry],
+    row_entry: npt.NDArray[np.int32],
+    vectors: Vectors,
+    embedder: Embedder,
+    config: RetrievalConfig,
+) -> Calibration:
+    """Weights and threshold for a knowledge base of `entries` whose rows are embedded in
+    `vectors` (row order as the importer writes them)."""
+    evidence = gather_evidence(entries, row_entry, vectors, embedder, config)
+    weights, recall = choose_weights(evidence, config)
+    threshold = choose_threshold(evidence, weights)
+    kind = "held-out alternative questions" if evidence.alternatives else "entry questions"
+    source = f"calibrated on {len(evidence.held)} {kind}"
+    log.info(
+        "calibrated threshold=%.4f centroid=%.2f lexical=%.2f on=%d %s",
+        threshold,
+        weights.centroid,
+        weights.lexical,
+        len(evidence.held),
+        kind,
+    )
+    return Calibration(
+        threshold=threshold,
+        weights=weights,
+        source=source,
+        held_out_recall=recall.get(weights),
+        plain_recall=recall.get(PLAIN),
+    )
+
+
+PLAIN = ScoreWeights(0.0, 0.0)
+
+
+def choose_weights(
+    evidence: Evidence, config: RetrievalConfig
+) -> tuple[ScoreWeights, dict[ScoreWeights, float]]:
+    """The configured weights unless others rank the held-out questions measurably better
+    (by more than two standard errors), and the recall@1 of every pair tried."""
+    if not evidence.alternatives:
+        # No paraphrases to measure on: plain nearest-question scoring, which cannot lose to
+        # itself (and the centroid of one question is that question).
+        return PLAIN, {}
+    configured = ScoreWeights(config.centroid_weight, config.lexical_weight)
+    tried = {configured} | {ScoreWeights(w, b) for w in CENTROID_WEIGHTS for b in LEXICAL_WEIGHTS}
+    recall = {w: _recall(evidence.held, evidence.gold, w) for w in tried}
+    best = max(tried, key=lambda w: (recall[w], -w.centroid - w.lexical))
+    n = len(evidence.held)
+    noise = 2 * (recall[best] * (1 - recall[best]) / n) ** 0.5
+    return (configured if recall[configured] >= recall[best] - noise else best), recall
+
+
+def choose_threshold(evidence: Evidence, weights: ScoreWeights) -> float:
+    """Answer when the best entry scores above OTHER_ENTRY_QUANTILE of the scores that held-out
+    questions (those ranked right) reach on the other entries: a question about a topic the
+    knowledge base lacks looks like that."""
+    other = []
+    for found, gold in zip(evidence.held, evidence.gold, strict=True):
+        scores = found.scores(weights)
+        if len(scores) > 1 and int(found.entries[int(np.argmax(scores))]) == gold:
+            other.append(float(scores[found.entries != gold].max()))
+    if not other:
+        return DEFAULT_THRESHOLD
+    return round(float(np.percentile(other, OTHER_ENTRY_QUANTILE)), 4)
+
+
+def _reduced(
+    entries: Sequence[FaqEntry],
+    row_entry: npt.NDArray[np.int32],
+    vectors: Vectors,
+    keep: npt.NDArray[np.int64],
+    embedder: Embedder,
+) -> SearchState:
+    """A searchable copy of the knowledge base without the held-out rows."""
+    kept_rows = set(keep.tolist())
+    reduced, row = [], 0
+    for entry in entries:
+        questions = entry.questions
+        mine = [q for i, q in enumerate(questions, row) if i in kept_rows]
+        row += len(questions)
+        reduced.append(replace(entry, question=mine[0], alt_questions=tuple(mine[1:])))
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(np.ascontiguousarray(vectors[keep]))
+    meta = KbMeta("calibration", "", embedder.name, vectors.shape[1], 0.0, "", "flat", 0, 0)
+    snapshot = Snapshot(
+        meta, tuple(reduced), row_entry[keep], np.zeros(len(keep), dtype="S32"), index
+    )
+    return SearchState(snapshot, embedder)
+
+
+def _top(found: Sequence[Candidates], weights: ScoreWeights) -> npt.NDArray[np.float32]:
+    return np.array(
+        [float(f.scores(weights).max()) if len(f.entries) else -1.0 for f in found],
+        dtype=np.float32,
+    )
+
+
+def _right(
+    found: Sequence[Candidates], gold: npt.NDArray[np.int64], weights: ScoreWeights
+) -> npt.NDArray[np.bool_]:
+    return np.array(
+        [
+            len(f.entries) > 0 and int(f.entries[int(np.argmax(f.scores(weights)))]) == g
+            for f, g in zip(found, gold, strict=True)
+        ],
+        dtype=bool,
+    )
+
+
+def _recall(found: Sequence[Candidates], gold: npt.NDArray[np.int64], w: ScoreWeights) -> float:
+    return round(float(_right(found, gold, w).mean()), 4) if len(found) else 0.0

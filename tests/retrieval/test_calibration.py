@@ -1,0 +1,114 @@
+"""Weights and threshold chosen at import from the knowledge base's own questions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from retrieval import ImportConfig, KnowledgeBase, RetrievalConfig, import_paths
+from retrieval.calibration import PLAIN, calibrate, hold_out
+from retrieval.entries import FaqEntry
+from retrieval.languages import detect_languages, unread_languages
+from retrieval.store import set_threshold
+from tests.fakes import HashEmbedder
+
+TOPICS = {
+    "returns": ["return an item", "send a product back", "return period", "refund a return"],
+    "delivery": ["delivery time", "when will my parcel arrive", "shipping days", "track parcel"],
+    "payment": ["payment methods", "pay with paypal", "pay by card", "gift card payment"],
+    "account": ["delete my account", "change my password", "reset password", "close account"],
+    "warranty": ["warranty length", "broken product repair", "guarantee claim", "repair cost"],
+}
+
+
+def faq(tmp_path: Path, *, alternatives: bool = True) -> Path:
+    rows = [
+        {
+            "id": topic,
+            "question": f"How does {questions[0]} work?",
+            "answer": f"All about {topic}.",
+            "alt_questions": [f"question about {q}" for q in questions[1:]] if alternatives else [],
+        }
+        for topic, questions in TOPICS.items()
+    ]
+    path = tmp_path / "faq.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def run_import(path: Path, kb_dir: Path, config: RetrievalConfig) -> KnowledgeBase:
+    embedder = HashEmbedder()
+    import_paths([path], kb_dir, embedder, config, ImportConfig(), progress=False)
+    return KnowledgeBase(kb_dir, embedder, config)
+
+
+def test_hold_out_takes_alternatives_only_reproducibly_and_within_the_limit() -> None:
+    row_entry = np.repeat(np.arange(4, dtype=np.int32), [1, 2, 6, 11])
+    held, keep = hold_out(row_entry, limit=100)
+    firsts = np.searchsorted(row_entry, np.arange(4))
+    assert not set(held) & set(firsts)  # an entry's main question always stays
+    assert sorted([*held, *keep]) == list(range(len(row_entry)))
+    # None of the entry without alternatives, one of one, one of five, two of ten.
+    assert np.bincount(row_entry[held], minlength=4).tolist() == [0, 1, 1, 2]
+    assert np.array_equal(hold_out(row_entry, limit=100)[0], held)
+    assert len(hold_out(row_entry, limit=2)[0]) == 2
+
+
+def test_import_calibrates_the_threshold_from_the_knowledge_base(tmp_path: Path) -> None:
+    kb = run_import(faq(tmp_path), tmp_path / "kb", RetrievalConfig(kb_dir=tmp_path / "kb"))
+    meta = kb.snapshot.meta
+    assert meta.threshold_source.startswith("calibrated on 5 held-out alternative questions")
+    assert meta.threshold != RetrievalConfig().default_threshold
+    assert (meta.centroid_weight, meta.lexical_weight) is not None
+    assert kb.search("question about a guarantee claim for my product").in_scope
+    assert not kb.search("what is the capital of mongolia").in_scope
+
+
+def test_without_alternatives_scoring_is_plain_nearest_question(tmp_path: Path) -> None:
+    kb = run_import(
+        faq(tmp_path, alternatives=False), tmp_path / "kb", RetrievalConfig(kb_dir=tmp_path / "kb")
+    )
+    meta = kb.snapshot.meta
+    assert meta.threshold_source == "calibrated on 5 entry questions"
+    assert (meta.centroid_weight, meta.lexical_weight) == (PLAIN.centroid, PLAIN.lexical)
+
+
+def test_calibration_off_keeps_the_configured_threshold_and_weights(tmp_path: Path) -> None:
+    config = RetrievalConfig(kb_dir=tmp_path / "kb", calibrate=False, default_threshold=0.42)
+    meta = run_import(faq(tmp_path), tmp_path / "kb", config).snapshot.meta
+    assert (meta.threshold, meta.threshold_source) == (0.42, "default")
+    assert (meta.centroid_weight, meta.lexical_weight) == (None, None)
+
+
+def test_a_threshold_tuned_on_labelled_queries_survives_a_reimport(tmp_path: Path) -> None:
+    config = RetrievalConfig(kb_dir=tmp_path / "kb")
+    path = faq(tmp_path)
+    run_import(path, tmp_path / "kb", config)
+    set_threshold(tmp_path / "kb", 0.61, "tuned on queries.jsonl (9 queries)", config, keep=3)
+    rows = path.read_text(encoding="utf-8").replace("All about returns.", "Returns: 30 days.")
+    path.write_text(rows, encoding="utf-8")
+    meta = run_import(path, tmp_path / "kb", config).snapshot.meta
+    assert (meta.threshold, meta.threshold_source) == (0.61, "tuned on queries.jsonl (9 queries)")
+
+
+def test_calibrate_measures_the_configured_and_the_plain_weights(tmp_path: Path) -> None:
+    embedder = HashEmbedder()
+    questions = [q for qs in TOPICS.values() for q in qs]
+    row_entry = np.repeat(np.arange(len(TOPICS), dtype=np.int32), 4)
+    entries = [FaqEntry(topic, qs[0], "answer", tuple(qs[1:])) for topic, qs in TOPICS.items()]
+    found = calibrate(entries, row_entry, embedder.encode(questions), embedder, RetrievalConfig())
+    assert found.held_out_recall is not None and found.plain_recall is not None
+    assert 0.0 < found.threshold < 1.0
+
+
+def test_languages_of_a_knowledge_base() -> None:
+    assert detect_languages(["How do I pay?", "Where is my parcel?"]) == {"en"}
+    assert detect_languages(["花呗怎么还款", "借呗额度", "How do I pay?"]) == {"zh", "en"}
+    assert detect_languages(["花呗怎么还款"] * 9 + ["PayPal?"]) == {"zh"}
+    assert detect_languages([]) == {"en"}
+    assert unread_languages("all-MiniLM-L6-v2", frozenset({"zh", "en"})) == {"zh"}
+    assert unread_languages("all-MiniLM-L6-v2+int8", frozenset({"zh"})) == {"zh"}
+    assert unread_languages("multilingual-e5-small", frozenset({"zh", "en"})) == set()
+    assert unread_languages("/models/my-own", frozenset({"zh"})) == set()
