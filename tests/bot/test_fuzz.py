@@ -70,6 +70,7 @@ def declare(tg: FakeTelegram, update: dict[str, Any]) -> None:
 @settings(
     max_examples=25,
     deadline=None,
+    database=None,  # no example store left in the working tree
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(batch=st.lists(updates(BOT_USER), min_size=1, max_size=4))
