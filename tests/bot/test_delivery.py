@@ -11,7 +11,7 @@ import pytest
 from aiogram.types import Update
 
 from bot.journal import RECOVERY_NOTICE, UpdateJournal
-from engine import Engine
+from engine import Engine, FinalReply
 from engine.generators import ExtractiveGenerator
 from engine.log import ConversationLog, Turn
 from engine.sentiment import LexiconSentiment
@@ -63,10 +63,14 @@ async def test_a_restart_settles_each_half_done_question_once_as_the_log_says(
     for chat in (181, 182, 183):
         asked[chat] = tg.send_text(chat, RETURN_WINDOW)
         conversation = await engine.conversation("telegram", str(chat))
-        async for event in engine.reply(
-            conversation, RETURN_WINDOW, external_id=f"{chat}/1", delivery="pending"
-        ):
-            final = event
+        events = [
+            event
+            async for event in engine.reply(
+                conversation, RETURN_WINDOW, external_id=f"{chat}/1", delivery="pending"
+            )
+        ]
+        final = events[-1]
+        assert isinstance(final, FinalReply)
         if chat == 183:
             await conversation_log.set_delivery(final.turn_id, "delivered")
     logged = {chat: await turns_of(conversation_log, chat) for chat in asked}
