@@ -44,7 +44,12 @@ _check: Embedder = HashEmbedder()
 
 
 class ScriptedGenerator:
-    """Streams canned replies word by word and records every request and early close."""
+    """Streams canned replies word by word and records every request and early close.
+
+    Without a script it replays the first source's answer. Like the extractive generator it
+    counts words as tokens, keeps `max_tokens`, cuts at the first stop string, and yields
+    nothing when there is neither a script nor a source.
+    """
 
     def __init__(self, *replies: str) -> None:
         self._replies = list(replies)
@@ -57,8 +62,15 @@ class ScriptedGenerator:
 
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[str, None]:
         self.requests.append(request)
-        reply = self._replies.pop(0) if self._replies else request.sources[0].answer
-        words = reply.split(" ")
+        if self._replies:
+            reply = self._replies.pop(0)
+        elif request.sources:
+            reply = request.sources[0].answer
+        else:
+            return
+        cut = min((reply.find(s) for s in request.stop if s and s in reply), default=-1)
+        text = reply[:cut] if cut >= 0 else reply
+        words = text.split(" ")[: request.max_tokens] if text else []
         finished = False
         try:
             for i, word in enumerate(words):

@@ -94,8 +94,6 @@ async def test_streams_several_pieces_in_order(backend: Backend) -> None:
 
 
 async def test_max_tokens_limits_the_answer(backend: Backend) -> None:
-    if isinstance(backend.generator, ScriptedGenerator):
-        pytest.skip("the scripted fake replays its script whole; it has no token budget")
     pieces = await collect(
         backend.generator, GenerationRequest(SOURCE.question, (SOURCE,), max_tokens=4)
     )
@@ -108,8 +106,6 @@ async def test_max_tokens_limits_the_answer(backend: Backend) -> None:
 
 
 async def test_stop_string_ends_the_answer(backend: Backend) -> None:
-    if isinstance(backend.generator, ScriptedGenerator):
-        pytest.skip("the scripted fake replays its script whole; it ignores stop strings")
     request = GenerationRequest(SOURCE.question, (SOURCE,), max_tokens=LLM_TOKENS)
     if backend.is_llm:
         # A word the model says anyway (greedy decoding) must cut the answer there.
@@ -161,8 +157,6 @@ async def test_closing_early_stops_the_stream(backend: Backend) -> None:
 
 
 async def test_empty_context_does_not_invent_a_source(backend: Backend) -> None:
-    if isinstance(backend.generator, ScriptedGenerator):
-        pytest.skip("the scripted fake replays the first source; it needs one")
     pieces = await collect(
         backend.generator, GenerationRequest("anything?", (), max_tokens=LLM_TOKENS)
     )
