@@ -27,6 +27,7 @@ from typing import Protocol, runtime_checkable
 from engine.generators import Generator
 from engine.sentiment import ClassifierSentiment, SentimentModel
 from retrieval import Embedder, load_embedder
+from retrieval.embedders import DEFAULT_ONNX_DIR
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +160,11 @@ class ModelPickup:
 
 
 def registry_embedders(
-    models_dir: Path, *, batch_size: int = 64
+    models_dir: Path,
+    *,
+    batch_size: int = 64,
+    backend: str = "torch",
+    onnx_dir: Path = DEFAULT_ONNX_DIR,
 ) -> Callable[[str], Embedder | None]:
     """Loads an embedder a knowledge base names when it is one of the registry's embedders.
 
@@ -172,6 +177,6 @@ def registry_embedders(
         path = Path(name)
         if not path.is_absolute() or path.parent != root or not path.is_dir():
             return None
-        return load_embedder(str(path), batch_size=batch_size)
+        return load_embedder(str(path), batch_size=batch_size, backend=backend, onnx_dir=onnx_dir)
 
     return load

@@ -12,7 +12,8 @@ from engine.log import open_store
 from engine.pickup import ModelPickup, registry_embedders
 from engine.sentiment import load_sentiment
 from engine.settings import Settings
-from retrieval import KnowledgeBase, load_embedder
+from retrieval import KnowledgeBase
+from retrieval.embedders import configured_embedder
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +27,10 @@ async def open_engine(settings: Settings) -> AsyncIterator[Engine]:
     """
     config = settings.retrieval
     models_dir = settings.training.models_dir
-    embedder = load_embedder(config.embedder, batch_size=config.batch_size)
-    others = registry_embedders(models_dir, batch_size=config.batch_size)
+    embedder = configured_embedder(config)
+    others = registry_embedders(
+        models_dir, batch_size=config.batch_size, backend=config.backend, onnx_dir=config.onnx_dir
+    )
     kb = KnowledgeBase(config.kb_dir, embedder, config, other_embedders=others)
     generator = load_generator(settings.generator)
     pickup = ModelPickup(models_dir, generator, load_sentiment(settings.sentiment, generator))

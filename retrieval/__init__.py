@@ -2,11 +2,14 @@
 
 from retrieval.config import ImportConfig, RetrievalConfig
 from retrieval.embedders import (
+    BACKENDS,
     EMBEDDERS,
     PACKAGED_MODELS,
     E5Embedder,
     Embedder,
+    OnnxEmbedder,
     SentenceTransformerEmbedder,
+    configured_embedder,
     load_embedder,
     resolve_model,
 )
@@ -30,6 +33,7 @@ from retrieval.loaders import LoadError, Problem
 from retrieval.store import ImportBusy, IndexMissing, KbMeta, current_version, set_threshold
 
 __all__ = [
+    "BACKENDS",
     "EMBEDDERS",
     "PACKAGED_MODELS",
     "E5Embedder",
@@ -47,11 +51,13 @@ __all__ = [
     "LabelledQuery",
     "LoadError",
     "NothingToImport",
+    "OnnxEmbedder",
     "Problem",
     "RetrievalConfig",
     "RetrievalMetrics",
     "SearchResult",
     "SentenceTransformerEmbedder",
+    "configured_embedder",
     "current_version",
     "evaluate_faq",
     "evaluation_kb",

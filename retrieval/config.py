@@ -13,6 +13,11 @@ class RetrievalConfig:
     kb_dir: Path = Path("var/kb")
     # A name known to `retrieval.embedders` (resolved to a packaged copy) or a model directory.
     embedder: str = "all-MiniLM-L6-v2"
+    # How a sentence-transformers embedder runs: "torch", "onnx" or "onnx-int8"
+    # (retrieval.embedders.BACKENDS; multilingual-e5-small always runs on its own engine).
+    backend: str = "torch"
+    # Where the ONNX backends keep the files they export once per model (must be writable).
+    onnx_dir: Path = Path("var/models/onnx")
     batch_size: int = 64
     top_k: int = 5
     # Nearest question rows read per query before scores are aggregated per entry.

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from retrieval.calibration import Calibration, calibrate
 from retrieval.config import ImportConfig, RetrievalConfig
-from retrieval.embedders import Embedder, Vectors, load_embedder
+from retrieval.embedders import Embedder, Vectors, document_embedder, load_embedder
 from retrieval.entries import FaqEntry, chunk_answer, clean_text, derive_id
 from retrieval.index import build_index
 from retrieval.languages import MULTILINGUAL, detect_languages, unread_languages
@@ -163,6 +163,8 @@ def _publish(
         return
     if not entries:
         raise NothingToImport(report)
+    # An int8 query encoder leaves the indexed texts to its full-precision twin.
+    embedder = document_embedder(embedder)
     row_entry, row_hash, vectors = _embed_rows(
         entries, embedder, previous if same_model else None, report, progress
     )

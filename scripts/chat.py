@@ -20,7 +20,8 @@ from engine import Engine, FinalReply, TextDelta
 from engine.log import log_config_for
 from engine.runtime import open_engine
 from engine.settings import Settings
-from retrieval import IndexMissing, import_paths, load_embedder, tune_and_store_threshold
+from retrieval import IndexMissing, import_paths, tune_and_store_threshold
+from retrieval.embedders import configured_embedder
 
 
 def describe(final: FinalReply) -> str:
@@ -78,7 +79,7 @@ def prepare(settings: Settings, imports: list[Path], tune: Path | None) -> None:
     config = settings.retrieval
     if not imports and tune is None:
         return
-    embedder = load_embedder(config.embedder, batch_size=config.batch_size)
+    embedder = configured_embedder(config)
     if imports:
         report = import_paths(
             imports, config.kb_dir, embedder, config, settings.importing, progress=False

@@ -20,9 +20,9 @@ from retrieval import (
     ImportReport,
     NothingToImport,
     import_paths,
-    load_embedder,
     tune_and_store_threshold,
 )
+from retrieval.embedders import DeferredEmbedder
 
 
 def print_problems(report: ImportReport) -> None:
@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = setup(args)
     config = settings.retrieval if args.kb is None else replace(settings.retrieval, kb_dir=args.kb)
-    embedder = load_embedder(config.embedder, batch_size=config.batch_size)
+    # Loaded only when something is embedded: an unchanged re-import never loads the model.
+    embedder = DeferredEmbedder(config)
     try:
         report = import_paths(
             args.paths,

@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 
 from engine.settings import Settings
-from retrieval.embedders import Embedder
+from retrieval.embedders import Embedder, document_embedder
 from retrieval.importer import row_key
 from retrieval.index import build_index
 from retrieval.store import import_lock, read_snapshot, write_snapshot
@@ -28,7 +28,7 @@ def reembed_knowledge_base(
     with import_lock(kb_dir):
         snapshot = read_snapshot(kb_dir, settings.retrieval)
         texts = [q for entry in snapshot.entries for q in entry.questions]
-        vectors = np.asarray(embedder.encode(texts), dtype=np.float32)
+        vectors = np.asarray(document_embedder(embedder).encode(texts), dtype=np.float32)
         keys = np.array([row_key(embedder.name, t) for t in texts], dtype="S32")
         value, source = threshold or (
             snapshot.meta.threshold,
