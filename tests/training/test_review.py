@@ -12,6 +12,7 @@ from tests.training.test_retrain_script import _run
 from training.drafts import Draft, read_drafts
 from training.review import review_interactively
 
+
 def test_the_prompt_approves_edits_rejects_and_stops() -> None:
     drafts = [
         Draft("d-1", "new", "where can I park", PARKING),
