@@ -1,7 +1,7 @@
 """Measure the bot: retrieval, whole answers, and sentiment.
 
     python scripts/evaluate.py retrieval --faq FAQ.jsonl --queries QUERIES.jsonl \\
-        [--tune-queries DEV.jsonl] [--embedder NAME_OR_PATH] [--json]
+        [--tune-queries DEV.jsonl] [--embedder NAME_OR_PATH] [--backend NAME] [--json]
     python scripts/evaluate.py answers --faq FAQ.jsonl --queries QUERIES.jsonl \\
         [--tune-queries DEV.jsonl] [--generator NAME] [--why] [--json]
     python scripts/evaluate.py followups --faq DIR_OR_FILE --dialogues DIALOGUES.jsonl \\
@@ -39,6 +39,7 @@ from engine.sentiment import (
 )
 from engine.settings import Settings
 from retrieval import evaluate_faq, evaluation_kb, load_embedder, read_queries
+from retrieval.embedders import BACKENDS, configured_embedder
 
 
 def print_metrics(metrics: Mapping[str, object], as_json: bool) -> None:
@@ -53,7 +54,9 @@ def retrieval_command(args: argparse.Namespace, settings: Settings) -> int:
     config = settings.retrieval
     if args.embedder:
         config = replace(config, embedder=args.embedder)
-    embedder = load_embedder(config.embedder, batch_size=config.batch_size)
+    if args.backend:
+        config = replace(config, backend=args.backend)
+    embedder = configured_embedder(config)
     result = evaluate_faq(
         args.faq,
         args.queries,
@@ -64,7 +67,7 @@ def retrieval_command(args: argparse.Namespace, settings: Settings) -> int:
     )
     for problem in result.import_report.problems:
         print(f"warning: {problem}", file=sys.stderr)
-    print(f"embedder   {embedder.name} ({result.index} index)")
+    print(f"embedder   {embedder.name} ({config.backend} backend, {result.index} index)")
     print(f"threshold  {result.metrics.threshold:.4f} ({result.threshold_source})")
     print_metrics(asdict(result.metrics), args.json)
     return 0
@@ -177,6 +180,11 @@ def main(argv: list[str] | None = None) -> int:
         cmd.add_argument("--json", action="store_true", help="print the metrics as JSON last")
         add_common(cmd)
     ret.add_argument("--embedder", help="embedder name or model folder (default: from config)")
+    ret.add_argument(
+        "--backend",
+        choices=sorted(BACKENDS),
+        help="how the embedder runs: torch, onnx, onnx-int8 (default: from config)",
+    )
     ans.add_argument("--generator", help="generator backend (default: from config)")
     ans.add_argument(
         "--why",
