@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from retrieval import Embedder, RetrievalConfig
-from retrieval.importer import ImportConfig, edit_entries
+from retrieval import Embedder, ImportConfig, RetrievalConfig
+from retrieval.importer import edit_entries
 from tests.training.test_drafts import GIFT, PARKING, RETURNS, SHIPPING, fill
 from tests.training.test_retrain_script import _run
 from training.drafts import Draft, read_drafts
