@@ -23,6 +23,12 @@ class AnswerMetrics:
     n: int
     answer_correct: float | None
     handoff_recall: float | None
+    # Questions answered from the right entry, at once or after the customer picked it from a
+    # clarifying question, over all questions (the bot resolves no out-of-scope question).
+    resolution_rate: float
+    # Questions asked back, and questions answered from a wrong entry (out of scope included).
+    asked_back: float
+    answered_wrong: float
     p50_ms: float
     p95_ms: float
 
@@ -62,37 +68,57 @@ async def evaluate_answers(
     """Ask every query as the first message of a new conversation and score the replies.
 
     `answer_correct`: in-scope queries answered (action "answer") from the right entry.
-    `handoff_recall`: out-of-scope queries not answered from any entry. `misses`, when given,
-    collects why the others went wrong.
+    `handoff_recall`: out-of-scope queries not answered from any entry. When the engine asks
+    back and lists the right entry, the customer picks it by number, and the question counts
+    resolved if the answer then comes from it. `misses`, when given, collects why the others
+    went wrong.
     """
-    right = in_scope = declined = out_of_scope = 0
+    right = in_scope = declined = out_of_scope = resolved = asked = wrong = 0
     latencies = []
     for i, query in enumerate(tqdm(queries, desc="answering", unit="q", disable=not progress)):
         conversation = await engine.conversation("evaluation", f"q{i}", new=True)
         start = time.perf_counter()
-        final = None
-        async for event in engine.reply(conversation, query.query):
-            if isinstance(event, FinalReply):
-                final = event
+        final = await _final(engine, conversation, query.query)
         latencies.append((time.perf_counter() - start) * 1000)
-        assert final is not None, "a reply always ends with a FinalReply"
         if misses is not None and (kind := miss_kind(final, query.faq_id)) is not None:
             misses.add(kind, query.query)
         answered = final.action == "answer"
+        asked += final.action == "clarify"
+        if answered and final.hits[0].entry.id != query.faq_id:
+            wrong += 1
         if query.faq_id is None:
             out_of_scope += 1
             declined += not answered
-        else:
-            in_scope += 1
-            right += answered and final.hits[0].entry.id == query.faq_id
+            continue
+        in_scope += 1
+        first_right = answered and final.hits[0].entry.id == query.faq_id
+        right += first_right
+        listed = [e.id for e in final.options]
+        if final.action == "clarify" and query.faq_id in listed:
+            pick = await _final(engine, conversation, str(listed.index(query.faq_id) + 1))
+            first_right = pick.action == "answer" and pick.hits[0].entry.id == query.faq_id
+        resolved += first_right
     lat = np.array(latencies or [0.0])
+    n = len(queries)
     return AnswerMetrics(
-        n=len(queries),
+        n=n,
         answer_correct=round(right / in_scope, 4) if in_scope else None,
         handoff_recall=round(declined / out_of_scope, 4) if out_of_scope else None,
+        resolution_rate=round(resolved / n, 4) if n else 0.0,
+        asked_back=round(asked / n, 4) if n else 0.0,
+        answered_wrong=round(wrong / n, 4) if n else 0.0,
         p50_ms=round(float(np.percentile(lat, 50)), 2),
         p95_ms=round(float(np.percentile(lat, 95)), 2),
     )
+
+
+async def _final(engine: Engine, conversation: int, text: str) -> FinalReply:
+    final = None
+    async for event in engine.reply(conversation, text):
+        if isinstance(event, FinalReply):
+            final = event
+    assert final is not None, "a reply always ends with a FinalReply"
+    return final
 
 
 @dataclass(frozen=True, slots=True)

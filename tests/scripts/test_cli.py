@@ -138,7 +138,16 @@ def test_evaluate_answers_runs_the_whole_engine() -> None:
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
     metrics = json.loads(lines[-1])
-    assert set(metrics) == {"n", "answer_correct", "handoff_recall", "p50_ms", "p95_ms"}
+    assert set(metrics) == {
+        "n",
+        "answer_correct",
+        "handoff_recall",
+        "resolution_rate",
+        "asked_back",
+        "answered_wrong",
+        "p50_ms",
+        "p95_ms",
+    }
     assert metrics["n"] == 48 and metrics["handoff_recall"] >= 0.8
     # --why: every query not handled right is counted once under a kind of miss.
     misses = [line.split(maxsplit=2) for line in lines if line.startswith("miss ")]
@@ -148,6 +157,8 @@ def test_evaluate_answers_runs_the_whole_engine() -> None:
     answered_oos = round((1 - metrics["handoff_recall"]) * (len(rows) - in_scope))
     assert sum(int(count) for _, count, _ in misses) == wrong + answered_oos
     assert metrics["answer_correct"] >= 0.5
+    # Resolved: answered right at once, or after picking the right entry from a question back.
+    assert metrics["resolution_rate"] * len(rows) >= metrics["answer_correct"] * in_scope - 0.5
 
 
 def test_evaluate_followups_compares_memory_on_and_off() -> None:
