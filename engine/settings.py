@@ -85,6 +85,13 @@ class WebConfig:
     # [bot] operator_chat_id): while one is open, customers' messages go to the operator.
     # False: hand-overs are recorded in the log and the bot keeps answering.
     operator_desk: bool = False
+    # The console (/console): accounts, sessions, assignments and notes, managed with
+    # `python -m bot.web users`. cookie_secure=False only for plain http://127.0.0.1 tests.
+    users_path: Path = Path("var/console.db")
+    cookie_secure: bool = True
+    session_hours: float = 12.0
+    # Login tries per client address and per user name: a burst of 5, refilled at this rate.
+    login_per_minute: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)

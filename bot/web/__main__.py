@@ -4,6 +4,9 @@
     python -m bot.web keys create --name NAME --scope chat|admin [--rate N]
     python -m bot.web keys revoke NAME
     python -m bot.web keys list
+    python -m bot.web users create NAME --role operator|admin [--password-stdin]
+    python -m bot.web users remove NAME
+    python -m bot.web users list
 
 Start-up problems end the process with exit status 2 and one line saying what to fix.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import getpass
 import logging
 import os
 import sys
@@ -25,6 +29,7 @@ from bot.web.app import create_app
 from bot.web.keys import SCOPES, KeyStore
 from bot.web.knowledge_admin import KnowledgeAdmin
 from bot.web.limits import RateLimiter
+from bot.web.users import ROLES, UserStore
 from engine.generators.models import ModelUnavailable
 from engine.runtime import open_engine
 from engine.settings import Settings, load_settings
@@ -91,6 +96,28 @@ def keys_command(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def users_command(settings: Settings, args: argparse.Namespace) -> int:
+    store = UserStore(settings.web.users_path)
+    if args.action == "create":
+        if args.password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+        else:
+            password = getpass.getpass(f"password for {args.name}: ")
+            if getpass.getpass("again: ") != password:
+                raise StartupError("the two passwords differ; run the command again")
+        store.create(args.name, args.role, password)
+        print(f"user {args.name!r} ({args.role}) created", file=sys.stderr)
+    elif args.action == "remove":
+        if not store.remove(args.name):
+            print(f"error: no user named {args.name!r}", file=sys.stderr)
+            return 1
+        print(f"user {args.name!r} removed and signed out", file=sys.stderr)
+    else:
+        for user in store.users():
+            print(f"{user.name}\t{user.role}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.web", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -107,6 +134,17 @@ def main(argv: list[str] | None = None) -> int:
     revoke = actions.add_parser("revoke", help="revoke a key at once")
     revoke.add_argument("name")
     actions.add_parser("list", help="names and scopes of the live keys")
+    users = commands.add_parser("users", help="create, remove or list console accounts")
+    user_actions = users.add_subparsers(dest="action", required=True)
+    new_user = user_actions.add_parser("create", help="create an account (password asked)")
+    new_user.add_argument("name")
+    new_user.add_argument("--role", required=True, choices=ROLES)
+    new_user.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin's first line"
+    )
+    gone = user_actions.add_parser("remove", help="remove an account and end its sessions")
+    gone.add_argument("name")
+    user_actions.add_parser("list", help="names and roles of the accounts")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -123,6 +161,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "keys":
             try:
                 return keys_command(settings, args)
+            except ValueError as error:
+                raise StartupError(str(error)) from None
+        if args.command == "users":
+            try:
+                return users_command(settings, args)
             except ValueError as error:
                 raise StartupError(str(error)) from None
         asyncio.run(serve(settings))

@@ -16,7 +16,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.web import chat, conversations, knowledge, widget
+from bot.web import chat, console, conversations, knowledge, widget
 from bot.web.access import Served, Services
 from bot.web.errors import ApiError, ErrorBody, error_response, install_error_handlers
 
@@ -73,6 +73,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(conversations.router)
     app.include_router(knowledge.router)
     app.include_router(widget.router)
+    console.install(app, services)
     config = services.config
     if config.cors_origins:
         app.add_middleware(

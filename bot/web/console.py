@@ -1,0 +1,431 @@
+"""The operators' console under /console: sign-in, the hand-over inbox, transcripts, replies.
+
+Pages are rendered on the server with Jinja2 (autoescape on: customer text is hostile and is
+never marked safe); the only script is a small poller that refreshes the page's main part. A
+session is a random token in an HttpOnly, SameSite=Lax cookie (Secure unless [web]
+cookie_secure is off for plain-http tests); every POST carries the session's CSRF token, and
+the sign-in form a double-submit token of its own. URLs carry conversation ids only, never a
+customer's id or text, and nothing here logs request details.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from bot.web.access import Services, services
+from bot.web.errors import ApiError
+from bot.web.limits import RateLimiter
+from bot.web.users import ROLES, Role, Session, UserStore
+from engine.log import Conversation, ConversationStore, Delivery, Handover
+
+SESSION_COOKIE = "sb_console"
+LOGIN_CSRF_COOKIE = "sb_login_csrf"
+CHANNELS = ("telegram", "web")
+VIEWS = ("waiting", "mine", "open", "resolved")
+RATING_QUESTION = (
+    "Your question was handled by our team. How did we do? Reply with 1 (bad) to 5 (great)."
+)
+_TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "console_templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+
+@dataclass
+class Console:
+    """The console's state beside the app's services: accounts and the sign-in limiter."""
+
+    users: UserStore
+    logins: RateLimiter
+
+
+def console(request: Request) -> Console:
+    found: Console = request.app.state.console
+    return found
+
+
+def install(app: Any, found: Services) -> None:
+    """Attach the console's state and router to the app."""
+    config = found.config
+    app.state.console = Console(
+        UserStore(config.users_path, session_hours=config.session_hours),
+        RateLimiter(config.login_per_minute, 5),
+    )
+    app.include_router(router)
+
+
+def _signed_in(admin: bool) -> Callable[..., Awaitable[Session]]:
+    async def check(request: Request) -> Session:
+        token = request.cookies.get(SESSION_COOKIE)
+        session = console(request).users.session(token) if token else None
+        if session is None:
+            raise ApiError(
+                303,
+                "sign in at /console/login",
+                code="login_required",
+                headers={"Location": "/console/login"},
+            )
+        if admin and session.user.role != "admin":
+            raise ApiError(403, "this page is for admins", code="admin_required")
+        if request.method == "POST":
+            form = await request.form()
+            sent = form.get("csrf")
+            if not isinstance(sent, str) or not hmac.compare_digest(sent, session.csrf):
+                raise ApiError(403, "missing or stale form token; reload the page", code="csrf")
+        return session
+
+    return check
+
+
+Operator = Annotated[Session, Depends(_signed_in(admin=False))]
+Admin = Annotated[Session, Depends(_signed_in(admin=True))]
+Found = Annotated[Services, Depends(services)]
+
+
+def _page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    html = _TEMPLATES.get_template(name).render(**context)
+    return HTMLResponse(html, status_code=status, headers=_HEADERS)
+
+
+def _back(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303, headers=_HEADERS)
+
+
+# Sign-in.
+
+
+@router.get("/login")
+async def login_page(request: Request) -> Response:
+    return _login_form(request, error=None)
+
+
+def _login_form(request: Request, error: str | None, status: int = 200) -> Response:
+    token = secrets.token_urlsafe(24)
+    response = _page("login.html", status, csrf=token, error=error)
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        path="/console/login",
+        secure=request.app.state.services.config.cookie_secure,
+        max_age=3600,
+    )
+    return response
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    name: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=1024)],
+    csrf: Annotated[str, Form(max_length=128)],
+) -> Response:
+    state = console(request)
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(expected, csrf):
+        return _login_form(request, "The form expired; try again.", 403)
+    address = request.client.host if request.client else "unknown"
+    wait = max(state.logins.take(f"ip:{address}"), state.logins.take(f"user:{name}"))
+    if wait > 0:
+        response = _login_form(request, f"Too many tries; wait {wait:.0f} s.", 429)
+        response.headers["Retry-After"] = RateLimiter.retry_after(wait)
+        return response
+    user = state.users.check(name, password)
+    if user is None:
+        return _login_form(request, "Wrong name or password.", 401)
+    token = state.users.start_session(user)
+    response = _back("/console")
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        path="/console",
+        secure=request.app.state.services.config.cookie_secure,
+        max_age=int(request.app.state.services.config.session_hours * 3600),
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/console/login")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, session: Operator) -> Response:
+    token = request.cookies.get(SESSION_COOKIE, "")
+    console(request).users.end_session(token)
+    response = _back("/console/login")
+    response.delete_cookie(SESSION_COOKIE, path="/console")
+    return response
+
+
+# The inbox.
+
+
+@dataclass(frozen=True)
+class Row:
+    """One hand-over in the inbox."""
+
+    handover: Handover
+    channel: str
+    assignee: str | None
+    waiting_s: float
+    last_customer: str
+
+
+@router.get("")
+async def inbox(
+    request: Request, session: Operator, found: Found, view: str = "waiting"
+) -> Response:
+    if view not in VIEWS:
+        raise ApiError(404, f"no view {view!r}; one of {VIEWS}", code="not_found")
+    rows = await _rows(found.engine.conversation_log, console(request).users, view, session)
+    return _page(
+        "inbox.html",
+        session=session,
+        rows=rows,
+        view=view,
+        views=VIEWS,
+        live=True,
+        duration=_duration,
+    )
+
+
+async def _rows(log: ConversationStore, users: UserStore, view: str, session: Session) -> list[Row]:
+    assigned = users.assignments()
+    now = time.time()
+    handovers: list[tuple[str, Handover]] = []
+    if view == "resolved":
+        for summary in await log.list_conversations(limit=200):
+            conversation = await log.get_conversation(summary.id)
+            if conversation is None:
+                continue
+            handovers += [(conversation.channel, h) for h in conversation.handovers if h.closed_at]
+        handovers.sort(key=lambda pair: pair[1].closed_at or 0, reverse=True)
+    else:
+        for channel in await _channels(log):
+            handovers += [(channel, h) for _, h in await log.open_handovers(channel)]
+        handovers.sort(key=lambda pair: pair[1].opened_at)
+    rows = []
+    for channel, handover in handovers:
+        assignee = assigned.get(handover.id)
+        if view == "waiting" and assignee is not None:
+            continue
+        if view == "mine" and assignee != session.user.name:
+            continue
+        turns = await log.recent_turns(handover.conversation_id, 10)
+        last = next((t.text for t in reversed(turns) if t.role == "customer"), "")
+        rows.append(Row(handover, channel, assignee, now - handover.opened_at, last[:140]))
+    return rows
+
+
+async def _channels(log: ConversationStore) -> list[str]:
+    seen = {summary.channel for summary in await log.list_conversations(limit=200)}
+    return sorted(seen | set(CHANNELS))
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+@router.get("/conversations/{conversation_id}")
+async def transcript(
+    request: Request, conversation_id: int, session: Operator, found: Found
+) -> Response:
+    conversation = await _conversation(found, conversation_id)
+    state = console(request)
+    open_handover = next((h for h in conversation.handovers if h.closed_at is None), None)
+    assignee = state.users.assignments().get(open_handover.id) if open_handover else None
+    return _page(
+        "conversation.html",
+        session=session,
+        conversation=conversation,
+        handover=open_handover,
+        assignee=assignee,
+        notes=state.users.notes(conversation_id),
+        when=_when,
+        live=True,
+    )
+
+
+def _when(stamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(stamp))
+
+
+async def _conversation(found: Services, conversation_id: int) -> Conversation:
+    conversation = await found.engine.conversation_log.get_conversation(conversation_id)
+    if conversation is None:
+        raise ApiError(404, f"no conversation {conversation_id}", code="conversation_not_found")
+    return conversation
+
+
+def _here(conversation_id: int) -> str:
+    return f"/console/conversations/{conversation_id}"
+
+
+@router.post("/conversations/{conversation_id}/assign")
+async def assign(
+    request: Request, conversation_id: int, session: Operator, found: Found
+) -> Response:
+    handover = await found.engine.conversation_log.open_handover_for(conversation_id)
+    if handover is None:
+        raise ApiError(409, "no open hand-over to take", code="no_handover")
+    console(request).users.assign(handover.id, session.user.name)
+    return _back(_here(conversation_id))
+
+
+@router.post("/conversations/{conversation_id}/reply")
+async def reply(
+    request: Request,
+    conversation_id: int,
+    session: Operator,
+    found: Found,
+    text: Annotated[str, Form(min_length=1, max_length=4000)],
+) -> Response:
+    conversation = await _conversation(found, conversation_id)
+    log = found.engine.conversation_log
+    handover = await log.open_handover_for(conversation_id)
+    if handover is not None and handover.id not in console(request).users.assignments():
+        console(request).users.assign(handover.id, session.user.name)
+    # The web chat's stream sends operator turns as they are logged; other channels deliver
+    # the turns still "pending".
+    delivery: Delivery | None = None if conversation.channel == "web" else "pending"
+    await log.add_turn(conversation_id, "operator", text.strip(), delivery=delivery)
+    return _back(_here(conversation_id))
+
+
+@router.post("/conversations/{conversation_id}/note")
+async def note(
+    request: Request,
+    conversation_id: int,
+    session: Operator,
+    found: Found,
+    text: Annotated[str, Form(min_length=1, max_length=4000)],
+) -> Response:
+    await _conversation(found, conversation_id)
+    console(request).users.add_note(conversation_id, session.user.name, text.strip())
+    return _back(_here(conversation_id))
+
+
+@router.post("/conversations/{conversation_id}/resolve")
+async def resolve(
+    request: Request, conversation_id: int, session: Operator, found: Found
+) -> Response:
+    conversation = await _conversation(found, conversation_id)
+    log = found.engine.conversation_log
+    handover = await log.open_handover_for(conversation_id)
+    if handover is None:
+        raise ApiError(409, "no open hand-over to resolve", code="no_handover")
+    await log.close_handover(handover.id, operator_id=session.user.name)
+    console(request).users.ask_rating(handover.id, conversation_id)
+    delivery: Delivery | None = None if conversation.channel == "web" else "pending"
+    await log.add_turn(conversation_id, "operator", RATING_QUESTION, delivery=delivery)
+    return _back(_here(conversation_id))
+
+
+# Accounts (admins only).
+
+
+@router.get("/users")
+async def users_page(request: Request, session: Admin) -> Response:
+    return _page(
+        "users.html",
+        session=session,
+        users=console(request).users.users(),
+        roles=ROLES,
+        error=None,
+    )
+
+
+@router.post("/users")
+async def create_user(
+    request: Request,
+    session: Admin,
+    name: Annotated[str, Form(max_length=64)],
+    role: Annotated[str, Form(max_length=16)],
+    password: Annotated[str, Form(max_length=1024)],
+) -> Response:
+    store = console(request).users
+    try:
+        store.create(name, _role(role), password)
+    except ValueError as error:
+        return _page(
+            "users.html",
+            400,
+            session=session,
+            users=store.users(),
+            roles=ROLES,
+            error=str(error),
+        )
+    return _back("/console/users")
+
+
+@router.post("/users/{name}/remove")
+async def remove_user(request: Request, name: str, session: Admin) -> Response:
+    if name == session.user.name:
+        raise ApiError(409, "you cannot remove your own account", code="own_account")
+    console(request).users.remove(name)
+    return _back("/console/users")
+
+
+def _role(value: str) -> Role:
+    for role in ROLES:
+        if role == value:
+            return role
+    raise ValueError(f"role {value!r} is not one of {ROLES}")
+
+
+LIVE_JS = """\
+// Refreshes the page's <main> every few seconds while the page is shown; no build step.
+(function () {
+  var main = document.querySelector("main[data-live]");
+  if (!main) return;
+  setInterval(function () {
+    if (document.hidden) return;
+    var active = document.activeElement;
+    var typing = active && (active.tagName === "TEXTAREA" || active.tagName === "INPUT");
+    if (typing && active.value) return;
+    fetch(location.href, {credentials: "same-origin"}).then(function (r) {
+      return r.ok ? r.text() : null;
+    }).then(function (html) {
+      if (!html) return;
+      var page = new DOMParser().parseFromString(html, "text/html");
+      var fresh = page.querySelector("main[data-live]");
+      if (fresh && fresh.innerHTML !== main.innerHTML) main.innerHTML = fresh.innerHTML;
+    });
+  }, 3000);
+})();
+"""
+
+
+@router.get("/live.js")
+async def live_js() -> Response:
+    return Response(LIVE_JS, media_type="text/javascript", headers={"Cache-Control": "max-age=300"})

@@ -1,0 +1,245 @@
+"""Console accounts and their sessions: argon2 password hashes, server-side session rows.
+
+Passwords are guessable secrets, so they are stored with argon2id (a slow, memory-hard hash);
+session tokens are 32 random bytes, so the session table keeps only their SHA-256. Sessions
+live in the same SQLite file as the accounts, so that several server processes share them and
+`python -m bot.web users` can change an account while the server runs (a removed account's
+sessions end with it). The file also keeps the console's own state: who took which hand-over,
+operators' internal notes and customers' ratings of a resolved hand-over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+Role = Literal["operator", "admin"]
+ROLES: tuple[Role, ...] = ("operator", "admin")
+MIN_PASSWORD = 10
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS users ("
+    "name TEXT PRIMARY KEY, hash TEXT NOT NULL, role TEXT NOT NULL, created_at REAL NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS sessions ("
+    "token_hash TEXT PRIMARY KEY, name TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE, "
+    "csrf TEXT NOT NULL, expires_at REAL NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS assignments ("
+    "handover_id INTEGER PRIMARY KEY, name TEXT NOT NULL, assigned_at REAL NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS notes ("
+    "id INTEGER PRIMARY KEY, conversation_id INTEGER NOT NULL, name TEXT NOT NULL, "
+    "text TEXT NOT NULL, created_at REAL NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS notes_conversation ON notes (conversation_id)",
+    "CREATE TABLE IF NOT EXISTS ratings ("
+    "handover_id INTEGER PRIMARY KEY, conversation_id INTEGER NOT NULL, "
+    "asked_at REAL NOT NULL, score INTEGER, rated_at REAL)",
+)
+_hasher = PasswordHasher()
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A console account; the password is never kept, only its argon2 hash."""
+
+    name: str
+    role: Role
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A signed-in user and the CSRF token every state-changing request must carry."""
+
+    user: User
+    csrf: str
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """An operator's internal note on a conversation; never sent to the customer."""
+
+    id: int
+    conversation_id: int
+    name: str
+    text: str
+    created_at: float
+
+
+class UserStore:
+    """The console's SQLite file: accounts, sessions, assignments, notes and ratings."""
+
+    def __init__(self, path: Path, *, session_hours: float = 12.0) -> None:
+        self.path = path
+        self._session_s = session_hours * 3600.0
+
+    # Accounts.
+
+    def create(self, name: str, role: Role, password: str) -> User:
+        """Add an account; ValueError says what to change."""
+        if not _NAME.fullmatch(name):
+            raise ValueError(f"user name {name!r}: use 1-64 of A-Z a-z 0-9 _ . -")
+        if role not in ROLES:
+            raise ValueError(f"role {role!r} is not one of {ROLES}")
+        if len(password) < MIN_PASSWORD:
+            raise ValueError(f"the password must have at least {MIN_PASSWORD} characters")
+        with self._connect() as conn:
+            try:
+                conn.execute(
+                    "INSERT INTO users (name, hash, role, created_at) VALUES (?, ?, ?, ?)",
+                    (name, _hasher.hash(password), role, time.time()),
+                )
+            except sqlite3.IntegrityError:
+                raise ValueError(
+                    f"a user named {name!r} exists; remove it first or pick another name"
+                ) from None
+        return User(name, role)
+
+    def remove(self, name: str) -> bool:
+        """Delete an account and end its sessions; False when there is no such account."""
+        with self._connect() as conn:
+            conn.execute("DELETE FROM sessions WHERE name = ?", (name,))
+            return conn.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount > 0
+
+    def users(self) -> list[User]:
+        with self._connect() as conn:
+            rows = conn.execute("SELECT name, role FROM users ORDER BY name").fetchall()
+        return [User(str(name), role) for name, role in rows]
+
+    def check(self, name: str, password: str) -> User | None:
+        """The account when the password matches, else None (same work for unknown names)."""
+        with self._connect() as conn:
+            row = conn.execute("SELECT hash, role FROM users WHERE name = ?", (name,)).fetchone()
+        stored = row[0] if row else _DUMMY
+        try:
+            _hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        if row is None:
+            return None
+        if _hasher.check_needs_rehash(stored):
+            with self._connect() as conn:
+                conn.execute(
+                    "UPDATE users SET hash = ? WHERE name = ?", (_hasher.hash(password), name)
+                )
+        return User(name, row[1])
+
+    # Sessions.
+
+    def start_session(self, user: User) -> str:
+        """A new session's token (for the cookie only: the store keeps its hash)."""
+        token = secrets.token_urlsafe(32)
+        with self._connect() as conn:
+            conn.execute("DELETE FROM sessions WHERE expires_at < ?", (time.time(),))
+            conn.execute(
+                "INSERT INTO sessions (token_hash, name, csrf, expires_at) VALUES (?, ?, ?, ?)",
+                (
+                    _digest(token),
+                    user.name,
+                    secrets.token_urlsafe(32),
+                    time.time() + self._session_s,
+                ),
+            )
+        return token
+
+    def session(self, token: str) -> Session | None:
+        """The live session of a cookie's token, or None."""
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT u.name, u.role, s.csrf, s.expires_at FROM sessions s "
+                "JOIN users u ON u.name = s.name WHERE s.token_hash = ? AND s.expires_at > ?",
+                (_digest(token), time.time()),
+            ).fetchone()
+        if row is None:
+            return None
+        return Session(User(row[0], row[1]), row[2], row[3])
+
+    def end_session(self, token: str) -> None:
+        with self._connect() as conn:
+            conn.execute("DELETE FROM sessions WHERE token_hash = ?", (_digest(token),))
+
+    # Console state.
+
+    def assign(self, handover_id: int, name: str) -> None:
+        """Give a hand-over to an operator (taking it from another is allowed: a lead may)."""
+        with self._connect() as conn:
+            conn.execute(
+                "INSERT INTO assignments (handover_id, name, assigned_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (handover_id) DO UPDATE SET name = excluded.name, "
+                "assigned_at = excluded.assigned_at",
+                (handover_id, name, time.time()),
+            )
+
+    def assignments(self) -> dict[int, str]:
+        with self._connect() as conn:
+            rows = conn.execute("SELECT handover_id, name FROM assignments").fetchall()
+        return {int(h): str(n) for h, n in rows}
+
+    def add_note(self, conversation_id: int, name: str, text: str) -> None:
+        with self._connect() as conn:
+            conn.execute(
+                "INSERT INTO notes (conversation_id, name, text, created_at) VALUES (?, ?, ?, ?)",
+                (conversation_id, name, text, time.time()),
+            )
+
+    def notes(self, conversation_id: int) -> list[Note]:
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT id, conversation_id, name, text, created_at FROM notes "
+                "WHERE conversation_id = ? ORDER BY id",
+                (conversation_id,),
+            ).fetchall()
+        return [Note(*row) for row in rows]
+
+    def ask_rating(self, handover_id: int, conversation_id: int) -> None:
+        with self._connect() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO ratings (handover_id, conversation_id, asked_at) "
+                "VALUES (?, ?, ?)",
+                (handover_id, conversation_id, time.time()),
+            )
+
+    def rate(self, conversation_id: int, score: int) -> bool:
+        """Store a customer's 1-5 rating on the latest resolved hand-over of a conversation."""
+        if not 1 <= score <= 5:
+            raise ValueError(f"a rating is 1 to 5, got {score}")
+        with self._connect() as conn:
+            cursor = conn.execute(
+                "UPDATE ratings SET score = ?, rated_at = ? WHERE handover_id = ("
+                "SELECT MAX(handover_id) FROM ratings WHERE conversation_id = ?)",
+                (score, time.time(), conversation_id),
+            )
+            return cursor.rowcount > 0
+
+    def ratings(self) -> list[tuple[int, int | None]]:
+        """(handover id, score or None) of every rating asked for."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT handover_id, score FROM ratings ORDER BY handover_id")
+            return [(int(h), s) for h, s in rows.fetchall()]
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(self.path, isolation_level=None, timeout=10)) as conn:
+            conn.execute("PRAGMA foreign_keys = ON")
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            yield conn
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# Verified against when the name is unknown, so a wrong name costs as long as a wrong password.
+_DUMMY = _hasher.hash(secrets.token_urlsafe(16))
