@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from engine.log.export import LogTarget, read_log
 from engine.log.port import ConversationStore
 from engine.log.records import REASON_CODES, ReasonCode
+from engine.resolution import LoggedTurn, resolution_rate
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,8 @@ class LogReport:
     top_unanswered: tuple[UnansweredQuestion, ...]
     # Bot turns per reason code, in REASON_CODES order; codes never given are left out.
     reasons: tuple[tuple[ReasonCode, int], ...] = ()
+    # Conversations whose last bot answer stood (engine/resolution.py); None without any.
+    resolution_rate: float | None = None
 
     def render(self) -> str:
         """The report as aligned plain-text lines."""
@@ -49,6 +52,8 @@ class LogReport:
             f"handed over       {self.handed_over} ({self.handovers} handovers opened)",
             f"feedback          +{self.feedback_up} / -{self.feedback_down}",
         ]
+        if self.resolution_rate is not None:
+            lines.append(f"resolution rate   {self.resolution_rate:.1%} (the bot's answer stood)")
         if self.reasons:
             lines.append("reasons:")
             lines += [f"  {count:5d}  {code}" for code, count in self.reasons]
@@ -70,9 +75,16 @@ async def build_report(store: ConversationStore, *, top: int = 10) -> LogReport:
     reasons: Counter[ReasonCode] = Counter()
     feedback: Counter[int] = Counter()
     unanswered: Counter[str] = Counter()
+    outcomes: list[tuple[list[LoggedTurn], bool]] = []
     async for conversation in store.export_conversations():
         conversations += 1
         handovers += len(conversation.handovers)
+        outcomes.append(
+            (
+                [LoggedTurn(t.role, t.action, t.feedback) for t in conversation.turns],
+                bool(conversation.handovers),
+            )
+        )
         waiting: list[str] = []  # the customer messages the next reply answers
         for turn in conversation.turns:
             turns[turn.role] += 1
@@ -100,6 +112,7 @@ async def build_report(store: ConversationStore, *, top: int = 10) -> LogReport:
         feedback_down=feedback[-1],
         top_unanswered=tuple(UnansweredQuestion(t, n) for t, n in unanswered.most_common(top)),
         reasons=tuple((code, reasons[code]) for code in REASON_CODES if reasons[code]),
+        resolution_rate=resolution_rate(outcomes),
     )
 
 

@@ -556,6 +556,7 @@ async def test_exports_for_training_are_the_same_from_every_store(
         1,
     )
     assert summary.reasons == (("clarify_choice", 1), ("ambiguous", 1), ("negative_sentiment", 1))
+    assert summary.resolution_rate == 0.0  # the one conversation was handed over
     with pytest.raises(ValueError, match="reason_code 'maybe' needs role 'bot'"):
         await store.add_turn(c, "bot", "x", reason_code="maybe")  # type: ignore[arg-type]
 
