@@ -10,6 +10,8 @@ customer's id or text, and nothing here logs request details.
 
 from __future__ import annotations
 
+import asyncio
+import calendar
 import hmac
 import secrets
 import time
@@ -21,7 +23,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
+from bot.web import analytics
 from bot.web.access import Services, services
 from bot.web.errors import ApiError
 from bot.web.limits import RateLimiter
@@ -349,6 +353,84 @@ async def resolve(
     delivery: Delivery | None = None if conversation.channel == "web" else "pending"
     await log.add_turn(conversation_id, "operator", RATING_QUESTION, delivery=delivery)
     return _back(_here(conversation_id))
+
+
+# Analytics.
+
+
+def _since(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return calendar.timegm(time.strptime(value, "%Y-%m-%d"))
+    except ValueError:
+        raise ApiError(
+            400, f"since={value!r}: give a date as YYYY-MM-DD", code="bad_date"
+        ) from None
+
+
+async def _figures(request: Request, found: Services, since: str | None) -> analytics.Figures:
+    ratings = [score for _, score in console(request).users.ratings() if score is not None]
+    return await analytics.compute(
+        found.engine.conversation_log, since=_since(since), ratings=ratings
+    )
+
+
+@router.get("/analytics")
+async def analytics_page(
+    request: Request, session: Operator, found: Found, since: str | None = None
+) -> Response:
+    figures = await _figures(request, found, since)
+    encode = found.engine.knowledge_base.embedder.encode
+    groups = await asyncio.to_thread(analytics.group_questions, figures.questions, encode)
+    labels = [day.day for day in figures.days]
+    # The charts are drawn from counts, dates and reason codes (escaped), no customer text.
+    charts = [
+        Markup(
+            analytics.bar_chart(
+                "Conversations per day",
+                labels,
+                [d.conversations for d in figures.days],
+                percent=False,
+            )
+        ),
+        Markup(
+            analytics.bar_chart(
+                "Resolution rate per day",
+                labels,
+                [d.resolved / d.conversations for d in figures.days],
+                percent=True,
+            )
+        ),
+        Markup(
+            analytics.bar_chart(
+                "Hand-overs by reason",
+                [code for code, _ in figures.reasons],
+                [count for _, count in figures.reasons],
+                percent=False,
+            )
+        ),
+    ]
+    return _page(
+        "analytics.html",
+        session=session,
+        figures=figures,
+        groups=groups,
+        charts=charts,
+        since=since or "",
+    )
+
+
+@router.get("/analytics.csv")
+async def analytics_csv(
+    request: Request, session: Operator, found: Found, since: str | None = None
+) -> Response:
+    figures = await _figures(request, found, since)
+    return Response(
+        analytics.daily_csv(figures),
+        media_type="text/csv",
+        headers={**_HEADERS, "Content-Disposition": 'attachment; filename="daily.csv"'},
+    )
 
 
 # Accounts (admins only).

@@ -31,6 +31,8 @@ OPERATOR_ROUTES = [
     ("GET", "/console"),
     ("GET", "/console?view=resolved"),
     ("GET", "/console/conversations/1"),
+    ("GET", "/console/analytics"),
+    ("GET", "/console/analytics.csv"),
     ("POST", "/console/conversations/1/assign"),
     ("POST", "/console/conversations/1/reply"),
     ("POST", "/console/conversations/1/note"),
@@ -233,6 +235,15 @@ def test_an_operator_takes_answers_notes_and_resolves_a_handover(site: WebServer
         assert f'href="{here}"' in resolved.text
         pages.append(resolved.text)
         pages.append(http.get(here).text)
+        numbers = http.get("/console/analytics")
+        assert numbers.status_code == 200 and numbers.text.count("<svg") == 3
+        assert '<td id="handover">100.0 %</td>' in numbers.text
+        assert '<td id="resolution">0.0 %</td>' in numbers.text
+        pages.append(numbers.text)
+        daily = http.get("/console/analytics.csv")
+        assert daily.headers["content-type"].startswith("text/csv")
+        assert daily.text.splitlines()[1].endswith(",1,0,1,0.0000")
+        assert http.get("/console/analytics?since=yesterday").status_code == 400
     for page in pages:
         assert "<script>alert" not in page and "<b>bold" not in page
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in pages[1]
