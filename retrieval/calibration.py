@@ -4,7 +4,9 @@ Without labelled queries a knowledge base is its own test set. Some alternative 
 held out of a copy of the index and searched as if customers had asked them. They pick the
 score weights: the configured mix stays unless another ranks them measurably better. And with
 their own entry left out, the best score they reach on the other entries is what a question on
-a topic the knowledge base lacks looks like: the threshold is the median of those.
+a topic the knowledge base lacks looks like: the threshold is the median of those, and never
+below the configured default_threshold (in a knowledge base of a few entries the nearest other
+entry is far, and real out-of-scope questions are nearer than that).
 
 Measured on the dev sets in ../shared/data against thresholds tuned on labelled queries; shipped
 off-topic messages (small talk, general knowledge) were tried as the out-of-scope side and lost:
@@ -118,7 +120,7 @@ def calibrate(
     `vectors` (row order as the importer writes them)."""
     evidence = gather_evidence(entries, row_entry, vectors, embedder, config)
     weights, recall = choose_weights(evidence, config)
-    threshold = choose_threshold(evidence, weights)
+    threshold = max(config.default_threshold, choose_threshold(evidence, weights))
     kind = "held-out alternative questions" if evidence.alternatives else "entry questions"
     source = f"calibrated on {len(evidence.held)} {kind}"
     log.info(

@@ -60,7 +60,7 @@ def test_import_calibrates_the_threshold_from_the_knowledge_base(tmp_path: Path)
     kb = run_import(faq(tmp_path), tmp_path / "kb", RetrievalConfig(kb_dir=tmp_path / "kb"))
     meta = kb.snapshot.meta
     assert meta.threshold_source.startswith("calibrated on 5 held-out alternative questions")
-    assert meta.threshold != RetrievalConfig().default_threshold
+    assert meta.threshold >= RetrievalConfig().default_threshold
     assert (meta.centroid_weight, meta.lexical_weight) is not None
     assert kb.search("question about a guarantee claim for my product").in_scope
     assert not kb.search("what is the capital of mongolia").in_scope
@@ -100,7 +100,10 @@ def test_calibrate_measures_the_configured_and_the_plain_weights(tmp_path: Path)
     entries = [FaqEntry(topic, qs[0], "answer", tuple(qs[1:])) for topic, qs in TOPICS.items()]
     found = calibrate(entries, row_entry, embedder.encode(questions), embedder, RetrievalConfig())
     assert found.held_out_recall is not None and found.plain_recall is not None
-    assert 0.0 < found.threshold < 1.0
+    assert 0.5 <= found.threshold < 1.0
+    vectors = embedder.encode(questions)
+    lower = calibrate(entries, row_entry, vectors, embedder, RetrievalConfig(default_threshold=0))
+    assert 0.0 < lower.threshold <= found.threshold
 
 
 def test_languages_of_a_knowledge_base() -> None:
