@@ -25,11 +25,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from bot.web import analytics
 from bot.web.access import Services, services
 from bot.web.errors import ApiError
 from bot.web.limits import RateLimiter
 from bot.web.users import ROLES, Role, Session, UserStore
+from engine import analytics
 from engine.log import Conversation, ConversationStore, Delivery, Handover
 
 SESSION_COOKIE = "sb_console"

@@ -1,6 +1,8 @@
 """The conversation log's command line.
 
-python -m engine.log [report] [--db PATH|URL] [--top N]     print the report
+python -m engine.log [report] [--db PATH|URL] [--top N] [--since YYYY-MM-DD] [--html FILE]
+                                                             print the report (and write an
+                                                             HTML one with charts)
 python -m engine.log copy --from PATH|URL --to PATH|URL      copy a log, then compare both
 
 Without --db the report reads the log that [log] names in --config FILE (default
@@ -11,12 +13,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import calendar
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.log.config import log_config_for
+from engine.log.config import LogConfig, log_config_for
 from engine.log.copy import copy_log
+from engine.log.export import read_log
 from engine.log.report import report
 
 
@@ -38,6 +43,8 @@ def _report(argv: list[str]) -> int:
     parser.add_argument("--db", help="the log: a file or a database URL (default: [log])")
     parser.add_argument("--config", type=Path, help="TOML settings (default: ./supportbot.toml)")
     parser.add_argument("--top", type=int, default=10, help="unanswered questions to list")
+    parser.add_argument("--since", help="HTML report: conversations from this day (YYYY-MM-DD)")
+    parser.add_argument("--html", type=Path, help="also write a self-contained HTML report here")
     args = parser.parse_args(argv)
     # Imported here: the settings import this package, and only this entry point needs them.
     from engine.settings import load_settings
@@ -45,7 +52,22 @@ def _report(argv: list[str]) -> int:
     config = load_settings(args.config).log
     target = log_config_for(args.db, config) if args.db else config
     print(report(target, top=args.top).render())
+    if args.html:
+        _html(target, args.html, args.since, args.top)
     return 0
+
+
+def _html(target: LogConfig, path: Path, since: str | None, top: int) -> None:
+    from engine import analytics
+
+    try:
+        start = calendar.timegm(time.strptime(since, "%Y-%m-%d")) if since else None
+    except ValueError:
+        raise ValueError(f"--since {since!r}: give a day as YYYY-MM-DD") from None
+    figures = read_log(target, lambda store: analytics.compute(store, since=start))
+    groups = analytics.group_questions(figures.questions, analytics.words_encode, top=top)
+    path.write_text(analytics.html_report(figures, groups, since=since), encoding="utf-8")
+    print(f"HTML report written to {path}", file=sys.stderr)
 
 
 def _copy(argv: list[str]) -> int:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bot.web import analytics
+from engine import analytics
 from engine.log import ConversationLog, ReasonCode
+from engine.log.__main__ import main as log_main
 from tests.fakes import HashEmbedder
 
 
@@ -95,3 +96,27 @@ def test_questions_of_one_meaning_form_one_group() -> None:
 def test_a_chart_escapes_its_labels() -> None:
     svg = analytics.bar_chart("t", ["<b>x</b>"], [1.0], percent=False)
     assert "<b>" not in svg and "&lt;b&gt;" in svg
+
+
+def test_the_command_line_writes_a_self_contained_html_report(tmp_path: Path) -> None:
+    async def make() -> None:
+        log = await known_log(tmp_path / "log.db")
+        await log.close()
+
+    asyncio.run(make())
+    page = tmp_path / "report.html"
+    status = log_main(
+        ["report", "--db", str(tmp_path / "log.db"), "--since", "2000-01-01", "--html", str(page)]
+    )
+    assert status == 0
+    html = page.read_text()
+    assert "<tr><th>Resolution rate (the bot&#x27;s last answer stood)</th><td>28.6 %</td>" in html
+    assert "<tr><th>Hand-over rate</th><td>42.9 %</td></tr>" in html
+    assert html.count("<svg") == 2 and "<script" not in html and "http" not in html.split("<svg")[0]
+    assert "<tr><td>2</td><td>Where is my parcel?</td></tr>" in html
+    assert (
+        log_main(
+            ["report", "--db", str(tmp_path / "log.db"), "--since", "May", "--html", str(page)]
+        )
+        == 1
+    )

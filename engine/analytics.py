@@ -10,6 +10,7 @@ knowledge base's embedder, so the lead sees what to add next.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import math
 import time
@@ -231,3 +232,72 @@ def bar_chart(title: str, labels: Sequence[str], values: Sequence[float], *, per
             )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def words_encode(texts: Sequence[str], dim: int = 512) -> np.typing.NDArray[np.float32]:
+    """Bag-of-words vectors from hashed words: a model-free stand-in for an embedder, so that
+    the command-line report groups questions sharing most of their words."""
+    vectors = np.zeros((len(texts), dim), dtype=np.float32)
+    for row, text in enumerate(texts):
+        for word in normalise_question(text).split():
+            digest = hashlib.blake2b(word.encode(), digest_size=4).digest()
+            vectors[row, int.from_bytes(digest, "little") % dim] += 1.0
+    return vectors
+
+
+def html_report(figures: Figures, groups: Sequence[Group], *, since: str | None = None) -> str:
+    """A self-contained HTML page of the figures (inline style and SVG, no script, no links)."""
+
+    def rate(value: float | None) -> str:
+        return "—" if value is None else f"{value * 100:.1f} %"
+
+    def ms(value: float | None) -> str:
+        return "—" if value is None else f"{value:.0f} ms"
+
+    labels = [day.day for day in figures.days]
+    rows = [
+        ("Conversations with a customer message", str(figures.conversations)),
+        ("Resolution rate (the bot's last answer stood)", rate(figures.resolution_rate)),
+        ("Hand-over rate", rate(figures.handover_rate)),
+        (
+            f"CSAT (1-5, {len(figures.ratings)} ratings)",
+            "—" if figures.csat is None else f"{figures.csat:.2f}",
+        ),
+        ("Feedback up / down", f"{figures.feedback_up} / {figures.feedback_down}"),
+        (
+            "Reply latency p50 / p95",
+            f"{ms(figures.latency_p50_ms)} / {ms(figures.latency_p95_ms)}",
+        ),
+    ]
+    rows += [(f"Hand-overs: {code}", str(count)) for code, count in figures.reasons]
+    charts = [
+        bar_chart(
+            "Conversations per day", labels, [d.conversations for d in figures.days], percent=False
+        ),
+        bar_chart(
+            "Resolution rate per day",
+            labels,
+            [d.resolved / d.conversations for d in figures.days],
+            percent=True,
+        ),
+    ]
+    table = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
+    grouped = "".join(
+        f"<tr><td>{g.count}</td><td>{'<br>'.join(escape(e) for e in g.examples)}</td></tr>"
+        for g in groups
+    )
+    period = f" since {escape(since)}" if since else ""
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>Conversation log report{period}</title><style>"
+        "body{font-family:system-ui,sans-serif;max-width:60rem;margin:auto;padding:1rem}"
+        "table{border-collapse:collapse}td,th{padding:.3rem .6rem;border-bottom:1px solid #ccd;"
+        "text-align:left;vertical-align:top}</style></head><body>"
+        f"<h1>Conversation log report{period}</h1>"
+        f"<p>Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.</p>"
+        f"<table>{table}</table>"
+        + "".join(f"<p>{chart}</p>" for chart in charts)
+        + "<h2>What to add next</h2><p>Questions the bot could not answer, grouped.</p>"
+        f"<table><tr><th>Asked</th><th>Examples</th></tr>{grouped}</table></body></html>"
+    )
