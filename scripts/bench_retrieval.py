@@ -1,12 +1,16 @@
-"""Benchmark the knowledge base against the raw embedding model on a 10k-entry knowledge base.
+"""Benchmark the embedder backends and the knowledge base on a 10k-entry knowledge base.
 
-    python scripts/bench_retrieval.py [--entries 10000] [--queries 300] [--json]
+    python scripts/bench_retrieval.py [--entries 10000] [--queries 300] \
+        [--backends torch,onnx,onnx-int8] [--skip-index-kinds] [--json]
 
 Builds the knowledge base from the paraphrases of ../shared/data (clinc150 and banking77),
-then measures, in the same run and interleaved so load affects both alike:
+then measures, in the same run and interleaved so load affects all alike:
+  * each embedder backend: single-query encode p50/p95 and batched sentences/s, and the
+    ratios to torch (targets for onnx-int8: >= 2x on both);
   * single-query latency of `KnowledgeBase.search` vs `Embedder.encode([query])`;
   * batched throughput of `KnowledgeBase.search_batch` vs `Embedder.encode(queries)`;
-  * initial import vs re-import of the unchanged knowledge base;
+  * initial import vs re-import of the unchanged knowledge base, in process and through
+    scripts/import_faq.py (target <= 2 s, and no model loaded);
   * exact (flat) vs HNSW search: latency and recall@10 at growing index sizes, which is how
     the default `hnsw_min_rows` was chosen.
 Targets: p95 single ratio <= 1.3, batched throughput ratio >= 0.8.
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,8 +31,8 @@ import faiss
 import numpy as np
 from _cli import add_common, setup
 
-from retrieval import ImportConfig, KnowledgeBase, RetrievalConfig, import_paths, load_embedder
-from retrieval.embedders import Embedder
+from retrieval import ImportConfig, KnowledgeBase, RetrievalConfig, import_paths
+from retrieval.embedders import BACKENDS, DeferredEmbedder, Embedder, configured_embedder
 from retrieval.index import build_index
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -100,6 +105,69 @@ def bench_batch(kb: KnowledgeBase, embedder: Embedder, queries: list[str]) -> di
     return {"raw_qps": raw_qps, "search_qps": full_qps, "throughput_ratio": full_qps / raw_qps}
 
 
+def bench_backends(
+    config: RetrievalConfig, names: list[str], queries: list[str]
+) -> dict[str, dict[str, float]]:
+    """Single-query and batched encode speed of each backend, interleaved query by query."""
+    embedders = {name: configured_embedder(replace(config, backend=name)) for name in names}
+    for embedder in embedders.values():
+        embedder.encode(queries[:20])  # warm-up
+    single: dict[str, list[float]] = {name: [] for name in names}
+    for q in queries:
+        for name, embedder in embedders.items():
+            t0 = time.perf_counter()
+            embedder.encode([q])
+            single[name].append((time.perf_counter() - t0) * 1000)
+    batched: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(3):
+        for name, embedder in embedders.items():
+            t0 = time.perf_counter()
+            embedder.encode(queries)
+            batched[name].append(time.perf_counter() - t0)
+    out = {}
+    for name in names:
+        p50, p95 = percentiles(single[name])
+        out[name] = {
+            "single_p50_ms": p50,
+            "single_p95_ms": p95,
+            "batched_per_s": len(queries) / min(batched[name]),
+        }
+    if "torch" in out:
+        base = out["torch"]
+        for row in out.values():
+            row["single_p50_speedup"] = base["single_p50_ms"] / row["single_p50_ms"]
+            row["batched_speedup"] = row["batched_per_s"] / base["batched_per_s"]
+    return out
+
+
+def bench_reimport(faq: Path, config: RetrievalConfig) -> dict[str, object]:
+    """Re-import the unchanged knowledge base: in process, then as `scripts/import_faq.py`."""
+    deferred = DeferredEmbedder(config)
+    t0 = time.perf_counter()
+    report = import_paths([faq], config.kb_dir, deferred, config, ImportConfig(), progress=False)
+    in_process = time.perf_counter() - t0
+    assert not report.changed, report.summary()
+    script = Path(__file__).resolve().parent / "import_faq.py"
+    toml = config.kb_dir.parent / "bench.toml"
+    toml.write_text(
+        f'[retrieval]\nbackend = "{config.backend}"\nonnx_dir = "{config.onnx_dir.resolve()}"\n',
+        encoding="utf-8",
+    )
+    command = [sys.executable, str(script), str(faq), "--kb", str(config.kb_dir)]
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        [*command, "--config", str(toml), "--no-progress"], capture_output=True, text=True
+    )
+    cli = time.perf_counter() - t0
+    if done.returncode != 0 or "nothing changed" not in done.stdout:
+        sys.exit(f"re-import failed: {done.stdout}{done.stderr}")
+    return {
+        "reimport_unchanged_s": in_process,
+        "reimport_loaded_model": deferred.loaded,
+        "reimport_cli_s": cli,
+    }
+
+
 def bench_index_kinds(vectors: np.ndarray, queries: np.ndarray) -> list[dict[str, float]]:
     """Flat vs HNSW at growing sizes (real vectors plus jittered copies)."""
     rng = np.random.default_rng(1)
@@ -143,22 +211,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--entries", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--skip-index-kinds", action="store_true")
+    parser.add_argument(
+        "--backends",
+        default=",".join(BACKENDS),
+        help=f"embedder backends to compare (default: {','.join(BACKENDS)})",
+    )
     parser.add_argument("--json", action="store_true")
     add_common(parser)
     args = parser.parse_args(argv)
     settings = setup(args)
-    embedder = load_embedder(settings.retrieval.embedder)
-    results: dict[str, object] = {"entries": args.entries}
+    names = [name.strip() for name in args.backends.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(BACKENDS))
+    if unknown:
+        parser.error(f"unknown backend(s) {unknown}; valid: {', '.join(BACKENDS)}")
+    embedder = configured_embedder(settings.retrieval)
+    results: dict[str, object] = {"entries": args.entries, "backend": settings.retrieval.backend}
     with tempfile.TemporaryDirectory(prefix="bench-kb-") as tmp:
         faq, kb_dir = Path(tmp) / "faq.jsonl", Path(tmp) / "kb"
         queries = make_faq(faq, args.entries)
         rng = np.random.default_rng(2)
         sample = [queries[i] for i in rng.choice(len(queries), args.queries, replace=False)]
         config = replace(settings.retrieval, kb_dir=kb_dir)
-        for label in ("import_s", "reimport_unchanged_s"):
-            t0 = time.perf_counter()
-            import_paths([faq], kb_dir, embedder, config, ImportConfig(), progress=False)
-            results[label] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        import_paths([faq], kb_dir, embedder, config, ImportConfig(), progress=False)
+        results["import_s"] = time.perf_counter() - t0
+        results.update(bench_reimport(faq, config))
+        results["backends"] = bench_backends(config, names, sample)
         kb = KnowledgeBase(kb_dir, embedder, config)
         results["index"] = kb.snapshot.meta.index
         results["rows"] = kb.snapshot.meta.rows
@@ -172,9 +250,23 @@ def main(argv: list[str] | None = None) -> int:
     assert isinstance(single, dict) and isinstance(batch, dict)
     print(f"knowledge base: {args.entries} entries, {results['rows']} rows, {results['index']}")
     print(
-        f"import {results['import_s']:.1f} s, unchanged re-import "
-        f"{results['reimport_unchanged_s']:.2f} s"
+        f"import {results['import_s']:.1f} s ({results['backend']}), unchanged re-import "
+        f"{results['reimport_unchanged_s']:.2f} s in process (model loaded: "
+        f"{results['reimport_loaded_model']}), {results['reimport_cli_s']:.2f} s through "
+        "scripts/import_faq.py (target <= 2 s)"
     )
+    backends = results["backends"]
+    assert isinstance(backends, dict)
+    for name, row in backends.items():
+        ratios = (
+            f", {row['single_p50_speedup']:.2f}x / {row['batched_speedup']:.2f}x torch"
+            if "batched_speedup" in row
+            else ""
+        )
+        print(
+            f"{name:>10}: single p50/p95 {row['single_p50_ms']:.2f}/{row['single_p95_ms']:.2f} ms"
+            f", batched {row['batched_per_s']:.0f} sentences/s{ratios}"
+        )
     print(
         f"single query p50/p95: raw encode {single['raw_p50_ms']:.1f}/{single['raw_p95_ms']:.1f}"
         f" ms, search {single['search_p50_ms']:.1f}/{single['search_p95_ms']:.1f} ms, "
