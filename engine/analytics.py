@@ -211,6 +211,7 @@ def bar_chart(title: str, labels: Sequence[str], values: Sequence[float], *, per
     if percent:
         top = 1.0
     step = (width - 2 * pad) / max(len(values), 1)
+    thick = min(max(step - 4, 1), 48)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height + 40}" '
         f'role="img" aria-label="{escape(title)}" style="max-width:100%;background:#fff">',
@@ -222,7 +223,7 @@ def bar_chart(title: str, labels: Sequence[str], values: Sequence[float], *, per
         x = pad + index * step
         shown = f"{value:.0%}" if percent else f"{value:g}"
         parts.append(
-            f'<rect x="{x + 2:.1f}" y="{height - bar:.1f}" width="{max(step - 4, 1):.1f}" '
+            f'<rect x="{x + (step - thick) / 2:.1f}" y="{height - bar:.1f}" width="{thick:.1f}" '
             f'height="{bar:.1f}" fill="#2a7ae2"><title>{escape(label)}: {shown}</title></rect>'
         )
         if len(values) <= 14:
