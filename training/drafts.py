@@ -159,14 +159,30 @@ def propose_drafts(
     return drafts
 
 
-def answered_from(answer: str, entries: Sequence[FaqEntry]) -> FaqEntry | None:
-    """The entry whose answer's first sentence the operator's `answer` quotes, if any."""
-    said = normalize_text(answer)
+def boilerplate(texts: Iterable[str], *, least: int = 3) -> frozenset[str]:
+    """Sentences (normalized) found in at least `least` distinct texts: greetings and
+    sign-offs ("Thanks for reaching out!"), which say nothing about what was answered."""
+    counts: Counter[str] = Counter()
+    for text in {normalize_text(t) for t in texts}:
+        counts.update(set(_sentences(text)))
+    return frozenset(sentence for sentence, n in counts.items() if n >= least)
+
+
+def answered_from(
+    answer: str, entries: Sequence[FaqEntry], common: frozenset[str] = frozenset()
+) -> FaqEntry | None:
+    """The entry whose answer's first sentence the operator's `answer` quotes, if any;
+    sentences in `common` (see `boilerplate`) are skipped on both sides."""
+    said = " ".join(s for s in _sentences(normalize_text(answer)) if s not in common)
     for entry in entries:
-        first = normalize_text(_SENTENCE.split(entry.answer.strip())[0]) if entry.answer else ""
-        if len(first) >= 12 and first in said:
+        own = [s for s in _sentences(normalize_text(entry.answer)) if s not in common]
+        if own and len(own[0]) >= 12 and own[0] in said:
             return entry
     return None
+
+
+def _sentences(text: str) -> list[str]:
+    return [s for s in _SENTENCE.split(text.strip()) if s]
 
 
 def _reused_entries(
@@ -181,9 +197,10 @@ def _reused_entries(
     if not with_answers:
         return {}
     similarity = answers @ _unit(embedder.encode([e.answer for e in with_answers])).T
+    common = boilerplate([*(r.answer for r in rows), *(e.answer for e in with_answers)])
     out = {}
     for i, row in enumerate(rows):
-        quoted = answered_from(row.answer, with_answers)
+        quoted = answered_from(row.answer, with_answers, common)
         best = int(np.argmax(similarity[i]))
         if quoted is not None:
             out[i] = quoted

@@ -31,6 +31,7 @@ from training.drafts import (
     DraftConfig,
     answered_from,
     answered_questions,
+    boilerplate,
     draft_entries,
     propose_drafts,
 )
@@ -103,8 +104,9 @@ def gate_items(
     known = {e.id for e in entries}
     items = [GateItem(q.query, q.faq_id) for q in queries if q.faq_id is None or q.faq_id in known]
     answers = {normalize_text(d.answer): d.answer for d in drafts if d.kind == "new"}
+    common = boilerplate([*(said for _, said, _ in answered), *(e.answer for e in entries)])
     for question, said, _ in answered:
-        entry = answered_from(said, entries)
+        entry = answered_from(said, entries, common)
         if entry is not None:
             items.append(GateItem(question, entry.id))
         else:

@@ -15,6 +15,8 @@ from retrieval.importer import edit_entries
 from tests.fakes import HashEmbedder
 from training.drafts import (
     Draft,
+    answered_from,
+    boilerplate,
     decide,
     draft_entries,
     merge_drafts,
@@ -198,3 +200,16 @@ async def test_a_change_the_gate_cannot_see_is_not_enough_evidence(
 
     assert not outcome.verdict.promote
     assert outcome.verdict.reason.startswith("not enough evidence"), outcome.verdict.reason
+
+
+def test_a_shared_greeting_is_not_an_entry_quoted() -> None:
+    learned = FaqEntry("learned/x", "x?", "Thanks for reaching out! Gift cards cost ten euros.")
+    replies = [
+        "Thanks for reaching out! I passed this on. Anything else?",
+        "Thanks for reaching out! Parking is free. Anything else?",
+        "Thanks for reaching out! Gift cards cost ten euros. Anything else?",
+    ]
+    common = boilerplate([*replies, learned.answer])
+
+    assert answered_from(replies[0], [learned], common) is None
+    assert answered_from(replies[2], [learned], common) == learned
