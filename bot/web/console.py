@@ -369,8 +369,24 @@ def _since(value: str | None) -> float | None:
         ) from None
 
 
+async def _collect_ratings(users: UserStore, log: ConversationStore) -> None:
+    """Read customers' answers to the rating question (their next "1".."5", 👍 or 👎)."""
+    for handover_id, conversation_id, asked_at in users.unrated():
+        conversation = await log.get_conversation(conversation_id)
+        for turn in conversation.turns if conversation else ():
+            text = turn.text.strip()
+            if turn.role == "customer" and turn.created_at >= asked_at and text in _SCORES:
+                users.rate_handover(handover_id, _SCORES[text])
+                break
+
+
+_SCORES = {**{str(n): n for n in range(1, 6)}, "👍": 5, "👎": 1}
+
+
 async def _figures(request: Request, found: Services, since: str | None) -> analytics.Figures:
-    ratings = [score for _, score in console(request).users.ratings() if score is not None]
+    users = console(request).users
+    await _collect_ratings(users, found.engine.conversation_log)
+    ratings = [score for _, score in users.ratings() if score is not None]
     return await analytics.compute(
         found.engine.conversation_log, since=_since(since), ratings=ratings
     )

@@ -209,17 +209,24 @@ class UserStore:
                 (handover_id, conversation_id, time.time()),
             )
 
-    def rate(self, conversation_id: int, score: int) -> bool:
-        """Store a customer's 1-5 rating on the latest resolved hand-over of a conversation."""
+    def unrated(self, within_s: float = 7 * 24 * 3600.0) -> list[tuple[int, int, float]]:
+        """(hand-over id, conversation id, when asked) of ratings asked for lately, not given."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT handover_id, conversation_id, asked_at FROM ratings "
+                "WHERE score IS NULL AND asked_at > ? ORDER BY handover_id",
+                (time.time() - within_s,),
+            ).fetchall()
+        return [(int(h), int(c), float(a)) for h, c, a in rows]
+
+    def rate_handover(self, handover_id: int, score: int) -> None:
         if not 1 <= score <= 5:
             raise ValueError(f"a rating is 1 to 5, got {score}")
         with self._connect() as conn:
-            cursor = conn.execute(
-                "UPDATE ratings SET score = ?, rated_at = ? WHERE handover_id = ("
-                "SELECT MAX(handover_id) FROM ratings WHERE conversation_id = ?)",
-                (score, time.time(), conversation_id),
+            conn.execute(
+                "UPDATE ratings SET score = ?, rated_at = ? WHERE handover_id = ?",
+                (score, time.time(), handover_id),
             )
-            return cursor.rowcount > 0
 
     def ratings(self) -> list[tuple[int, int | None]]:
         """(handover id, score or None) of every rating asked for."""

@@ -177,7 +177,7 @@ def test_the_session_cookie_is_secure_httponly_and_lax(tmp_path: Path, hash_kb: 
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
 
 
-def open_handover(site: WebServer, user: str, text: str) -> int:
+def open_handover(site: WebServer, user: str, text: str, *, handover: bool = True) -> int:
     with site.client(site.keys.chat) as api:
         reply = api.post(
             "/v1/chat/completions",
@@ -189,8 +189,9 @@ def open_handover(site: WebServer, user: str, text: str) -> int:
         )
         assert reply.status_code == 200, reply.text
         conversation = int(reply.json()["supportbot"]["conversation_id"])
-        handed = api.post(f"/api/conversations/{conversation}/handover", json={})
-        assert handed.status_code == 200, handed.text
+        if handover:
+            handed = api.post(f"/api/conversations/{conversation}/handover", json={})
+            assert handed.status_code == 200, handed.text
     return conversation
 
 
@@ -235,10 +236,12 @@ def test_an_operator_takes_answers_notes_and_resolves_a_handover(site: WebServer
         assert f'href="{here}"' in resolved.text
         pages.append(resolved.text)
         pages.append(http.get(here).text)
+        open_handover(site, "kim@example.com", "4", handover=False)  # the customer rates
         numbers = http.get("/console/analytics")
         assert numbers.status_code == 200 and numbers.text.count("<svg") == 3
         assert '<td id="handover">100.0 %</td>' in numbers.text
         assert '<td id="resolution">0.0 %</td>' in numbers.text
+        assert '<td id="csat">4.00</td>' in numbers.text
         pages.append(numbers.text)
         daily = http.get("/console/analytics.csv")
         assert daily.headers["content-type"].startswith("text/csv")
@@ -253,12 +256,9 @@ def test_an_operator_takes_answers_notes_and_resolves_a_handover(site: WebServer
     assert operator[0] == f"Hello {HOSTILE}"
     assert "How did we do?" in operator[1]
     assert all(not t.text.startswith("note ") for t in logged.turns), "notes are never sent"
-    assert logged.handovers[-1].closed_at is not None
-    assert logged.handovers[-1].operator_id == "olaf"
-    store = UserStore(site.config.users_path)
-    assert store.ratings() == [(logged.handovers[-1].id, None)]
-    assert store.rate(conversation, 4)
-    assert store.ratings() == [(logged.handovers[-1].id, 4)]
+    closed = logged.handovers[0]
+    assert closed.closed_at is not None and closed.operator_id == "olaf"
+    assert UserStore(site.config.users_path).ratings() == [(closed.id, 4)]
 
 
 def test_users_command_creates_lists_and_removes(
