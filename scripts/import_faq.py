@@ -74,8 +74,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"imported {len(report.files)} file(s) into {config.kb_dir}: {report.summary()}")
     if report.kept_from_skipped:
         print(f"kept {report.kept_from_skipped} entries of skipped files")
+    for note in report.notes:
+        print(note)
     if report.changed:
         print(f"embedded {report.embedded} new question(s); live version {report.version}")
+    if report.calibration is not None:
+        found = report.calibration
+        print(
+            f"out-of-scope threshold {found.threshold:.4f} ({found.source}); score weights: "
+            f"centroid {found.weights.centroid}, lexical {found.weights.lexical}"
+        )
     else:
         print(f"nothing changed; live version {report.version}")
     if args.tune_queries is not None:
