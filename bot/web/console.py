@@ -36,6 +36,7 @@ SESSION_COOKIE = "sb_console"
 LOGIN_CSRF_COOKIE = "sb_login_csrf"
 CHANNELS = ("telegram", "web")
 VIEWS = ("waiting", "mine", "open", "resolved")
+INBOX_ROWS = 200
 RATING_QUESTION = (
     "Your question was handled by our team. How did we do? Reply with 1 (bad) to 5 (great)."
 )
@@ -233,13 +234,15 @@ async def _rows(log: ConversationStore, users: UserStore, view: str, session: Se
         for channel in await _channels(log):
             handovers += [(channel, h) for _, h in await log.open_handovers(channel)]
         handovers.sort(key=lambda pair: pair[1].opened_at)
-    rows = []
+    rows: list[Row] = []
     for channel, handover in handovers:
         assignee = assigned.get(handover.id)
         if view == "waiting" and assignee is not None:
             continue
         if view == "mine" and assignee != session.user.name:
             continue
+        if len(rows) == INBOX_ROWS:  # the oldest first; the rest once these are handled
+            break
         turns = await log.recent_turns(handover.conversation_id, 10)
         last = next((t.text for t in reversed(turns) if t.role == "customer"), "")
         rows.append(Row(handover, channel, assignee, now - handover.opened_at, last[:140]))
