@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from bot.web.__main__ import main
+from bot.web.console import router as console_router
 from bot.web.users import UserStore
 from engine.log import Conversation, ConversationLog
 from engine.settings import WebConfig
@@ -278,3 +279,15 @@ def test_users_command_creates_lists_and_removes(
     assert "at least 10" in capsys.readouterr().err
     assert main([*base, "remove", "zoe"]) == 0
     assert main([*base, "remove", "zoe"]) == 1
+
+
+def test_the_route_lists_above_name_every_console_route() -> None:
+    """A new console route must join a list above, and so the login checks."""
+    public = {("GET", "/console/login"), ("POST", "/console/login"), ("GET", "/console/live.js")}
+    listed = {(method, path.split("?")[0]) for method, path in OPERATOR_ROUTES + ADMIN_ROUTES}
+    served = set()
+    for route in console_router.routes:
+        path = getattr(route, "path", "")
+        path = path.replace("{conversation_id}", "1").replace("{name}", "someone")
+        served |= {(method, path) for method in getattr(route, "methods", ())}
+    assert served == listed | public
