@@ -71,7 +71,8 @@ def test_without_alternatives_scoring_is_plain_nearest_question(tmp_path: Path) 
         faq(tmp_path, alternatives=False), tmp_path / "kb", RetrievalConfig(kb_dir=tmp_path / "kb")
     )
     meta = kb.snapshot.meta
-    assert meta.threshold_source == "calibrated on 5 entry questions"
+    assert meta.threshold_source.endswith("no alternative questions to calibrate on")
+    assert meta.threshold == RetrievalConfig().default_threshold
     assert (meta.centroid_weight, meta.lexical_weight) == (PLAIN.centroid, PLAIN.lexical)
 
 
