@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -174,7 +175,11 @@ def vllm_serve(
     }
     url = f"http://127.0.0.1:{port}"
     with log_path.open("wb") as log_file:
-        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env)
+        # A process group of its own: the server and its engine-core child stop together, and
+        # a test can kill the whole replica (os.killpg) as a crashed machine would.
+        process = subprocess.Popen(
+            command, stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
     try:
         _wait_until_serving(process, url, log_path)
         yield url, process
@@ -185,6 +190,8 @@ def vllm_serve(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # an engine core its server left behind
 
 
 @pytest.fixture(scope="session")

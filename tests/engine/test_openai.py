@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -370,7 +372,8 @@ async def test_a_replica_killed_mid_answer_leaves_every_customer_one_complete_an
 
         replies = [asyncio.create_task(customer(c)) for c in on_spare + on_live]
         await asyncio.wait_for(asyncio.gather(*(e.wait() for e in started.values())), 120)
-        process.kill()  # SIGKILL: no goodbye on the open streams
+        # SIGKILL to the server and its engine core: no goodbye on the open streams.
+        os.killpg(process.pid, signal.SIGKILL)
         killed = time.monotonic()
         results = dict(zip(on_spare + on_live, await asyncio.gather(*replies), strict=True))
         finished_s = time.monotonic() - killed
