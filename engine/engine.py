@@ -255,7 +255,7 @@ class Engine:
                 conversation_id, decision.reason, reason_code=decision.code
             )
         lap("log")
-        observe_reply(decision.action, reason, latencies, handed_over=decision.escalate)
+        observe_reply(decision.action, code, latencies, handed_over=decision.escalate)
         log.info(
             "replied conversation=%s action=%s reason=%s ms=%.0f",
             conversation_id,

@@ -7,7 +7,6 @@ Every process serves them on `/metrics` (engine/health.py); the default registry
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -21,7 +20,6 @@ _STAGES = {
     "generation": "generation",
     "log": "log",
 }
-_REASON_CODE = re.compile(r"[a-z_]+")
 
 REPLY_SECONDS = Histogram(
     "supportbot_reply_duration_seconds",
@@ -79,17 +77,10 @@ QUEUE_LAG = Gauge(
 )
 
 
-def reason_code(reason: str) -> str:
-    """The leading code of a free-text reason ('confident: score 0.81' -> 'confident')."""
-    match = _REASON_CODE.match(reason)
-    return match.group(0) if match else "other"
-
-
 def observe_reply(
-    action: str, reason: str, latencies_ms: Mapping[str, float], *, handed_over: bool
+    action: str, code: str, latencies_ms: Mapping[str, float], *, handed_over: bool
 ) -> None:
-    """Record one finished reply: its stages' latencies, its action and reason, a hand-over."""
-    code = reason_code(reason)
+    """Record one finished reply: its stages' latencies, its action and reason code, a hand-over."""
     for key, ms in latencies_ms.items():
         REPLY_SECONDS.labels(stage=_STAGES.get(key, key)).observe(ms / 1000)
     REPLY_SECONDS.labels(stage="reply").observe(sum(latencies_ms.values()) / 1000)

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
+from prometheus_client import make_asgi_app
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -74,6 +75,8 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(knowledge.router)
     app.include_router(widget.router)
     console.install(app, services)
+    # Prometheus scrapes here as on every bot process; outside the schema and keys like probes.
+    app.mount("/metrics", make_asgi_app())
     config = services.config
     if config.cors_origins:
         app.add_middleware(

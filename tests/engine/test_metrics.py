@@ -16,7 +16,7 @@ from engine.generators import ExtractiveGenerator, GeneratorConfig, OpenAIGenera
 from engine.health import MetricsConfig, engine_checks, serve_health
 from engine.jsonlog import JsonFormatter
 from engine.log import ConversationLog
-from engine.metrics import observe_queue, reason_code
+from engine.metrics import observe_queue
 from engine.sentiment import LexiconSentiment
 from retrieval import KnowledgeBase
 from tests.ports import free_port
@@ -128,12 +128,6 @@ async def test_queue_state_is_exported() -> None:
     assert value(scrape, "supportbot_queue_depth", queue="updates") == 7
     assert value(scrape, "supportbot_queue_pending", queue="updates") == 2
     assert value(scrape, "supportbot_queue_consumer_lag_seconds", queue="updates") == 3.5
-
-
-def test_reason_codes_are_the_leading_word() -> None:
-    assert reason_code("confident: score 0.812; ungrounded (x): extractive answer") == "confident"
-    assert reason_code("human_requested") == "human_requested"
-    assert reason_code("") == "other"
 
 
 def test_json_log_lines_are_one_object_each() -> None:

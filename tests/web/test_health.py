@@ -61,3 +61,21 @@ def test_web_section_is_read_and_checked(tmp_path: Path) -> None:
     path.write_text("[web]\nlisten_prot = 9001\n")
     with pytest.raises(ValueError, match="listen_prot"):
         load_settings(path)
+
+
+def test_metrics_count_the_replies_the_api_gave(web: WebServer) -> None:
+    def replies(text: str) -> float:
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("supportbot_replies_total{")
+        )
+
+    ask = {"model": "supportbot", "user": "m", "messages": [{"role": "user", "content": "hi"}]}
+    with web.client(web.keys.chat) as http:
+        before = http.get("/metrics/")
+        assert http.post("/v1/chat/completions", json=ask).status_code == 200
+        after = http.get("/metrics/").text
+    assert before.status_code == 200
+    assert replies(after) == replies(before.text) + 1
+    assert "supportbot_reply_duration_seconds_bucket" in after
