@@ -22,6 +22,7 @@ from bot.keyboards import PressedMessages
 from bot.metrics import TelegramMetrics
 from bot.operator import HandoverBoard, OperatorDesk
 from bot.ordering import ChatOrder
+from bot.outbox import ConsoleOutbox
 from bot.presses import AnswerEveryPress, leftover_presses
 from bot.retry import RetryAfterMiddleware
 from bot.streaming import DraftSupport
@@ -109,6 +110,16 @@ def build_dispatcher(
     dp.startup.register(watch_blocks)
     dp.startup.register(set_commands)
     dp.shutdown.register(finish_replies)
+    # Every process runs one; each reply goes out once (bot.outbox).
+    outbox = ConsoleOutbox(
+        engine,
+        operator_chat_id=config.operator_chat_id,
+        interval_s=config.outbox_interval_s,
+        reclaim_s=config.outbox_reclaim_s,
+    )
+    dp["outbox"] = outbox
+    dp.startup.register(outbox.start)
+    dp.shutdown.register(outbox.stop)
     return dp
 
 

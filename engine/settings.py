@@ -57,6 +57,10 @@ class BotConfig:
     operator_chat_id: int = 0
     # Interface languages; the first is the fallback for customers in any other language.
     languages: tuple[str, ...] = ("en", "zh")
+    # How often each process looks in the log for console replies to send (bot.outbox), and
+    # after how long a send claimed by a process that died is taken again.
+    outbox_interval_s: float = 1.0
+    outbox_reclaim_s: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)

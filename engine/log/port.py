@@ -78,6 +78,11 @@ class ConversationStore(Protocol):
         """Record whether a turn reached the customer."""
         ...
 
+    async def claim_delivery(self, turn_id: int, *, stale_after_s: float) -> bool:
+        """Take a "pending" turn for sending; False when it is not pending or another sender
+        holds it. A claim older than `stale_after_s` (its sender died) may be taken again."""
+        ...
+
     async def close_conversation(self, conversation_id: int) -> None:
         """Mark a conversation finished; once only."""
         ...

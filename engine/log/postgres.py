@@ -224,6 +224,23 @@ class PostgresConversationLog:
         if status == "UPDATE 0":
             raise ValueError(f"no turn {turn_id} in the log; use the id add_turn returned")
 
+    async def claim_delivery(self, turn_id: int, *, stale_after_s: float) -> bool:
+        """Take a "pending" turn for sending; False when it is not pending or another sender
+        holds it. A claim older than `stale_after_s` (its sender died) may be taken again.
+
+        One UPDATE with its condition: PostgreSQL re-checks the row after a concurrent update,
+        so of several processes claiming at once exactly one gets the turn.
+        """
+        now = time.time()
+        status = await self._pool.execute(
+            "UPDATE turns SET delivery_claimed_at = $1 WHERE id = $2 AND delivery = 'pending' "
+            "AND (delivery_claimed_at IS NULL OR delivery_claimed_at < $3)",
+            now,
+            turn_id,
+            now - stale_after_s,
+        )
+        return bool(status == "UPDATE 1")
+
     async def close_conversation(self, conversation_id: int) -> None:
         """Mark a conversation finished; once only."""
         status = await self._pool.execute(

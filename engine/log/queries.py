@@ -144,6 +144,18 @@ async def update_delivery(conn: aiosqlite.Connection, turn_id: int, delivery: st
         raise ValueError(f"no turn {turn_id} in the log; use the id add_turn returned")
 
 
+async def claim_delivery(
+    conn: aiosqlite.Connection, turn_id: int, now: float, stale_after_s: float
+) -> bool:
+    """Compare and set: claim a pending turn nobody holds (or whose claim went stale)."""
+    cursor = await conn.execute(
+        "UPDATE turns SET delivery_claimed_at = ? WHERE id = ? AND delivery = 'pending' "
+        "AND (delivery_claimed_at IS NULL OR delivery_claimed_at < ?)",
+        (now, turn_id, now - stale_after_s),
+    )
+    return cursor.rowcount == 1
+
+
 async def close_conversation(conn: aiosqlite.Connection, conversation_id: int, now: float) -> None:
     """Set a conversation's closing time, once."""
     cursor = await conn.execute(

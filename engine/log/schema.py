@@ -98,6 +98,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "WHEN lower(reason) LIKE '%sentiment%' OR lower(reason) LIKE '%upset%' "
         "THEN 'negative_sentiment' END",
     ),
+    (
+        # When a sender took a "pending" turn to send it: several bot processes deliver the
+        # console's replies, and one claim per turn keeps each from being sent twice.
+        "ALTER TABLE turns ADD COLUMN delivery_claimed_at REAL",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

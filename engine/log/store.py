@@ -194,6 +194,19 @@ class ConversationLog:
         check_delivery(delivery)
         await self._writer.submit(lambda conn: queries.update_delivery(conn, turn_id, delivery))
 
+    async def claim_delivery(self, turn_id: int, *, stale_after_s: float) -> bool:
+        """Take a "pending" turn for sending; False when it is not pending or another sender
+        holds it. A claim older than `stale_after_s` (its sender died) may be taken again.
+
+        The compare-and-set runs in the writer's transaction, which holds the file's write lock,
+        so of several processes claiming at once exactly one gets the turn.
+        """
+        now = time.time()
+        claimed: bool = await self._writer.submit(
+            lambda conn: queries.claim_delivery(conn, turn_id, now, stale_after_s)
+        )
+        return claimed
+
     async def close_conversation(self, conversation_id: int) -> None:
         """Mark a conversation finished (the customer or an operator ended it); once only."""
         now = time.time()

@@ -252,6 +252,33 @@ async def test_delivery_and_idempotent_customer_turns(store: ConversationStore) 
     assert [c.id for c in await store.list_conversations(limit=1, offset=1)] == [conversation]
 
 
+async def test_a_pending_turn_is_claimed_by_one_sender(
+    store: ConversationStore, store_config: LogConfig
+) -> None:
+    conversation = await store.start_conversation("telegram", "6")
+    reply = await store.add_turn(conversation, "operator", "from the console", delivery="pending")
+    plain = await store.add_turn(conversation, "operator", "sent by the desk")
+    # Several processes: each opens the log itself and all claim the turn at once.
+    others = [await open_store(store_config) for _ in range(3)]
+    try:
+        claims = await asyncio.gather(
+            store.claim_delivery(reply, stale_after_s=60),
+            *(other.claim_delivery(reply, stale_after_s=60) for other in others),
+        )
+    finally:
+        for other in others:
+            await other.close()
+    assert sorted(claims) == [False, False, False, True]
+    assert not await store.claim_delivery(reply, stale_after_s=60)
+    assert not await store.claim_delivery(plain, stale_after_s=60)  # nothing to send
+    await asyncio.sleep(0.01)
+    # The holder died before marking it: once the claim is stale another sender takes it.
+    assert await store.claim_delivery(reply, stale_after_s=0.001)
+    await store.set_delivery(reply, "delivered")
+    assert not await store.claim_delivery(reply, stale_after_s=0)
+    assert await store.undelivered_turns("telegram") == []
+
+
 async def test_erasure_leaves_no_trace_in_the_database(
     store: ConversationStore, store_config: LogConfig
 ) -> None:
@@ -402,11 +429,15 @@ async def test_an_empty_database_is_created_at_the_current_version(
     assert {"conversations", "turns", "retrieved", "feedback", "handovers"} <= tables
 
 
+# The last versions before decisions had reason codes: upgrading from them runs every later step.
+BEFORE_CODES = {"sqlite": 2, "postgresql": 1}
+
+
 async def previous_version(config: LogConfig) -> None:
-    """Bring an empty database to the schema version before the current one, with one turn."""
+    """Bring an empty database to the schema version before reason codes, with one turn."""
     if config.scheme == "sqlite":
         with closing(sqlite3.connect(config.sqlite_path, isolation_level=None)) as conn:
-            schema.migrate(conn, schema.MIGRATIONS[:-1])
+            schema.migrate(conn, schema.MIGRATIONS[: BEFORE_CODES["sqlite"]])
             conn.execute(
                 "INSERT INTO conversations (id, channel, external_user_id, created_at, "
                 "updated_at) VALUES (1, 'telegram', '3', 1.0, 1.0)"
@@ -420,7 +451,7 @@ async def previous_version(config: LogConfig) -> None:
 
     conn = await asyncpg.connect(config.url)
     try:
-        await pg_schema.migrate(conn, pg_schema.MIGRATIONS[:-1])
+        await pg_schema.migrate(conn, pg_schema.MIGRATIONS[: BEFORE_CODES["postgresql"]])
         if pg_schema.SCHEMA_VERSION > 1:
             conversation = await conn.fetchval(
                 "INSERT INTO conversations (channel, external_user_id, created_at, updated_at) "

@@ -1,0 +1,124 @@
+"""Deliver to Telegram customers what operators wrote in the console, from the log.
+
+The console logs an operator's reply to a Telegram customer as a turn with delivery `pending`;
+every bot process runs this outbox, which sends such turns to the customer's chat, marks them
+`delivered` and mirrors them into the hand-over's forum topic so the operators there see them.
+
+Exactly once with several processes: a turn is sent only by the process whose compare-and-set
+claim on it succeeds (`ConversationStore.claim_delivery`). The trade-off after a crash: a claim
+older than `reclaim_s` is taken again, so a process that died between its claim and the send
+loses nothing, and one that died after the send but before marking it delivered repeats the
+message once, `reclaim_s` later. At-least-once after a crash, exactly once otherwise: losing an
+operator's answer is worse than showing it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import logging
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramServerError
+
+from bot.desk import CHANNEL
+from engine import Engine
+from engine.log import Turn
+
+log = logging.getLogger(__name__)
+
+
+class ConsoleOutbox:
+    """Sends pending operator turns to Telegram customers; one per bot process."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        operator_chat_id: int = 0,
+        interval_s: float = 1.0,
+        reclaim_s: float = 300.0,
+    ) -> None:
+        self._log = engine.conversation_log
+        self._operator_chat_id = operator_chat_id
+        self._interval_s = interval_s
+        self._reclaim_s = reclaim_s
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self.sent = 0
+
+    async def start(self, bot: Bot) -> None:
+        """Begin watching the log (a dispatcher startup hook)."""
+        self._task = asyncio.create_task(self._run(bot), name="console-outbox")
+
+    async def stop(self) -> None:
+        """Stop watching (a dispatcher shutdown hook); a send in progress is cancelled."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def wake(self) -> None:
+        """Look at the log now rather than at the next interval."""
+        self._wake.set()
+
+    async def _run(self, bot: Bot) -> None:
+        while True:
+            try:
+                await self.deliver(bot)
+            except Exception:  # a Telegram or log hiccup must not end the outbox
+                log.exception("console outbox: delivery pass failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval_s)
+            self._wake.clear()
+
+    async def deliver(self, bot: Bot) -> int:
+        """One pass: send every pending operator turn this process claims; returns how many."""
+        sent = 0
+        for external_id, turn in await self._log.undelivered_turns(CHANNEL):
+            # Bot turns are pending while their reply streams; the journal sees to those.
+            if turn.role != "operator":
+                continue
+            if not await self._log.claim_delivery(turn.id, stale_after_s=self._reclaim_s):
+                continue  # another process sends it
+            if await self._send(bot, external_id, turn):
+                sent += 1
+        self.sent += sent
+        return sent
+
+    async def _send(self, bot: Bot, external_id: str, turn: Turn) -> bool:
+        try:
+            await bot.send_message(int(external_id), html.escape(turn.text))
+        except (TelegramNetworkError, TelegramServerError) as error:
+            # Claimed but maybe not sent: taken again once the claim is stale.
+            log.warning("console reply turn=%s not sent yet: %s", turn.id, error.message)
+            return False
+        except TelegramAPIError as error:  # blocked, chat gone: it will never arrive
+            log.warning("console reply turn=%s undeliverable: %s", turn.id, error.message)
+            await self._log.set_delivery(turn.id, "undelivered")
+            return False
+        await self._log.set_delivery(turn.id, "delivered")
+        log.info("console reply delivered conversation=%s turn=%s", turn.conversation_id, turn.id)
+        await self._mirror(bot, external_id, turn)
+        return True
+
+    async def _mirror(self, bot: Bot, external_id: str, turn: Turn) -> None:
+        """Show the console's reply in the customer's forum topic, for the operators there."""
+        if not self._operator_chat_id:
+            return
+        handover = await self._log.open_handover_for(turn.conversation_id)
+        topic = handover.topic_id if handover else None
+        if topic is None:
+            topic = await self._log.latest_topic(CHANNEL, external_id)
+        if topic is None:
+            return
+        try:
+            await bot.send_message(
+                self._operator_chat_id,
+                f"<i>Sent from the console:</i>\n{html.escape(turn.text)}",
+                message_thread_id=topic,
+            )
+        except TelegramAPIError as error:  # the customer has it; the copy is a courtesy
+            log.warning("could not mirror turn=%s into topic=%s: %s", turn.id, topic, error.message)

@@ -1,0 +1,73 @@
+"""The console's replies reach Telegram customers through the log, once, with several processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot import make_bot
+from bot.outbox import ConsoleOutbox
+from engine import Engine
+from engine.generators import ExtractiveGenerator
+from engine.log import ConversationLog
+from engine.sentiment import LexiconSentiment
+from engine.settings import BotConfig
+from retrieval import KnowledgeBase
+from tests.bot.conftest import StartBot
+from tests.bot.test_operator import GROUP, MARIA, field, hand_over, texts
+from tests.telegram.fake_api import FakeTelegram
+
+CUSTOMER = 311
+
+
+async def test_a_console_reply_reaches_the_customer_once_with_two_processes(
+    start_bot: StartBot,
+    tg: FakeTelegram,
+    conversation_log: ConversationLog,
+    sample_kb: KnowledgeBase,
+    tmp_path: Path,
+) -> None:
+    tg.set_member(GROUP, MARIA, "member")
+    # A second bot process: its own connection to the same log file, its own outbox.
+    other_log = await ConversationLog.open(tmp_path / "conversations.db")
+    other_engine = Engine(sample_kb, ExtractiveGenerator(), LexiconSentiment(), other_log)
+    other_bot = make_bot(tg.token, BotConfig(api_base_url=tg.base_url))
+    other = ConsoleOutbox(other_engine, operator_chat_id=GROUP, interval_s=0.05)
+    try:
+        async with start_bot(operator_chat_id=GROUP, outbox_interval_s=0.05) as harness:
+            await other.start(other_bot)
+            topic = await hand_over(tg, CUSTOMER)
+            conversation = await conversation_log.latest_conversation_id("telegram", str(CUSTOMER))
+            assert conversation is not None
+            # What the console does on "reply": a pending operator turn in the log.
+            turn = await other_log.add_turn(
+                conversation, "operator", "Refund sent <today>.", delivery="pending"
+            )
+            await tg.wait_for(lambda: "Refund sent <today>." in texts(tg, CUSTOMER))
+            await tg.wait_for(lambda: any("Refund sent" in t for t in texts(tg, GROUP)))
+            await tg.wait_idle(quiet=0.5)
+            ours: ConsoleOutbox = harness.dp["outbox"]
+            assert ours.sent + other.sent == 1
+    finally:
+        await other.stop()
+        await other_bot.session.close()
+        await other_log.close()
+    assert texts(tg, CUSTOMER).count("Refund sent <today>.") == 1
+    [mirror] = [m for m in tg.messages(GROUP) if "Refund sent" in str(field(m, "text"))]
+    assert field(mirror, "message_thread_id") == topic
+    assert "Sent from the console" in str(field(mirror, "text"))
+    delivered = await conversation_log.get_turn(turn)
+    assert delivered is not None and delivered.delivery == "delivered"
+    assert await conversation_log.undelivered_turns("telegram") == []
+
+
+async def test_a_reply_to_a_chat_that_blocked_the_bot_is_marked_undelivered(
+    start_bot: StartBot, tg: FakeTelegram, conversation_log: ConversationLog
+) -> None:
+    conversation = await conversation_log.start_conversation("telegram", "312")
+    turn = await conversation_log.add_turn(conversation, "operator", "Hello?", delivery="pending")
+    tg.block(312)
+    async with start_bot(outbox_interval_s=0.05):
+        await tg.wait_for(lambda: tg.calls_for("sendMessage") != [])
+        await tg.wait_idle(quiet=0.5)
+    found = await conversation_log.get_turn(turn)
+    assert found is not None and found.delivery == "undelivered"
