@@ -1,10 +1,20 @@
-"""The console's figures: resolution, hand-overs by reason, CSAT, feedback, latency, days.
+"""The console's figures: resolution, deflection, hand-overs by reason, CSAT, operators' times.
 
-One pass over the log's export stream. Resolution follows engine.resolution (Intercom's
-definition for Fin: the bot's last answer stood, rated up or followed by silence, and no
-hand-over). The hand-over rate is the share of conversations with a customer message in which
-a hand-over was opened. Questions the bot could not answer are grouped by meaning with the
-knowledge base's embedder, so the lead sees what to add next.
+The store aggregates the log in SQL (`ConversationStore.summarise`, engine/log/summary.py);
+this module turns its compact rows into figures. Every figure counts the conversations that
+started in the period (and on the channel) asked for, and only those in which a customer wrote.
+
+- Resolution follows engine.resolution (Intercom's definition for Fin: the bot's last answer
+  stood, rated up or followed by silence, and no hand-over).
+- Deflection is the share of conversations that never reached a person: no hand-over was
+  opened, whether or not the bot's last answer stood (so deflection >= resolution).
+- The hand-over rate is the share of conversations in which a hand-over was opened; by reason,
+  hand-overs per conversation, with the reason codes grouped as a lead names them.
+- Operators' first-response time runs from a hand-over's opening to the first operator turn
+  inside it, the resolution time to its close; per operator by who closed it.
+
+Questions the bot could not answer are grouped by meaning with the knowledge base's embedder,
+so the lead sees what to add next.
 """
 
 from __future__ import annotations
@@ -14,20 +24,33 @@ import hashlib
 import io
 import math
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from html import escape
 
 import numpy as np
 
 from engine.log import ConversationStore
+from engine.log.records import ReasonCode
 from engine.log.report import normalise_question
+from engine.log.summary import HandoverTiming, Period
 from engine.resolution import LoggedTurn, conversation_resolved
 
 # A question joins a group when its cosine similarity to the group's first question is this high.
 GROUP_SIMILARITY = 0.8
 MAX_GROUPED = 2000
+# Hand-over reasons as a support lead names them; any other code (or none) is "other".
+REASON_GROUPS: tuple[tuple[str, ReasonCode | None], ...] = (
+    ("asked", "human_requested"),
+    ("sentiment", "negative_sentiment"),
+    ("repeated misses", "repeated_failure"),
+    ("out of scope", "out_of_scope"),
+    ("other", None),
+)
+# The operator of a hand-over nobody closed yet.
+NO_OPERATOR = "(open)"
+# The CSV tables /console/analytics.csv?table=... and the report offer.
+TABLES = ("summary", "daily", "reasons", "operators", "clusters")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,19 +61,39 @@ class Day:
     conversations: int
     resolved: int
     handed_over: int
+    deflected: int = 0
+    # Median seconds to an operator's first reply in the hand-overs of that day's conversations.
+    first_response_p50_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Group:
-    """Questions of one meaning the bot did not answer: how often, and a few as asked."""
+    """Questions of one meaning the bot did not answer: how often, a few as asked, and the
+    operators' answers to them where there are any."""
 
     count: int
     examples: tuple[str, ...]
+    answers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorTimes:
+    """One operator's hand-overs (by who closed them) with p50/p90 times in seconds."""
+
+    operator: str
+    handovers: int
+    replied: int
+    closed: int
+    first_response_p50_s: float | None
+    first_response_p90_s: float | None
+    resolution_p50_s: float | None
+    resolution_p90_s: float | None
 
 
 @dataclass(frozen=True)
 class Figures:
-    """What the analytics page and its CSV show; rates are None where nothing was counted."""
+    """What the analytics page, its CSV tables and the HTML report show; rates are None where
+    nothing was counted."""
 
     conversations: int
     resolved: int
@@ -63,10 +106,25 @@ class Figures:
     latency_p95_ms: float | None
     days: tuple[Day, ...]
     questions: tuple[str, ...] = field(repr=False)
+    deflected: int = 0
+    handovers: int = 0
+    # Hand-overs per reason group, every group of REASON_GROUPS in order.
+    reason_groups: tuple[tuple[str, int], ...] = ()
+    first_response_p50_s: float | None = None
+    first_response_p90_s: float | None = None
+    resolution_p50_s: float | None = None
+    resolution_p90_s: float | None = None
+    operators: tuple[OperatorTimes, ...] = ()
+    # The operator's answer to each of `questions` (None where nobody answered).
+    answers: tuple[str | None, ...] = field(default=(), repr=False)
 
     @property
     def resolution_rate(self) -> float | None:
         return self.resolved / self.conversations if self.conversations else None
+
+    @property
+    def deflection_rate(self) -> float | None:
+        return self.deflected / self.conversations if self.conversations else None
 
     @property
     def handover_rate(self) -> float | None:
@@ -79,65 +137,109 @@ class Figures:
 
 
 async def compute(
-    store: ConversationStore, *, since: float | None = None, ratings: Sequence[int] = ()
+    store: ConversationStore,
+    *,
+    since: float | None = None,
+    until: float | None = None,
+    channel: str | None = None,
+    ratings: Sequence[int] = (),
 ) -> Figures:
-    """The figures of conversations started at or after `since` (Unix seconds)."""
-    conversations = resolved = handed = up = down = 0
-    reasons: Counter[str] = Counter()
-    latencies: list[float] = []
+    """The figures of conversations started in [since, until) (Unix seconds) on `channel`
+    (None: every channel); `ratings` are the CSAT answers of the same period."""
+    period = Period(
+        since=since if since is not None else 0.0,
+        until=until if until is not None else math.inf,
+        channel=channel,
+    )
+    summary = await store.summarise(period)
+    counted = {outcome.conversation_id for outcome in summary.outcomes}
+    handovers = [h for h in summary.handovers if h.conversation_id in counted]
+    by_conversation: defaultdict[int, list[HandoverTiming]] = defaultdict(list)
+    for handover in handovers:
+        by_conversation[handover.conversation_id].append(handover)
+    resolved = handed = deflected = 0
     days: dict[str, list[int]] = {}
-    questions: list[str] = []
-    async for conversation in store.export_conversations():
-        if since is not None and conversation.created_at < since:
-            continue
-        turns = conversation.turns
-        for turn in turns:
-            if turn.feedback == 1:
-                up += 1
-            elif turn.feedback == -1:
-                down += 1
-            if turn.role == "bot" and turn.latencies_ms:
-                latencies.append(sum(turn.latencies_ms.values()))
-        if not any(t.role == "customer" for t in turns):
-            continue
-        conversations += 1
-        handed_over = bool(conversation.handovers)
-        stood = conversation_resolved(
-            [LoggedTurn(t.role, t.action, t.feedback) for t in turns], handed_over=handed_over
+    day_waits: defaultdict[str, list[float]] = defaultdict(list)
+    for outcome in summary.outcomes:
+        handed_over = outcome.handovers > 0
+        last = [LoggedTurn("bot", outcome.last_bot_action, outcome.last_bot_feedback)]
+        if outcome.followed:
+            last.append(LoggedTurn("customer"))
+        stood = outcome.last_bot_action is not None and conversation_resolved(
+            last, handed_over=handed_over
         )
         resolved += stood
         handed += handed_over
-        for handover in conversation.handovers:
-            reasons[handover.reason_code or "other"] += 1
-        day = days.setdefault(
-            time.strftime("%Y-%m-%d", time.gmtime(conversation.created_at)), [0, 0, 0]
-        )
-        day[0] += 1
-        day[1] += stood
-        day[2] += handed_over
-        waiting: list[str] = []
-        for turn in turns:
-            if turn.role == "customer":
-                waiting.append(turn.text)
-                continue
-            if turn.role == "bot" and (
-                turn.action in ("handoff", "clarify") or turn.reason_code == "out_of_scope"
-            ):
-                questions += waiting
-            waiting = []
+        deflected += not handed_over
+        day = time.strftime("%Y-%m-%d", time.gmtime(outcome.created_at))
+        row = days.setdefault(day, [0, 0, 0, 0])
+        row[0] += 1
+        row[1] += stood
+        row[2] += handed_over
+        row[3] += not handed_over
+        day_waits[day] += [
+            h.first_reply_at - h.opened_at
+            for h in by_conversation[outcome.conversation_id]
+            if h.first_reply_at is not None
+        ]
+    codes = Counter(h.reason_code or "other" for h in handovers)
+    groups = Counter(_reason_group(h.reason_code) for h in handovers)
+    waits = [h.first_reply_at - h.opened_at for h in handovers if h.first_reply_at is not None]
+    spans = [h.closed_at - h.opened_at for h in handovers if h.closed_at is not None]
     return Figures(
-        conversations=conversations,
+        conversations=len(summary.outcomes),
         resolved=resolved,
         handed_over=handed,
-        reasons=tuple(reasons.most_common()),
-        feedback_up=up,
-        feedback_down=down,
+        reasons=tuple(codes.most_common()),
+        feedback_up=summary.feedback_up,
+        feedback_down=summary.feedback_down,
         ratings=tuple(ratings),
-        latency_p50_ms=_percentile(latencies, 50),
-        latency_p95_ms=_percentile(latencies, 95),
-        days=tuple(Day(d, *days[d]) for d in sorted(days)),
-        questions=tuple(questions),
+        latency_p50_ms=_percentile(summary.latencies_ms, 50),
+        latency_p95_ms=_percentile(summary.latencies_ms, 95),
+        days=tuple(
+            Day(d, n, stood, handed, deflected, _percentile(day_waits[d], 50))
+            for d, (n, stood, handed, deflected) in sorted(days.items())
+        ),
+        questions=tuple(q.text for q in summary.questions),
+        deflected=deflected,
+        handovers=len(handovers),
+        reason_groups=tuple((name, groups[name]) for name, _ in REASON_GROUPS),
+        first_response_p50_s=_percentile(waits, 50),
+        first_response_p90_s=_percentile(waits, 90),
+        resolution_p50_s=_percentile(spans, 50),
+        resolution_p90_s=_percentile(spans, 90),
+        operators=_operators(handovers),
+        answers=tuple(q.answer for q in summary.questions),
     )
+
+
+def _reason_group(code: ReasonCode | None) -> str:
+    return next((name for name, grouped in REASON_GROUPS if grouped == code), "other")
+
+
+def _operators(handovers: Sequence[HandoverTiming]) -> tuple[OperatorTimes, ...]:
+    """Per operator (who closed the hand-over), most hand-overs first."""
+    by_operator: defaultdict[str, list[HandoverTiming]] = defaultdict(list)
+    for handover in handovers:
+        by_operator[handover.operator_id or NO_OPERATOR].append(handover)
+    rows = []
+    for name, own in by_operator.items():
+        waits = [h.first_reply_at - h.opened_at for h in own if h.first_reply_at is not None]
+        spans = [h.closed_at - h.opened_at for h in own if h.closed_at is not None]
+        rows.append(
+            OperatorTimes(
+                name,
+                len(own),
+                len(waits),
+                len(spans),
+                _percentile(waits, 50),
+                _percentile(waits, 90),
+                _percentile(spans, 50),
+                _percentile(spans, 90),
+            )
+        )
+    rows.sort(key=lambda row: (-row.handovers, row.operator))
+    return tuple(rows)
 
 
 def _percentile(values: Sequence[float], percent: float) -> float | None:
@@ -153,17 +255,29 @@ Encode = Callable[[Sequence[str]], "np.typing.NDArray[np.float32]"]
 
 
 def group_questions(
-    questions: Sequence[str], encode: Encode, *, similarity: float = GROUP_SIMILARITY, top: int = 10
+    questions: Sequence[str],
+    encode: Encode,
+    *,
+    similarity: float = GROUP_SIMILARITY,
+    top: int = 10,
+    answers: Sequence[str | None] = (),
 ) -> list[Group]:
     """Questions grouped by meaning, largest groups first.
 
     Identical questions (after normalising case and punctuation) count together; distinct ones
     join the first, most frequent group whose leader is at least `similarity` alike.
+    `answers`, when given, are the operators' answers to `questions` (None: no answer), and
+    each group keeps up to three distinct ones.
     """
     counted = Counter(normalise_question(q) for q in questions if q.strip())
     asked: dict[str, list[str]] = {}
-    for question in questions:
-        asked.setdefault(normalise_question(question), []).append(question)
+    answered: defaultdict[str, list[str]] = defaultdict(list)
+    for index, question in enumerate(questions):
+        text = normalise_question(question)
+        asked.setdefault(text, []).append(question)
+        answer = answers[index] if index < len(answers) else None
+        if answer and answer not in answered[text]:
+            answered[text].append(answer)
     distinct = [text for text, _ in counted.most_common(MAX_GROUPED) if text]
     if not distinct:
         return []
@@ -186,6 +300,7 @@ def group_questions(
         Group(
             count=sum(counted[text] for text in texts),
             examples=tuple(asked[text][0] for text in texts[:3]),
+            answers=tuple(dict.fromkeys(a for text in texts for a in answered[text]))[:3],
         )
         for texts in members.values()
     ]
@@ -193,46 +308,129 @@ def group_questions(
     return groups[:top]
 
 
-def daily_csv(figures: Figures) -> str:
-    """The daily table as CSV."""
+def table_csv(table: str, figures: Figures, groups: Sequence[Group] = ()) -> str:
+    """One of TABLES as CSV. Cells that a spreadsheet would run as a formula (customer text
+    starting with =, +, - or @) get a leading apostrophe."""
+    if table not in TABLES:
+        raise ValueError(f"no table {table!r}; one of {', '.join(TABLES)}")
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["day", "conversations", "resolved", "handed_over", "resolution_rate"])
-    for day in figures.days:
-        rate = f"{day.resolved / day.conversations:.4f}" if day.conversations else ""
-        writer.writerow([day.day, day.conversations, day.resolved, day.handed_over, rate])
+    for row in _table_rows(table, figures, groups):
+        writer.writerow([_cell(value) for value in row])
     return out.getvalue()
 
 
-def bar_chart(title: str, labels: Sequence[str], values: Sequence[float], *, percent: bool) -> str:
-    """An SVG bar chart drawn on the server; labels are escaped (they are dates and codes)."""
-    width, height, pad = 640, 200, 30
-    top = max(values, default=0) or 1.0
-    if percent:
-        top = 1.0
-    step = (width - 2 * pad) / max(len(values), 1)
-    thick = min(max(step - 4, 1), 48)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height + 40}" '
-        f'role="img" aria-label="{escape(title)}" style="max-width:100%;background:#fff">',
-        f'<text x="{pad}" y="16" font-size="13">{escape(title)}</text>',
-        f'<line x1="{pad}" y1="{height}" x2="{width - pad}" y2="{height}" stroke="#99a"/>',
+def daily_csv(figures: Figures) -> str:
+    """The daily table as CSV."""
+    return table_csv("daily", figures)
+
+
+def _table_rows(table: str, figures: Figures, groups: Sequence[Group]) -> list[Sequence[object]]:
+    if table == "summary":
+        return [("figure", "value"), *_summary_rows(figures)]
+    if table == "daily":
+        return [
+            (
+                "day",
+                "conversations",
+                "resolved",
+                "handed_over",
+                "resolution_rate",
+                "deflected",
+                "deflection_rate",
+                "handover_rate",
+                "first_response_p50_s",
+            ),
+            *(
+                (
+                    d.day,
+                    d.conversations,
+                    d.resolved,
+                    d.handed_over,
+                    _ratio(d.resolved, d.conversations),
+                    d.deflected,
+                    _ratio(d.deflected, d.conversations),
+                    _ratio(d.handed_over, d.conversations),
+                    _number(d.first_response_p50_s),
+                )
+                for d in figures.days
+            ),
+        ]
+    if table == "reasons":
+        return [
+            ("reason", "handovers", "per_conversation"),
+            *(
+                (name, count, _ratio(count, figures.conversations))
+                for name, count in figures.reason_groups
+            ),
+        ]
+    if table == "operators":
+        return [
+            (
+                "operator",
+                "handovers",
+                "replied",
+                "closed",
+                "first_response_p50_s",
+                "first_response_p90_s",
+                "resolution_p50_s",
+                "resolution_p90_s",
+            ),
+            *(
+                (
+                    o.operator,
+                    o.handovers,
+                    o.replied,
+                    o.closed,
+                    _number(o.first_response_p50_s),
+                    _number(o.first_response_p90_s),
+                    _number(o.resolution_p50_s),
+                    _number(o.resolution_p90_s),
+                )
+                for o in figures.operators
+            ),
+        ]
+    return [
+        ("count", "examples", "answers"),
+        *((g.count, "\n".join(g.examples), "\n".join(g.answers)) for g in groups),
     ]
-    for index, (label, value) in enumerate(zip(labels, values, strict=True)):
-        bar = (height - pad) * value / top
-        x = pad + index * step
-        shown = f"{value:.0%}" if percent else f"{value:g}"
-        parts.append(
-            f'<rect x="{x + (step - thick) / 2:.1f}" y="{height - bar:.1f}" width="{thick:.1f}" '
-            f'height="{bar:.1f}" fill="#2a7ae2"><title>{escape(label)}: {shown}</title></rect>'
-        )
-        if len(values) <= 14:
-            parts.append(
-                f'<text x="{x + step / 2:.1f}" y="{height + 14}" font-size="10" '
-                f'text-anchor="middle">{escape(label[5:] if len(label) == 10 else label)}</text>'
-            )
-    parts.append("</svg>")
-    return "".join(parts)
+
+
+def _summary_rows(figures: Figures) -> list[tuple[str, object]]:
+    return [
+        ("conversations", figures.conversations),
+        ("resolved", figures.resolved),
+        ("resolution_rate", _ratio(figures.resolved, figures.conversations)),
+        ("deflected", figures.deflected),
+        ("deflection_rate", _ratio(figures.deflected, figures.conversations)),
+        ("handed_over", figures.handed_over),
+        ("handover_rate", _ratio(figures.handed_over, figures.conversations)),
+        ("handovers", figures.handovers),
+        ("csat", _number(figures.csat)),
+        ("ratings", len(figures.ratings)),
+        ("feedback_up", figures.feedback_up),
+        ("feedback_down", figures.feedback_down),
+        ("first_response_p50_s", _number(figures.first_response_p50_s)),
+        ("first_response_p90_s", _number(figures.first_response_p90_s)),
+        ("resolution_p50_s", _number(figures.resolution_p50_s)),
+        ("resolution_p90_s", _number(figures.resolution_p90_s)),
+        ("latency_p50_ms", _number(figures.latency_p50_ms)),
+        ("latency_p95_ms", _number(figures.latency_p95_ms)),
+    ]
+
+
+def _ratio(part: int, whole: int) -> str:
+    return f"{part / whole:.4f}" if whole else ""
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
+def _cell(value: object) -> object:
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return value
 
 
 def words_encode(texts: Sequence[str], dim: int = 512) -> np.typing.NDArray[np.float32]:
@@ -244,61 +442,3 @@ def words_encode(texts: Sequence[str], dim: int = 512) -> np.typing.NDArray[np.f
             digest = hashlib.blake2b(word.encode(), digest_size=4).digest()
             vectors[row, int.from_bytes(digest, "little") % dim] += 1.0
     return vectors
-
-
-def html_report(figures: Figures, groups: Sequence[Group], *, since: str | None = None) -> str:
-    """A self-contained HTML page of the figures (inline style and SVG, no script, no links)."""
-
-    def rate(value: float | None) -> str:
-        return "—" if value is None else f"{value * 100:.1f} %"
-
-    def ms(value: float | None) -> str:
-        return "—" if value is None else f"{value:.0f} ms"
-
-    labels = [day.day for day in figures.days]
-    rows = [
-        ("Conversations with a customer message", str(figures.conversations)),
-        ("Resolution rate (the bot's last answer stood)", rate(figures.resolution_rate)),
-        ("Hand-over rate", rate(figures.handover_rate)),
-        (
-            f"CSAT (1-5, {len(figures.ratings)} ratings)",
-            "—" if figures.csat is None else f"{figures.csat:.2f}",
-        ),
-        ("Feedback up / down", f"{figures.feedback_up} / {figures.feedback_down}"),
-        (
-            "Reply latency p50 / p95",
-            f"{ms(figures.latency_p50_ms)} / {ms(figures.latency_p95_ms)}",
-        ),
-    ]
-    rows += [(f"Hand-overs: {code}", str(count)) for code, count in figures.reasons]
-    charts = [
-        bar_chart(
-            "Conversations per day", labels, [d.conversations for d in figures.days], percent=False
-        ),
-        bar_chart(
-            "Resolution rate per day",
-            labels,
-            [d.resolved / d.conversations for d in figures.days],
-            percent=True,
-        ),
-    ]
-    table = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
-    grouped = "".join(
-        f"<tr><td>{g.count}</td><td>{'<br>'.join(escape(e) for e in g.examples)}</td></tr>"
-        for g in groups
-    )
-    period = f" since {escape(since)}" if since else ""
-    return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>Conversation log report{period}</title><style>"
-        "body{font-family:system-ui,sans-serif;max-width:60rem;margin:auto;padding:1rem}"
-        "table{border-collapse:collapse}td,th{padding:.3rem .6rem;border-bottom:1px solid #ccd;"
-        "text-align:left;vertical-align:top}</style></head><body>"
-        f"<h1>Conversation log report{period}</h1>"
-        f"<p>Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.</p>"
-        f"<table>{table}</table>"
-        + "".join(f"<p>{chart}</p>" for chart in charts)
-        + "<h2>What to add next</h2><p>Questions the bot could not answer, grouped.</p>"
-        f"<table><tr><th>Asked</th><th>Examples</th></tr>{grouped}</table></body></html>"
-    )

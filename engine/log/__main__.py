@@ -1,6 +1,7 @@
 """The conversation log's command line.
 
-python -m engine.log [report] [--db PATH|URL] [--top N] [--since YYYY-MM-DD] [--html FILE]
+python -m engine.log [report] [--db PATH|URL] [--top N] [--since YYYY-MM-DD]
+                     [--until YYYY-MM-DD] [--channel NAME] [--html FILE]
                                                              print the report (and write an
                                                              HTML one with charts)
 python -m engine.log copy --from PATH|URL --to PATH|URL      copy a log, then compare both
@@ -44,6 +45,8 @@ def _report(argv: list[str]) -> int:
     parser.add_argument("--config", type=Path, help="TOML settings (default: ./supportbot.toml)")
     parser.add_argument("--top", type=int, default=10, help="unanswered questions to list")
     parser.add_argument("--since", help="HTML report: conversations from this day (YYYY-MM-DD)")
+    parser.add_argument("--until", help="HTML report: up to this day, included (YYYY-MM-DD)")
+    parser.add_argument("--channel", help="HTML report: one channel (telegram, web, ...)")
     parser.add_argument("--html", type=Path, help="also write a self-contained HTML report here")
     args = parser.parse_args(argv)
     # Imported here: the settings import this package, and only this entry point needs them.
@@ -53,21 +56,42 @@ def _report(argv: list[str]) -> int:
     target = log_config_for(args.db, config) if args.db else config
     print(report(target, top=args.top).render())
     if args.html:
-        _html(target, args.html, args.since, args.top)
+        _html(target, args.html, args.top, args.since, args.until, args.channel)
     return 0
 
 
-def _html(target: LogConfig, path: Path, since: str | None, top: int) -> None:
-    from engine import analytics
+def _html(
+    target: LogConfig,
+    path: Path,
+    top: int,
+    since: str | None,
+    until: str | None = None,
+    channel: str | None = None,
+) -> None:
+    from engine import analytics, analytics_html
 
-    try:
-        start = calendar.timegm(time.strptime(since, "%Y-%m-%d")) if since else None
-    except ValueError:
-        raise ValueError(f"--since {since!r}: give a day as YYYY-MM-DD") from None
-    figures = read_log(target, lambda store: analytics.compute(store, since=start))
-    groups = analytics.group_questions(figures.questions, analytics.words_encode, top=top)
-    path.write_text(analytics.html_report(figures, groups, since=since), encoding="utf-8")
+    start = _day(since, "--since")
+    end = _day(until, "--until")
+    figures = read_log(
+        target,
+        lambda store: analytics.compute(
+            store, since=start, until=None if end is None else end + 86400, channel=channel
+        ),
+    )
+    groups = analytics.group_questions(
+        figures.questions, analytics.words_encode, top=top, answers=figures.answers
+    )
+    html = analytics_html.html_report(figures, groups, since=since, until=until, channel=channel)
+    path.write_text(html, encoding="utf-8")
     print(f"HTML report written to {path}", file=sys.stderr)
+
+
+def _day(value: str | None, option: str) -> float | None:
+    """The start of a UTC day given as YYYY-MM-DD, in Unix seconds."""
+    try:
+        return calendar.timegm(time.strptime(value, "%Y-%m-%d")) if value else None
+    except ValueError:
+        raise ValueError(f"{option} {value!r}: give a day as YYYY-MM-DD") from None
 
 
 def _copy(argv: list[str]) -> int:

@@ -6,6 +6,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequen
 from types import TracebackType
 from typing import Literal, Protocol, Self
 
+from engine.log.activity import Activity, ActivityMark
 from engine.log.config import LogConfig
 from engine.log.records import (
     Action,
@@ -18,6 +19,7 @@ from engine.log.records import (
     Role,
     Turn,
 )
+from engine.log.summary import LogSummary, Period
 
 
 class ConversationStore(Protocol):
@@ -186,6 +188,16 @@ StoreOpener = Callable[[LogConfig, bool], Awaitable[ConversationStore]]
 
 async def _open_sqlite(config: LogConfig, create: bool) -> ConversationStore:
     from engine.log.store import ConversationLog
+
+    async def summarise(self, period: Period) -> LogSummary:
+        """The aggregates analytics shows for the conversations of a period, computed by the
+        database in one snapshot (engine/log/summary.py)."""
+        ...
+
+    async def activity(self, after: ActivityMark | None = None) -> Activity:
+        """New turns and hand-overs since `after` (none when it is None), and the new mark:
+        what the console's live updates follow."""
+        ...
 
     return await ConversationLog.open(config=config, create=create)
 

@@ -20,6 +20,8 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         "the PostgreSQL conversation log needs asyncpg: pip install 'supportbot[postgres]'"
     ) from exc
 
+from engine.log import activity as activity_sql
+from engine.log.activity import Activity, ActivityMark, activity_from_rows
 from engine.log.config import LogConfig
 from engine.log.pg_queries import (
     CONVERSATION_COLUMNS,
@@ -58,6 +60,18 @@ from engine.log.rules import (
     check_page,
     checked_turn_text,
     handover_code,
+)
+from engine.log.summary import (
+    FEEDBACK,
+    HANDOVERS,
+    LATENCIES_POSTGRES,
+    OUTCOMES,
+    QUESTIONS,
+    LogSummary,
+    Period,
+    postgres_parameters,
+    postgres_sql,
+    summary_from_rows,
 )
 
 log = logging.getLogger(__name__)
@@ -505,3 +519,25 @@ class PostgresConversationLog:
                     f"FROM (SELECT max(id) AS m FROM {table}) s "
                     f"WHERE m > (SELECT last_value FROM {sequence_name(table)})"
                 )
+    async def summarise(self, period: Period) -> LogSummary:
+        """The aggregates analytics shows for a period, computed by PostgreSQL in one snapshot."""
+        values = postgres_parameters(period)
+        async with self._pool.acquire() as conn, snapshot(conn):
+            rows = [
+                await conn.fetch(postgres_sql(sql), *values)
+                for sql in (OUTCOMES, HANDOVERS, FEEDBACK, LATENCIES_POSTGRES, QUESTIONS)
+            ]
+        return summary_from_rows(*rows)
+
+    async def activity(self, after: ActivityMark | None = None) -> Activity:
+        """New turns and hand-overs since `after`, and the new mark (the current one for None)."""
+        async with self._pool.acquire() as conn, snapshot(conn):
+            if after is None:
+                mark = await conn.fetchrow(activity_sql.MARK)
+                return Activity(ActivityMark(int(mark[0]), int(mark[1])))
+            turns = await conn.fetch(activity_sql.NEW_TURNS.replace("?", "$1"), after.turn_id)
+            handovers = await conn.fetch(
+                activity_sql.NEW_HANDOVERS.replace("?", "$1"), after.handover_id
+            )
+        return activity_from_rows(after, turns, handovers)
+

@@ -14,7 +14,9 @@ from typing import Literal, Self
 
 import aiosqlite
 
+from engine.log import activity as activity_sql
 from engine.log import queries
+from engine.log.activity import Activity, ActivityMark, activity_from_rows
 from engine.log.config import LogConfig
 from engine.log.records import (
     Action,
@@ -35,6 +37,17 @@ from engine.log.rules import (
     handover_code,
 )
 from engine.log.schema import prepare_file
+from engine.log.summary import (
+    FEEDBACK,
+    HANDOVERS,
+    LATENCIES_SQLITE,
+    OUTCOMES,
+    QUESTIONS,
+    LogSummary,
+    Period,
+    period_parameters,
+    summary_from_rows,
+)
 from engine.log.writer import BatchWriter
 
 log = logging.getLogger(__name__)
@@ -357,6 +370,28 @@ class ConversationLog:
         """Rows per table, counted in one snapshot."""
         async with self._snapshot() as conn:
             return await queries.count_rows(conn)
+
+    async def summarise(self, period: Period) -> LogSummary:
+        """The aggregates analytics shows for a period, computed by SQLite in one snapshot."""
+        named = period_parameters(period)
+        async with self._snapshot() as conn:
+            rows = [
+                list(await conn.execute_fetchall(sql, named))
+                for sql in (OUTCOMES, HANDOVERS, FEEDBACK, LATENCIES_SQLITE, QUESTIONS)
+            ]
+        return summary_from_rows(*rows)
+
+    async def activity(self, after: ActivityMark | None = None) -> Activity:
+        """New turns and hand-overs since `after`, and the new mark (the current one for None)."""
+        async with self._snapshot() as conn:
+            if after is None:
+                mark = next(iter(await conn.execute_fetchall(activity_sql.MARK)))
+                return Activity(ActivityMark(int(mark[0]), int(mark[1])))
+            turns = list(await conn.execute_fetchall(activity_sql.NEW_TURNS, (after.turn_id,)))
+            handovers = list(
+                await conn.execute_fetchall(activity_sql.NEW_HANDOVERS, (after.handover_id,))
+            )
+        return activity_from_rows(after, turns, handovers)
 
     async def restore(self, conversations: Sequence[Conversation]) -> None:
         """Write exported conversations with their ids in one transaction, replacing rows with

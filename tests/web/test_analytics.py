@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from engine import analytics
+from engine import analytics, analytics_html
 from engine.log import ConversationLog, ReasonCode
 from engine.log.__main__ import main as log_main
 from tests.fakes import HashEmbedder
@@ -77,8 +77,8 @@ def test_figures_of_a_known_log(tmp_path: Path) -> None:
     assert groups[0] == analytics.Group(2, ("Where is my parcel?",))
     assert sorted(g.count for g in groups) == [1, 1, 2]
     csv = analytics.daily_csv(figures).splitlines()
-    assert csv[0] == "day,conversations,resolved,handed_over,resolution_rate"
-    assert csv[1].endswith(",7,2,3,0.2857")
+    assert csv[0].startswith("day,conversations,resolved,handed_over,resolution_rate,deflected,")
+    assert ",7,2,3,0.2857,4,0.5714,0.4286," in csv[1]
 
 
 def test_questions_of_one_meaning_form_one_group() -> None:
@@ -94,7 +94,7 @@ def test_questions_of_one_meaning_form_one_group() -> None:
 
 
 def test_a_chart_escapes_its_labels() -> None:
-    svg = analytics.bar_chart("t", ["<b>x</b>"], [1.0], percent=False)
+    svg = analytics_html.bar_chart("t", ["<b>x</b>"], [1.0], percent=False)
     assert "<b>" not in svg and "&lt;b&gt;" in svg
 
 
@@ -112,8 +112,8 @@ def test_the_command_line_writes_a_self_contained_html_report(tmp_path: Path) ->
     html = page.read_text()
     assert "<tr><th>Resolution rate (the bot&#x27;s last answer stood)</th><td>28.6 %</td>" in html
     assert "<tr><th>Hand-over rate</th><td>42.9 %</td></tr>" in html
-    assert html.count("<svg") == 2 and "<script" not in html and "http" not in html.split("<svg")[0]
-    assert "<tr><td>2</td><td>Where is my parcel?</td></tr>" in html
+    assert html.count("<svg") == 6 and "<script" not in html and "http" not in html.split("<svg")[0]
+    assert "<tr><td>2</td><td>Where is my parcel?</td><td></td></tr>" in html
     assert (
         log_main(
             ["report", "--db", str(tmp_path / "log.db"), "--since", "May", "--html", str(page)]

@@ -1,0 +1,187 @@
+"""What analytics reads from the log, aggregated by the database instead of a pass over it.
+
+A `Period` picks conversations by when they started and by channel; `summarise` answers with
+one compact row per conversation (what decides whether it was resolved), one per hand-over
+(with the first operator reply inside it), the feedback counts, the reply latencies and the
+questions the bot could not answer (with an operator's answer to them, if any). The SQL is
+written once with named parameters and run by both stores: SQLite takes `:name`, PostgreSQL
+gets `$n` in its place.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from engine.log.records import Action, ReasonCode
+
+# The largest id any store hands out: "no such turn" in comparisons.
+_NO_TURN = 9223372036854775807
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """Conversations started in [since, until) (Unix seconds), on one channel or on all."""
+
+    since: float = 0.0
+    until: float = math.inf
+    channel: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A conversation in which a customer wrote: the bot's last turn and what followed it."""
+
+    conversation_id: int
+    channel: str
+    created_at: float
+    last_bot_action: Action | None
+    last_bot_feedback: int | None
+    # Whether any turn (a customer's or an operator's) came after the bot's last one.
+    followed: bool
+    handovers: int
+
+
+@dataclass(frozen=True, slots=True)
+class HandoverTiming:
+    """A hand-over with the times an operator first replied in it and closed it."""
+
+    id: int
+    conversation_id: int
+    reason_code: ReasonCode | None
+    opened_at: float
+    closed_at: float | None
+    operator_id: str | None
+    first_reply_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class AskedQuestion:
+    """A customer message the bot handed over, clarified or found out of scope, with the first
+    operator reply to it during a hand-over (None when no operator answered)."""
+
+    text: str
+    answer: str | None
+
+
+@dataclass(frozen=True)
+class LogSummary:
+    """The aggregates of one period; lists are in id order."""
+
+    outcomes: tuple[Outcome, ...]
+    handovers: tuple[HandoverTiming, ...]
+    feedback_up: int
+    feedback_down: int
+    # The sum of a bot turn's stage latencies, one per bot turn that recorded any.
+    latencies_ms: tuple[float, ...]
+    questions: tuple[AskedQuestion, ...]
+
+
+def period_parameters(period: Period) -> dict[str, object]:
+    """The named parameters of the queries below."""
+    until = period.until if math.isfinite(period.until) else 1e300
+    return {"since": period.since, "until": until, "channel": period.channel or ""}
+
+
+_PICKED = (
+    "WITH picked AS (SELECT c.id, c.channel, c.created_at FROM conversations c "
+    "WHERE c.created_at >= :since AND c.created_at < :until "
+    "AND (:channel = '' OR c.channel = :channel)) "
+)
+
+OUTCOMES = (
+    _PICKED + ", last AS (SELECT t.conversation_id AS cid, max(t.id) AS last_turn, "
+    "max(CASE WHEN t.role = 'bot' THEN t.id END) AS last_bot, "
+    "sum(CASE WHEN t.role = 'customer' THEN 1 ELSE 0 END) AS asked "
+    "FROM turns t JOIN picked p ON p.id = t.conversation_id GROUP BY t.conversation_id) "
+    "SELECT p.id, p.channel, p.created_at, b.action, f.value, "
+    "CASE WHEN l.last_turn > coalesce(l.last_bot, 0) THEN 1 ELSE 0 END, "
+    "(SELECT count(*) FROM handovers h WHERE h.conversation_id = p.id) "
+    "FROM picked p JOIN last l ON l.cid = p.id "
+    "LEFT JOIN turns b ON b.id = l.last_bot LEFT JOIN feedback f ON f.turn_id = l.last_bot "
+    "WHERE l.asked > 0 ORDER BY p.id"
+)
+
+# An operator's first turn inside the hand-over: after it opened, not after it closed (the
+# console's rating question comes after the close and is not a reply).
+HANDOVERS = (
+    _PICKED + "SELECT h.id, h.conversation_id, h.reason_code, h.opened_at, h.closed_at, "
+    "h.operator_id, (SELECT min(o.created_at) FROM turns o "
+    "WHERE o.conversation_id = h.conversation_id AND o.role = 'operator' "
+    "AND o.created_at >= h.opened_at AND (h.closed_at IS NULL OR o.created_at <= h.closed_at)) "
+    "FROM handovers h JOIN picked p ON p.id = h.conversation_id ORDER BY h.id"
+)
+
+FEEDBACK = (
+    _PICKED + "SELECT f.value, count(*) FROM feedback f JOIN turns t ON t.id = f.turn_id "
+    "JOIN picked p ON p.id = t.conversation_id GROUP BY f.value"
+)
+
+# The stage latencies are a JSON object per turn; the dialects sum it differently.
+LATENCIES_SQLITE = (
+    _PICKED + "SELECT (SELECT total(j.value) FROM json_each(t.latencies_ms) j) FROM turns t "
+    "JOIN picked p ON p.id = t.conversation_id WHERE t.role = 'bot' AND t.latencies_ms <> '{}'"
+)
+LATENCIES_POSTGRES = (
+    _PICKED + "SELECT (SELECT sum(j.value::float8) FROM jsonb_each_text(t.latencies_ms) j) "
+    "FROM turns t JOIN picked p ON p.id = t.conversation_id "
+    "WHERE t.role = 'bot' AND t.latencies_ms <> '{}'::jsonb"
+)
+
+# The customer messages since the previous non-customer turn, for each bot turn that did not
+# answer; the operator's answer is their first turn after it inside a hand-over, before the
+# bot spoke again.
+QUESTIONS = (
+    _PICKED + "SELECT q.text, (SELECT o.text FROM turns o "
+    "WHERE o.conversation_id = b.conversation_id AND o.role = 'operator' AND o.id > b.id "
+    "AND o.id < coalesce((SELECT min(n.id) FROM turns n WHERE n.conversation_id = "
+    f"b.conversation_id AND n.role = 'bot' AND n.id > b.id), {_NO_TURN}) "
+    "AND EXISTS (SELECT 1 FROM handovers h WHERE h.conversation_id = o.conversation_id "
+    "AND h.opened_at <= o.created_at AND (h.closed_at IS NULL OR o.created_at <= h.closed_at)) "
+    "ORDER BY o.id LIMIT 1) "
+    "FROM turns b JOIN picked p ON p.id = b.conversation_id "
+    "JOIN turns q ON q.conversation_id = b.conversation_id AND q.role = 'customer' "
+    "AND q.id < b.id AND q.id > coalesce((SELECT max(x.id) FROM turns x "
+    "WHERE x.conversation_id = b.conversation_id AND x.role <> 'customer' AND x.id < b.id), 0) "
+    "WHERE b.role = 'bot' AND (b.action IN ('handoff', 'clarify') "
+    "OR b.reason_code = 'out_of_scope') ORDER BY q.id"
+)
+
+
+def postgres_sql(sql: str) -> str:
+    """The statement with PostgreSQL's numbered parameters in place of the named ones."""
+    return (
+        sql.replace(":since", "$1::float8")
+        .replace(":until", "$2::float8")
+        .replace(":channel", "$3::text")
+    )
+
+
+def postgres_parameters(period: Period) -> tuple[object, ...]:
+    """The parameters in the order `postgres_sql` numbers them."""
+    named = period_parameters(period)
+    return (named["since"], named["until"], named["channel"])
+
+
+def summary_from_rows(
+    outcomes: Iterable[Sequence[Any]],
+    handovers: Iterable[Sequence[Any]],
+    feedback: Iterable[Sequence[Any]],
+    latencies: Iterable[Sequence[Any]],
+    questions: Iterable[Sequence[Any]],
+) -> LogSummary:
+    """Build the summary from the rows the five queries returned."""
+    votes = {int(value): int(count) for value, count in feedback}
+    return LogSummary(
+        outcomes=tuple(
+            Outcome(row[0], row[1], row[2], row[3], row[4], bool(row[5]), int(row[6]))
+            for row in outcomes
+        ),
+        handovers=tuple(HandoverTiming(*row) for row in handovers),
+        feedback_up=votes.get(1, 0),
+        feedback_down=votes.get(-1, 0),
+        latencies_ms=tuple(float(row[0]) for row in latencies),
+        questions=tuple(AskedQuestion(row[0], row[1]) for row in questions),
+    )
