@@ -2,7 +2,9 @@
 
 A hand-over opens (or reuses) the customer's topic and posts what the operator needs there. What
 a member of the group writes in the topic goes to the customer and is logged as an operator
-turn; `/close` hands the customer back to the bot. Which customers are with an operator, and
+turn, and the first to write holds the hand-over (`/take` takes it from another holder; the
+console shows the holder, bot.outbox announces the console's takes here); `/close` hands the
+customer back to the bot. Which customers are with an operator, and
 which topic is whose, lives in the conversation log, so a restart keeps both.
 
 Hand-overs from other channels (the web chat) come through the log too: the desk watches it for
@@ -122,6 +124,7 @@ class OperatorDesk:
         router = Router(name="operator")
         router.message.filter(F.chat.id == self.chat_id)
         router.message.register(self.close_topic, Command("close"))
+        router.message.register(self.take_topic, Command("take"))
         router.message.register(self.relay)
         if self._other_channels:
             router.startup.register(self.start_watching)
@@ -285,6 +288,10 @@ class OperatorDesk:
         operator = message.from_user
         assert operator is not None
         conversation = handover.conversation_id
+        # The first reply takes an unheld hand-over; another holder keeps it (shown in the console).
+        await self._log.assign_handover(
+            handover.id, desk_name(operator), take_over=False, announced=True
+        )
         if channel != CHANNEL:
             # The customer's channel reads operator turns from the log and shows them.
             if message.text is None:
@@ -317,6 +324,18 @@ class OperatorDesk:
             conversation,
             operator.id,
         )
+
+    async def take_topic(self, message: Message, bot: Bot) -> None:
+        """`/take`: the operator holds the hand-over now, also as the console shows it."""
+        found = await self._operator_input(message, bot)
+        if found is None:
+            return
+        operator = message.from_user
+        assert operator is not None
+        name = desk_name(operator)
+        await self._log.assign_handover(found[0].id, name, announced=True)
+        await message.reply(f"Taken by {html.escape(name)}.")
+        log.info("taken conversation=%s operator=%s", found[0].conversation_id, operator.id)
 
     async def close_topic(self, message: Message, bot: Bot) -> None:
         """`/close`: the customer goes back to the bot, and the topic is closed until next time."""
@@ -411,6 +430,11 @@ class OperatorDesk:
 
     def _locale(self, chat_id: int) -> str:
         return self._locales.get(chat_id, self._languages[0])
+
+
+def desk_name(operator: User) -> str:
+    """How a Telegram operator is named as a hand-over's holder (console names have no spaces)."""
+    return f"{operator.full_name} (Telegram)"
 
 
 def _turn_text(message: Message) -> str:

@@ -3,6 +3,7 @@
 The console logs an operator's reply to a Telegram customer as a turn with delivery `pending`;
 every bot process runs this outbox, which sends such turns to the customer's chat, marks them
 `delivered` and mirrors them into the hand-over's forum topic so the operators there see them.
+A hand-over taken in the console is announced in its topic the same way, once per new holder.
 
 Exactly once with several processes: a turn is sent only by the process whose compare-and-set
 claim on it succeeds (`ConversationStore.claim_delivery`). The trade-off after a crash: a claim
@@ -18,6 +19,7 @@ import asyncio
 import contextlib
 import html
 import logging
+from collections.abc import Sequence
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramServerError
@@ -39,11 +41,15 @@ class ConsoleOutbox:
         operator_chat_id: int = 0,
         interval_s: float = 1.0,
         reclaim_s: float = 300.0,
+        topic_channels: Sequence[str] = (CHANNEL, "web"),
     ) -> None:
         self._log = engine.conversation_log
         self._operator_chat_id = operator_chat_id
         self._interval_s = interval_s
         self._reclaim_s = reclaim_s
+        self._topic_channels = tuple(topic_channels)
+        # Hand-over id -> the holder this process saw last: the log is asked on a change only.
+        self._holders: dict[int, str] = {}
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self.sent = 0
@@ -68,6 +74,7 @@ class ConsoleOutbox:
         while True:
             try:
                 await self.deliver(bot)
+                await self.announce(bot)
             except Exception:  # a Telegram or log hiccup must not end the outbox
                 log.exception("console outbox: delivery pass failed; retrying")
             with contextlib.suppress(TimeoutError):
@@ -87,6 +94,34 @@ class ConsoleOutbox:
                 sent += 1
         self.sent += sent
         return sent
+
+    async def announce(self, bot: Bot) -> int:
+        """One pass: say in each topic who took its hand-over in the console; returns how many."""
+        if not self._operator_chat_id:
+            return 0
+        said, open_now = 0, set()
+        for channel in self._topic_channels:
+            for _, handover in await self._log.open_handovers(channel):
+                open_now.add(handover.id)
+                holder, topic = handover.assignee, handover.topic_id
+                if holder is None or topic is None or self._holders.get(handover.id) == holder:
+                    continue
+                self._holders[handover.id] = holder
+                # Takes in a topic were announced there already (the log says so).
+                if not await self._log.claim_assignment_notice(handover.id, holder):
+                    continue
+                try:
+                    await bot.send_message(
+                        self._operator_chat_id,
+                        f"Taken by {html.escape(holder)} in the console.",
+                        message_thread_id=topic,
+                    )
+                except TelegramAPIError as error:  # a courtesy: the console shows the holder
+                    log.warning("could not announce in topic=%s: %s", topic, error.message)
+                    continue
+                said += 1
+        self._holders = {h: name for h, name in self._holders.items() if h in open_now}
+        return said
 
     async def _send(self, bot: Bot, external_id: str, turn: Turn) -> bool:
         try:

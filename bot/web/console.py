@@ -207,7 +207,7 @@ async def inbox(
 ) -> Response:
     if view not in VIEWS:
         raise ApiError(404, f"no view {view!r}; one of {VIEWS}", code="not_found")
-    rows = await _rows(found.engine.conversation_log, console(request).users, view, session)
+    rows = await _rows(found.engine.conversation_log, view, session)
     return _page(
         "inbox.html",
         session=session,
@@ -219,8 +219,7 @@ async def inbox(
     )
 
 
-async def _rows(log: ConversationStore, users: UserStore, view: str, session: Session) -> list[Row]:
-    assigned = users.assignments()
+async def _rows(log: ConversationStore, view: str, session: Session) -> list[Row]:
     now = time.time()
     handovers: list[tuple[str, Handover]] = []
     if view == "resolved":
@@ -236,7 +235,7 @@ async def _rows(log: ConversationStore, users: UserStore, view: str, session: Se
         handovers.sort(key=lambda pair: pair[1].opened_at)
     rows: list[Row] = []
     for channel, handover in handovers:
-        assignee = assigned.get(handover.id)
+        assignee = handover.assignee  # from the log: taken here or in a Telegram topic
         if view == "waiting" and assignee is not None:
             continue
         if view == "mine" and assignee != session.user.name:
@@ -270,7 +269,7 @@ async def transcript(
     conversation = await _conversation(found, conversation_id)
     state = console(request)
     open_handover = next((h for h in conversation.handovers if h.closed_at is None), None)
-    assignee = state.users.assignments().get(open_handover.id) if open_handover else None
+    assignee = open_handover.assignee if open_handover else None
     return _page(
         "conversation.html",
         session=session,
@@ -305,7 +304,8 @@ async def assign(
     handover = await found.engine.conversation_log.open_handover_for(conversation_id)
     if handover is None:
         raise ApiError(409, "no open hand-over to take", code="no_handover")
-    console(request).users.assign(handover.id, session.user.name)
+    # Taking it from another holder is allowed (a lead may); the bot says so in the topic.
+    await found.engine.conversation_log.assign_handover(handover.id, session.user.name)
     return _back(_here(conversation_id))
 
 
@@ -320,8 +320,8 @@ async def reply(
     conversation = await _conversation(found, conversation_id)
     log = found.engine.conversation_log
     handover = await log.open_handover_for(conversation_id)
-    if handover is not None and handover.id not in console(request).users.assignments():
-        console(request).users.assign(handover.id, session.user.name)
+    if handover is not None:  # the first reply takes an unheld hand-over
+        await log.assign_handover(handover.id, session.user.name, take_over=False)
     # The web chat's stream sends operator turns as they are logged; other channels deliver
     # the turns still "pending".
     delivery: Delivery | None = None if conversation.channel == "web" else "pending"

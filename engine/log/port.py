@@ -111,6 +111,20 @@ class ConversationStore(Protocol):
         """Mark a handover closed; closing twice is a no-op."""
         ...
 
+    async def assign_handover(
+        self, handover_id: int, assignee: str, *, take_over: bool = True, announced: bool = False
+    ) -> str | None:
+        """Give an open handover to an operator; returns who holds it now (None: not open).
+
+        With `take_over` off a handover that has an operator keeps it (a first reply takes it).
+        `announced`: the operator desk's topic knows already (it was taken there)."""
+        ...
+
+    async def claim_assignment_notice(self, handover_id: int, assignee: str) -> bool:
+        """Whether the caller is the one to announce `assignee` in the handover's forum topic:
+        true once per change of holder, for one of several processes asking."""
+        ...
+
     async def assign_topic(self, handover_id: int, topic_id: int) -> None:
         """Note the operator-desk forum topic that carries a handover."""
         ...

@@ -319,6 +319,41 @@ class PostgresConversationLog:
         if status == "UPDATE 0":
             raise ValueError(f"no handover {handover_id}; use the id open_handover returned")
 
+    async def assign_handover(
+        self, handover_id: int, assignee: str, *, take_over: bool = True, announced: bool = False
+    ) -> str | None:
+        """Give an open handover to an operator; returns who holds it now (None: not open).
+
+        With `take_over` off a handover that has an operator keeps it (a first reply takes it).
+        `announced`: the operator desk's topic knows already (it was taken there)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "UPDATE handovers SET assignee = $1, assigned_at = $2, "
+                "announced_assignee = CASE WHEN $3 THEN $1 ELSE announced_assignee END "
+                "WHERE id = $4 AND closed_at IS NULL AND ($5 OR assignee IS NULL) "
+                "AND assignee IS DISTINCT FROM $1",
+                assignee,
+                time.time(),
+                announced,
+                handover_id,
+                take_over,
+            )
+            holder: str | None = await conn.fetchval(
+                "SELECT assignee FROM handovers WHERE id = $1 AND closed_at IS NULL", handover_id
+            )
+        return holder
+
+    async def claim_assignment_notice(self, handover_id: int, assignee: str) -> bool:
+        """Whether the caller is the one to announce `assignee` in the handover's forum topic:
+        true once per change of holder, for one of several processes asking."""
+        status = await self._pool.execute(
+            "UPDATE handovers SET announced_assignee = $1 WHERE id = $2 AND assignee = $1 "
+            "AND announced_assignee IS DISTINCT FROM $1",
+            assignee,
+            handover_id,
+        )
+        return bool(status == "UPDATE 1")
+
     async def assign_topic(self, handover_id: int, topic_id: int) -> None:
         """Note the operator-desk forum topic that carries a handover."""
         status = await self._pool.execute(

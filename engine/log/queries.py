@@ -28,7 +28,8 @@ _CONVERSATION_COLUMNS = (
     "c.id, c.channel, c.external_user_id, c.language, c.created_at, c.updated_at, c.closed_at"
 )
 _HANDOVER_COLUMNS = (
-    "id, conversation_id, reason, opened_at, closed_at, operator_id, topic_id, reason_code"
+    "id, conversation_id, reason, opened_at, closed_at, operator_id, topic_id, reason_code, "
+    "assignee, assigned_at"
 )
 # Every table of the log, parents first: the order a copy writes them in.
 TABLES = ("conversations", "turns", "retrieved", "feedback", "handovers")
@@ -337,7 +338,7 @@ async def upsert_conversations(
                     (t.id, t.feedback, t.created_at if t.feedback_at is None else t.feedback_at),
                 )
         await conn.executemany(
-            f"INSERT INTO handovers ({_HANDOVER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            f"INSERT INTO handovers ({_HANDOVER_COLUMNS}) VALUES ({', '.join('?' * 10)}) "
             "ON CONFLICT (id) DO UPDATE SET " + _excluded(_HANDOVER_COLUMNS.removeprefix("id, ")),
             [
                 (
@@ -349,6 +350,8 @@ async def upsert_conversations(
                     h.operator_id,
                     h.topic_id,
                     h.reason_code,
+                    h.assignee,
+                    h.assigned_at,
                 )
                 for h in c.handovers
             ],
@@ -443,6 +446,41 @@ async def select_open_handover(
         )
     )
     return Handover(*rows[0]) if rows else None
+
+
+async def assign_handover(
+    conn: aiosqlite.Connection,
+    handover_id: int,
+    assignee: str,
+    now: float,
+    take_over: bool,
+    announced: bool,
+) -> str | None:
+    """Set an open handover's assignee (unless it has one and `take_over` is off); the holder."""
+    await conn.execute(
+        "UPDATE handovers SET assignee = ?, assigned_at = ?, "
+        "announced_assignee = CASE WHEN ? THEN ? ELSE announced_assignee END "
+        "WHERE id = ? AND closed_at IS NULL AND (? OR assignee IS NULL) AND assignee IS NOT ?",
+        (assignee, now, announced, assignee, handover_id, take_over, assignee),
+    )
+    rows = list(
+        await conn.execute_fetchall(
+            "SELECT assignee FROM handovers WHERE id = ? AND closed_at IS NULL", (handover_id,)
+        )
+    )
+    return str(rows[0][0]) if rows and rows[0][0] is not None else None
+
+
+async def claim_assignment_notice(
+    conn: aiosqlite.Connection, handover_id: int, assignee: str
+) -> bool:
+    """Compare and set: note `assignee` as announced unless it was, or no longer holds it."""
+    cursor = await conn.execute(
+        "UPDATE handovers SET announced_assignee = ? WHERE id = ? AND assignee = ? "
+        "AND announced_assignee IS NOT ?",
+        (assignee, handover_id, assignee, assignee),
+    )
+    return cursor.rowcount == 1
 
 
 async def update_handover_topic(

@@ -96,6 +96,9 @@ class Handover:
     # The operator group's forum topic that carries this customer's chat.
     topic_id: int | None
     reason_code: ReasonCode | None = None
+    # The operator who holds it (a console user name, or a Telegram operator), and since when.
+    assignee: str | None = None
+    assigned_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

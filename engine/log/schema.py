@@ -103,6 +103,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # console's replies, and one claim per turn keeps each from being sent twice.
         "ALTER TABLE turns ADD COLUMN delivery_claimed_at REAL",
     ),
+    (
+        # Who holds a hand-over, shared by the console and the operator desk; and the holder
+        # last announced in the hand-over's forum topic, so one process announces a change once.
+        "ALTER TABLE handovers ADD COLUMN assignee TEXT",
+        "ALTER TABLE handovers ADD COLUMN assigned_at REAL",
+        "ALTER TABLE handovers ADD COLUMN announced_assignee TEXT",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

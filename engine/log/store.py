@@ -261,6 +261,28 @@ class ConversationLog:
             lambda conn: queries.close_handover(conn, handover_id, operator_id, now)
         )
 
+    async def assign_handover(
+        self, handover_id: int, assignee: str, *, take_over: bool = True, announced: bool = False
+    ) -> str | None:
+        """Give an open handover to an operator; returns who holds it now (None: not open).
+
+        With `take_over` off a handover that has an operator keeps it (a first reply takes it).
+        `announced`: the operator desk's topic knows already (it was taken there)."""
+        now = time.time()
+        return await self._writer.submit(
+            lambda conn: queries.assign_handover(
+                conn, handover_id, assignee, now, take_over, announced
+            )
+        )
+
+    async def claim_assignment_notice(self, handover_id: int, assignee: str) -> bool:
+        """Whether the caller is the one to announce `assignee` in the handover's forum topic:
+        true once per change of holder, for one of several processes asking."""
+        claimed: bool = await self._writer.submit(
+            lambda conn: queries.claim_assignment_notice(conn, handover_id, assignee)
+        )
+        return claimed
+
     async def assign_topic(self, handover_id: int, topic_id: int) -> None:
         """Note the operator-desk forum topic that carries a handover."""
         await self._writer.submit(

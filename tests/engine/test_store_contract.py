@@ -223,6 +223,44 @@ async def test_hand_over_state_and_topics(store: ConversationStore) -> None:
     assert closed.handovers[0].closed_at is not None
 
 
+async def test_a_handover_is_assigned_and_its_holder_announced_once(
+    store: ConversationStore, store_config: LogConfig
+) -> None:
+    conversation = await store.start_conversation("telegram", "8")
+    handover = await store.open_handover(conversation, "human_requested")
+    # Taken in the console: announced in the topic once, by one of several processes.
+    assert await store.assign_handover(handover, "alice") == "alice"
+    opened = await store.open_handover_for(conversation)
+    assert opened is not None and opened.assignee == "alice" and opened.assigned_at is not None
+    others = [await open_store(store_config) for _ in range(2)]
+    try:
+        claims = await asyncio.gather(
+            store.claim_assignment_notice(handover, "alice"),
+            *(other.claim_assignment_notice(handover, "alice") for other in others),
+        )
+    finally:
+        for other in others:
+            await other.close()
+    assert sorted(claims) == [False, False, True]
+    assert not await store.claim_assignment_notice(handover, "alice")
+    # A first reply in the topic does not take it from its holder; an explicit take does.
+    assert await store.assign_handover(handover, "Maria (Telegram)", take_over=False) == "alice"
+    taken = await store.assign_handover(handover, "Maria (Telegram)", announced=True)
+    assert taken == "Maria (Telegram)"
+    assert not await store.claim_assignment_notice(handover, "Maria (Telegram)")
+    assert not await store.claim_assignment_notice(handover, "alice")  # no longer holds it
+    assert await store.assign_handover(handover, "alice") == "alice"
+    assert await store.claim_assignment_notice(handover, "alice")  # a new change of holder
+    [(_, listed)] = await store.open_handovers("telegram")
+    assert listed.assignee == "alice"
+    await store.close_handover(handover, operator_id="alice")
+    assert await store.assign_handover(handover, "bob") is None  # closed: nobody takes it
+    closed = await store.get_conversation(conversation)
+    assert closed is not None and closed.handovers[0].assignee == "alice"
+    unassigned = await store.open_handover(conversation, "human_requested")
+    assert await store.assign_handover(unassigned, "bob", take_over=False) == "bob"
+
+
 async def test_delivery_and_idempotent_customer_turns(store: ConversationStore) -> None:
     conversation = await store.start_conversation("telegram", "5")
     first = await store.add_turn(conversation, "customer", "where?", external_id="u-1")
