@@ -108,31 +108,33 @@ def seconds(value: float | None) -> str:
     return f"{value / 3600:.1f} h"
 
 
-def headline(figures: Figures) -> list[tuple[str, str]]:
-    """The main figures as (label, shown value) rows, as the page and the report show them."""
+def headline(figures: Figures) -> list[tuple[str, str, str]]:
+    """The main figures as (key, label, shown value) rows, as the page and the report show them."""
 
     def ms(value: float | None) -> str:
         return "—" if value is None else f"{value:.0f} ms"
 
+    csat = "—" if figures.csat is None else f"{figures.csat:.2f}"
+    first = f"{seconds(figures.first_response_p50_s)} / {seconds(figures.first_response_p90_s)}"
     return [
-        ("Conversations with a customer message", str(figures.conversations)),
-        ("Resolution rate (the bot's last answer stood)", rate(figures.resolution_rate)),
-        ("Deflection rate (no hand-over)", rate(figures.deflection_rate)),
-        ("Hand-over rate", rate(figures.handover_rate)),
+        ("conversations", "Conversations with a customer message", str(figures.conversations)),
         (
-            f"CSAT (1-5, {len(figures.ratings)} ratings)",
-            "—" if figures.csat is None else f"{figures.csat:.2f}",
+            "resolution",
+            "Resolution rate (the bot's last answer stood)",
+            rate(figures.resolution_rate),
         ),
-        ("Feedback up / down", f"{figures.feedback_up} / {figures.feedback_down}"),
+        ("deflection", "Deflection rate (no hand-over)", rate(figures.deflection_rate)),
+        ("handover", "Hand-over rate", rate(figures.handover_rate)),
+        ("csat", f"CSAT (1-5, {len(figures.ratings)} ratings)", csat),
+        ("feedback", "Feedback up / down", f"{figures.feedback_up} / {figures.feedback_down}"),
+        ("first_response", "Operators' first response p50 / p90", first),
         (
-            "Operators' first response p50 / p90",
-            f"{seconds(figures.first_response_p50_s)} / {seconds(figures.first_response_p90_s)}",
-        ),
-        (
+            "resolution_time",
             "Hand-over resolution time p50 / p90",
             f"{seconds(figures.resolution_p50_s)} / {seconds(figures.resolution_p90_s)}",
         ),
         (
+            "latency",
             "Reply latency p50 / p95",
             f"{ms(figures.latency_p50_ms)} / {ms(figures.latency_p95_ms)}",
         ),
@@ -157,7 +159,7 @@ def html_report(
         return f"<table><tr>{cells}</tr>{body}</table>"
 
     main = "".join(
-        f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in headline(figures)
+        f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for _, k, v in headline(figures)
     )
     reasons = table(
         ("Reason", "Hand-overs", "Per conversation"),

@@ -17,8 +17,10 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -29,7 +31,7 @@ from bot.web.access import Services, services
 from bot.web.errors import ApiError
 from bot.web.limits import RateLimiter
 from bot.web.users import ROLES, Role, Session, UserStore
-from engine import analytics
+from engine import analytics, analytics_html
 from engine.log import Conversation, ConversationStore, Delivery, Handover
 
 SESSION_COOKIE = "sb_console"
@@ -372,6 +374,20 @@ def _since(value: str | None) -> float | None:
         ) from None
 
 
+def _until(value: str | None) -> float | None:
+    """The end of the day given (included), in Unix seconds."""
+    start = _since(value)
+    return None if start is None else start + 86400
+
+
+def _channel(value: str | None) -> str | None:
+    if value in (None, "", "all"):
+        return None
+    if value not in CHANNELS:
+        raise ApiError(400, f"channel={value!r}: one of all, {', '.join(CHANNELS)}", code="channel")
+    return value
+
+
 async def _collect_ratings(users: UserStore, log: ConversationStore) -> None:
     """Read customers' answers to the rating question (their next "1".."5", 👍 or 👎)."""
     for handover_id, conversation_id, asked_at in users.unrated():
@@ -386,69 +402,81 @@ async def _collect_ratings(users: UserStore, log: ConversationStore) -> None:
 _SCORES = {**{str(n): n for n in range(1, 6)}, "👍": 5, "👎": 1}
 
 
-async def _figures(request: Request, found: Services, since: str | None) -> analytics.Figures:
+async def _figures(
+    request: Request,
+    found: Services,
+    since: str | None,
+    until: str | None = None,
+    channel: str | None = None,
+) -> analytics.Figures:
     users = console(request).users
     await _collect_ratings(users, found.engine.conversation_log)
     ratings = [score for _, score in users.ratings() if score is not None]
     return await analytics.compute(
-        found.engine.conversation_log, since=_since(since), ratings=ratings
+        found.engine.conversation_log,
+        since=_since(since),
+        until=_until(until),
+        channel=_channel(channel),
+        ratings=ratings,
     )
 
 
 @router.get("/analytics")
 async def analytics_page(
-    request: Request, session: Operator, found: Found, since: str | None = None
+    request: Request,
+    session: Operator,
+    found: Found,
+    since: str | None = None,
+    until: str | None = None,
+    channel: str = "all",
 ) -> Response:
-    figures = await _figures(request, found, since)
-    encode = found.engine.knowledge_base.embedder.encode
-    groups = await asyncio.to_thread(analytics.group_questions, figures.questions, encode)
-    labels = [day.day for day in figures.days]
-    # The charts are drawn from counts, dates and reason codes (escaped), no customer text.
-    charts = [
-        Markup(
-            analytics.bar_chart(
-                "Conversations per day",
-                labels,
-                [d.conversations for d in figures.days],
-                percent=False,
-            )
-        ),
-        Markup(
-            analytics.bar_chart(
-                "Resolution rate per day",
-                labels,
-                [d.resolved / d.conversations for d in figures.days],
-                percent=True,
-            )
-        ),
-        Markup(
-            analytics.bar_chart(
-                "Hand-overs by reason",
-                [code for code, _ in figures.reasons],
-                [count for _, count in figures.reasons],
-                percent=False,
-            )
-        ),
-    ]
+    figures = await _figures(request, found, since, until, channel)
+    groups = await _groups(found, figures)
+    asked = {"since": since or "", "until": until or "", "channel": channel}
     return _page(
         "analytics.html",
         session=session,
         figures=figures,
         groups=groups,
-        charts=charts,
-        since=since or "",
+        # Drawn from counts, dates and names (escaped), no customer text.
+        charts=[Markup(chart) for chart in analytics_html.charts(figures)],
+        asked=asked,
+        channels=("all", *CHANNELS),
+        tables=analytics.TABLES,
+        query=urlencode({k: v for k, v in asked.items() if v and v != "all"}),
+        headline=analytics_html.headline(figures),
+        rate=analytics_html.rate,
+        seconds=analytics_html.seconds,
+    )
+
+
+async def _groups(found: Services, figures: analytics.Figures) -> list[analytics.Group]:
+    encode = found.engine.knowledge_base.embedder.encode
+    return await asyncio.to_thread(
+        partial(analytics.group_questions, answers=figures.answers),
+        figures.questions,
+        encode,
     )
 
 
 @router.get("/analytics.csv")
 async def analytics_csv(
-    request: Request, session: Operator, found: Found, since: str | None = None
+    request: Request,
+    session: Operator,
+    found: Found,
+    table: str = "daily",
+    since: str | None = None,
+    until: str | None = None,
+    channel: str = "all",
 ) -> Response:
-    figures = await _figures(request, found, since)
+    if table not in analytics.TABLES:
+        raise ApiError(404, f"no table {table!r}; one of {analytics.TABLES}", code="not_found")
+    figures = await _figures(request, found, since, until, channel)
+    groups = await _groups(found, figures) if table == "clusters" else []
     return Response(
-        analytics.daily_csv(figures),
+        analytics.table_csv(table, figures, groups),
         media_type="text/csv",
-        headers={**_HEADERS, "Content-Disposition": 'attachment; filename="daily.csv"'},
+        headers={**_HEADERS, "Content-Disposition": f'attachment; filename="{table}.csv"'},
     )
 
 

@@ -239,14 +239,14 @@ def test_an_operator_takes_answers_notes_and_resolves_a_handover(site: WebServer
         pages.append(http.get(here).text)
         open_handover(site, "kim@example.com", "4", handover=False)  # the customer rates
         numbers = http.get("/console/analytics")
-        assert numbers.status_code == 200 and numbers.text.count("<svg") == 3
+        assert numbers.status_code == 200 and numbers.text.count("<svg") == 6
         assert '<td id="handover">100.0 %</td>' in numbers.text
         assert '<td id="resolution">0.0 %</td>' in numbers.text
         assert '<td id="csat">4.00</td>' in numbers.text
         pages.append(numbers.text)
         daily = http.get("/console/analytics.csv")
         assert daily.headers["content-type"].startswith("text/csv")
-        assert daily.text.splitlines()[1].endswith(",1,0,1,0.0000")
+        assert ",1,0,1,0.0000,0," in daily.text.splitlines()[1]
         assert http.get("/console/analytics?since=yesterday").status_code == 400
     for page in pages:
         assert "<script>alert" not in page and "<b>bold" not in page
