@@ -1,19 +1,33 @@
 """Load and fault benchmark of the Telegram bot process against a local fake Bot API.
 
     python scripts/bench_bot.py [--chats 500] [--messages 20] [--kill-at 0.5] \\
-        [--phases echo,load,fault[,webhook-fault][,workers-fault]] [--timeout 900]
+        [--phases engine,load,steady[,echo][,fault][,webhook-fault][,workers-fault]] \\
+        [--steady-rate 30] [--steady-seconds 60] [--timeout 900]
 
-Imports examples/kb into a temporary folder and runs three phases on 127.0.0.1, each with a
-fresh fake Bot API (tests/telegram/fake_api.py) and its own conversation log:
+Imports examples/kb into a temporary folder and runs the phases asked for on 127.0.0.1, each
+bot phase with a fresh fake Bot API (tests/telegram/fake_api.py) and its own conversation log:
 
-1. echo: a bare aiogram bot answering each message with sendMessage, the ceiling;
-2. load: the real bot (`python -m bot`, extractive answers) under the same traffic;
-3. fault: the same traffic; once `--kill-at` of the questions are answered the bot gets
-   SIGKILL and is started again at once;
-4. webhook-fault (only when asked for): the fault phase with the bot in webhook mode. The fake
+1. engine: the engine alone, in this process, configured as the bot is (the same config file,
+   knowledge base and log kind), `--chats` conversations at once each asking its `--messages`
+   questions in turn, as the chats of the load phase do. Run before the load phase and again
+   after it (when both are asked for), each time on a fresh log; `replies_per_s` is the mean
+   of the two, the baseline of `ratio`;
+2. echo: a bare aiogram bot answering each message with sendMessage, the ceiling of the
+   Telegram side (`echo_ratio`);
+3. load: the real bot (`python -m bot`, extractive answers) under the chats' traffic, through
+   the fake over HTTP. `api_calls_per_reply` counts the requests the bot made per answer,
+   by method (getUpdates included);
+4. steady: the bot under an open loop: `--steady-rate` customer messages a second (30 is
+   Telegram's overall limit for one bot) for `--steady-seconds`, from `--steady-chats` chats
+   taking turns, whatever the bot does. `first_visible_p50_ms`/`p99` are from queuing an
+   update to the first visible reply to it reaching the fake (a message, a draft or an edit);
+   `answer_p50_ms`/`p99` to its answer message. Target: first_visible_p99_ms <= 300;
+5. fault: the same traffic as load; once `--kill-at` of the questions are answered the bot
+   gets SIGKILL and is started again at once;
+6. webhook-fault: the fault phase with the bot in webhook mode. The fake
    delivers one update at a time and again after a failed delivery, as Telegram does, so it is
    slow: keep it small;
-5. workers-fault (only when asked for): several bot processes (README "Several bot
+7. workers-fault: several bot processes (README "Several bot
    processes"): one webhook receiver and two workers sharing the Redis update queue and the
    conversation log on PostgreSQL (`--postgres`, a fresh database dropped afterwards; SQLite
    when PostgreSQL cannot be reached, and the JSON says so). The fake delivers over 40
@@ -49,8 +63,9 @@ question answered once or noticed, none answered twice, SQLite integrity_check o
 failure counts 0. In webhook mode the update being handled at the kill got no HTTP answer, so
 the fake delivers it again to the restarted bot, whose journal decides the same way.
 
-Target: load replies/s over echo replies/s >= 0.8. The last stdout line is one JSON object with
-every figure; the exit status is 1 when a check fails.
+Targets: load replies/s over engine-alone replies/s (`ratio`) >= 0.8; steady
+first_visible_p99_ms <= 300. The last stdout line is one JSON object with every figure; the
+exit status is 1 when a check fails.
 """
 
 from __future__ import annotations
@@ -80,17 +95,26 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the fake Bot API lives with the tests
 
 from bot.journal import RECOVERY_NOTICE  # noqa: E402
-from engine.settings import Settings  # noqa: E402
+from engine import FinalReply  # noqa: E402
+from engine.runtime import open_engine  # noqa: E402
+from engine.settings import Settings, load_settings  # noqa: E402
 from retrieval import ImportConfig, import_paths, load_embedder  # noqa: E402
 from retrieval.evaluation import tune_and_store_threshold  # noqa: E402
 from tests.ports import free_port  # noqa: E402
 from tests.services import POSTGRES_URL, REDIS_URL  # noqa: E402
 from tests.telegram.fake_api import Call, FakeTelegram  # noqa: E402
-from tests.telegram.load import Notes, PacedChats, Question, summary  # noqa: E402
+from tests.telegram.load import (  # noqa: E402
+    Notes,
+    PacedChats,
+    Question,
+    SteadyChats,
+    steady_summary,
+    summary,
+)
 
 EXAMPLES = ROOT / "examples"
-PHASES = ("echo", "load", "fault", "webhook-fault", "workers-fault")
-DEFAULT_PHASES = ["echo", "load", "fault"]  # the others are slow or need servers: when asked for
+PHASES = ("engine", "echo", "load", "steady", "fault", "webhook-fault", "workers-fault")
+DEFAULT_PHASES = ["engine", "load", "steady"]  # the others when asked for
 # Seconds without a heartbeat before a worker's updates go to another (the default is 30).
 BENCH_CLAIM_IDLE_S = 3.0
 # A process loads torch and the embedder before it takes updates: minutes on a busy machine.
@@ -236,6 +260,83 @@ async def run_phase(
                 phase.exit_code = stopped.exit_code
         await tg.stop()
     return phase
+
+
+async def engine_alone(config: Path, questions: dict[int, list[str]]) -> dict[str, Any]:
+    """The engine the bot would open with `config`, answering the chats' questions directly:
+    every chat a conversation, all at once, each question once the previous one is answered."""
+    latencies: list[float] = []
+
+    async def converse(engine: Any, chat: int, texts: list[str]) -> None:
+        conversation = await engine.conversation("telegram", str(chat))
+        for n, text in enumerate(texts):
+            start = time.monotonic()
+            async for event in engine.reply(conversation, text, external_id=f"{chat}/{n}"):
+                if isinstance(event, FinalReply):
+                    latencies.append(time.monotonic() - start)
+
+    async with open_engine(load_settings(config)) as engine:
+        warm = await engine.conversation("telegram", "warm-up")
+        for text in next(iter(questions.values()))[:2]:
+            async for _ in engine.reply(warm, text):
+                pass
+        start = time.monotonic()
+        await asyncio.gather(*(converse(engine, c, t) for c, t in questions.items()))
+        wall = time.monotonic() - start
+    latencies.sort()
+
+    def pick(share: float) -> float:
+        return round(latencies[min(len(latencies) - 1, int(share * len(latencies)))] * 1000, 1)
+
+    return {
+        "replies": len(latencies),
+        "replies_per_s": round(len(latencies) / wall, 1),
+        "p50_ms": pick(0.5),
+        "p99_ms": pick(0.99),
+    }
+
+
+async def steady(
+    args: argparse.Namespace, questions: dict[int, list[str]], launch: Callable[[Phase], Any]
+) -> dict[str, Any]:
+    """The steady phase: an open loop of `--steady-rate` messages a second into a fresh bot."""
+    tg = FakeTelegram()
+    await tg.start()
+    chats = SteadyChats(
+        tg, questions, rate=args.steady_rate, seconds=args.steady_seconds, notes=BOT_NOTES
+    )
+    # The Phase only carries the fake and the process here; PacedChats sends nothing itself.
+    phase = Phase("steady", tg, PacedChats(tg, {}, notes=BOT_NOTES))
+
+    def count_starts(call: Call) -> None:
+        if call.method in ("getUpdates", "setWebhook"):
+            phase.starts += 1
+
+    tg.observe(count_starts)
+    try:
+        await launch(phase)
+        await asyncio.sleep(1.0)  # past start-up's own calls (commands, recovery)
+        await chats.run()
+        # Answers still on their way; a bot far behind gets time in proportion.
+        await tg.wait_for(lambda: chats.done, timeout=max(30.0, args.steady_seconds))
+        await tg.wait_idle(quiet=1.0, timeout=30.0)
+    except TimeoutError:
+        print(f"steady: timed out with {chats.resolved}/{len(chats.questions)} answered")
+    finally:
+        await stop_process(phase)
+        await tg.stop()
+    return steady_summary(chats) | {
+        "rate": args.steady_rate,
+        "seconds": args.steady_seconds,
+        "chats": len(questions),
+        "exit_code": phase.exit_code,
+    }
+
+
+def calls_per_reply(phase: Phase, replies: int) -> dict[str, float]:
+    """Bot API requests per answer, by method, over the whole phase."""
+    counts = Counter(call.method for call in phase.tg.calls)
+    return {m: round(n / replies, 2) for m, n in sorted(counts.items())} if replies else {}
 
 
 def traffic(phase: Phase) -> dict[str, Any]:
@@ -489,11 +590,23 @@ async def bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
                     folder / sub, settings, kb_dir, phase.tg.base_url, flood, port
                 )
                 argv = ["-m", "bot", "--config", str(config)]
+                if args.profile is not None:
+                    args.profile.mkdir(parents=True, exist_ok=True)
+                    out = args.profile / f"{sub}-{phase.starts}.prof"
+                    argv = ["-m", "cProfile", "-o", str(out), *argv]
                 await start_process(phase, argv, output, phase.tg.token)
 
             return launch
 
+        async def engine_run(number: int) -> dict[str, Any]:
+            sub = folder / f"engine-{number}"
+            config = write_config(sub, settings, kb_dir, "http://127.0.0.1:9", flood)
+            return await engine_alone(config, questions)
+
         result: dict[str, Any] = {"chats": args.chats, "messages": args.messages}
+        engine_runs: list[dict[str, Any]] = []
+        if "engine" in args.phases:
+            engine_runs.append(await engine_run(1))
         if "echo" in args.phases:
             phase = await run_phase("echo", questions, Notes(), echo, deadline)
             result["echo"] = traffic(phase)
@@ -501,6 +614,14 @@ async def bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
             phase = await run_phase("load", questions, BOT_NOTES, bot_in("load"), deadline)
             log = await read_log(folder / "load/conversations.db")
             result["load"] = traffic(phase) | check_log(*log, phase)
+            result["load"]["api_calls_per_reply"] = calls_per_reply(
+                phase, result["load"]["replies"]
+            )
+            if "engine" in args.phases:
+                engine_runs.append(await engine_run(2))
+        if "steady" in args.phases:
+            steady_chats = plan(args.steady_chats, args.messages)
+            result["steady"] = await steady(args, steady_chats, bot_in("steady"))
         for name in ("fault", "webhook-fault"):
             if name not in args.phases:
                 continue
@@ -522,13 +643,19 @@ async def bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
                     "single_p99_ms": single["p99_ms"],
                     "workers_p99_ms": several["p99_ms"],
                 }
+        if engine_runs:
+            rates = [run["replies_per_s"] for run in engine_runs]
+            result["engine"] = {
+                "replies": engine_runs[0]["replies"],
+                "replies_per_s": round(sum(rates) / len(rates), 1),
+                "runs": engine_runs,
+            }
         if args.verbose:
             print(output.read_text(encoding="utf-8", errors="replace")[-4000:])
-    phases = [result[name] for name in PHASES if name in result]
-    if "echo" in result and "load" in result and result["echo"]["replies_per_s"]:
-        result["ratio"] = round(
-            result["load"]["replies_per_s"] / result["echo"]["replies_per_s"], 3
-        )
+    phases = [result[name] for name in PHASES if name in result and name != "engine"]
+    for base, key in (("engine", "ratio"), ("echo", "echo_ratio")):
+        if base in result and "load" in result and result[base]["replies_per_s"]:
+            result[key] = round(result["load"]["replies_per_s"] / result[base]["replies_per_s"], 3)
     result["passed"] = all(
         phase["lost"] == 0
         and phase["duplicated"] == 0
@@ -552,7 +679,14 @@ def main(argv: list[str] | None = None) -> int:
         "--phases",
         type=lambda text: [p for p in text.split(",") if p],
         default=DEFAULT_PHASES,
-        help="comma-separated, from echo,load,fault,webhook-fault (default: echo,load,fault)",
+        help=f"comma-separated, from {','.join(PHASES)} (default: {','.join(DEFAULT_PHASES)})",
+    )
+    parser.add_argument(
+        "--steady-rate", type=float, default=30.0, help="steady: customer messages per second"
+    )
+    parser.add_argument("--steady-seconds", type=float, default=60.0, help="steady: how long")
+    parser.add_argument(
+        "--steady-chats", type=int, default=300, help="steady: chats taking turns to write"
     )
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds for the whole run")
     parser.add_argument(
@@ -561,12 +695,19 @@ def main(argv: list[str] | None = None) -> int:
         help="workers-fault: PostgreSQL server for the log (a database is made and dropped)",
     )
     parser.add_argument("--redis", default=REDIS_URL, help="workers-fault: the Redis server")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="run each single bot process under cProfile, its stats written into this folder",
+    )
     add_common(parser)
     args = parser.parse_args(argv)
     if not (1 <= args.chats <= 10_000 and 1 <= args.messages <= 1_000):
         parser.error("--chats must be 1-10000 and --messages 1-1000")
     if not args.phases or set(args.phases) - set(PHASES):
         parser.error(f"--phases takes {','.join(PHASES)}")
+    if not (args.steady_rate > 0 and args.steady_seconds > 0 and 1 <= args.steady_chats <= 10_000):
+        parser.error("--steady-rate and --steady-seconds must be above 0, --steady-chats 1-10000")
     if not 0 < args.kill_at < 1:
         parser.error("--kill-at must be between 0 and 1")
     settings = setup(args)
@@ -575,7 +716,12 @@ def main(argv: list[str] | None = None) -> int:
         if name in result:
             print(name, " ".join(f"{k}={v}" for k, v in result[name].items()))
     if "ratio" in result:
-        print(f"ratio load/echo {result['ratio']} (target >= 0.8)")
+        print(f"ratio load/engine {result['ratio']} (target >= 0.8)")
+    if "echo_ratio" in result:
+        print(f"ratio load/echo {result['echo_ratio']}")
+    if "steady" in result:
+        p99 = result["steady"]["first_visible_p99_ms"]
+        print(f"steady first visible reply p99 {p99} ms (target <= 300)")
     print(f"passed={result['passed']}")
     print(json.dumps(result))
     return 0 if result["passed"] else 1

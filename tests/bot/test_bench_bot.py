@@ -1,5 +1,6 @@
 """scripts/bench_bot.py at CI size: a bot process killed with SIGKILL loses and repeats nothing,
-taking updates by long polling and by webhook, and its log agrees with what customers got."""
+taking updates by long polling and by webhook, and its log agrees with what customers got; the
+engine-alone, load and steady-rate phases measure and account for every question."""
 
 from __future__ import annotations
 
@@ -89,4 +90,43 @@ def test_several_bot_processes_survive_a_killed_worker() -> None:
     answered = several["answers_confirmed"] + several["answers_unconfirmed"]
     assert answered == 60 - several["recovered_without_answer"], run.stdout
     assert several["flood_notices"] == several["apologies"] == 0
+    assert result["passed"] and run.returncode == 0, run.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_the_engine_alone_the_bot_and_a_steady_rate_are_measured_in_one_run() -> None:
+    """The three figures of one run at tiny size: every question counted, none lost."""
+    run = subprocess.run(
+        [
+            sys.executable,
+            "scripts/bench_bot.py",
+            "--chats=6",
+            "--messages=2",
+            "--phases=engine,load,steady",
+            "--steady-rate=4",
+            "--steady-seconds=3",
+            "--steady-chats=6",
+            "--timeout=400",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=480,
+        check=False,
+    )
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    engine = result["engine"]
+    # Before and after the load phase, each run answering every question of every chat.
+    assert [r["replies"] for r in engine["runs"]] == [12, 12], run.stdout
+    assert engine["replies_per_s"] > 0 and result["ratio"] > 0
+    load = result["load"]
+    assert load["questions"] == load["replies"] == load["answers_confirmed"] == 12, run.stdout
+    assert load["api_calls_per_reply"]["sendMessage"] >= 1.0
+    steady = result["steady"]
+    # 4 messages a second for 3 s from 6 chats taking turns: 12 questions, each shown and
+    # answered once; the first visible reply never comes after the answer.
+    assert steady["questions"] == steady["shown"] == steady["answered"] == 12, run.stdout
+    assert steady["lost"] == steady["duplicated"] == steady["flood_notices"] == 0
+    assert steady["first_visible_p99_ms"] <= steady["answer_p99_ms"]
+    assert steady["exit_code"] == 0
     assert result["passed"] and run.returncode == 0, run.stderr[-2000:]
