@@ -16,7 +16,14 @@ from tqdm import tqdm
 from retrieval.config import ImportConfig, RetrievalConfig
 from retrieval.embedders import Embedder
 from retrieval.importer import ImportReport, import_paths
-from retrieval.knowledge_base import KnowledgeBase, SearchResult
+from retrieval.knowledge_base import (
+    KnowledgeBase,
+    ScoreWeights,
+    SearchResult,
+    SearchState,
+    candidates,
+    score_weights,
+)
 from retrieval.store import set_threshold
 
 
@@ -157,6 +164,9 @@ class FaqEvaluation:
     threshold_source: str
     import_report: ImportReport
     index: str
+    # Recall@1 of plain nearest-question scoring on the same index, when asked for.
+    nearest_recall_at_1: float | None = None
+    weights: ScoreWeights | None = None
 
 
 @contextlib.contextmanager
@@ -202,8 +212,10 @@ def evaluate_faq(
     *,
     tune_queries: Path | None = None,
     progress: bool = False,
+    compare_nearest: bool = False,
 ) -> FaqEvaluation:
-    """Build a throw-away knowledge base from `faq`, tune the threshold, score `queries`."""
+    """Build a throw-away knowledge base from `faq`, tune the threshold, score `queries`;
+    with `compare_nearest`, also the recall@1 of plain nearest-question scoring."""
     labelled = read_queries(queries)
     with evaluation_kb(faq, embedder, config, tune_queries=tune_queries, progress=progress) as (
         kb,
@@ -212,7 +224,37 @@ def evaluate_faq(
         results, latencies = search_all(kb, labelled, progress=progress)
         metrics = score(results, [q.faq_id for q in labelled], kb.threshold, latencies)
         meta = kb.snapshot.meta
-        return FaqEvaluation(metrics, meta.threshold_source, report, meta.index)
+        nearest = nearest_recall_at_1(kb, labelled, config) if compare_nearest else None
+        return FaqEvaluation(
+            metrics,
+            meta.threshold_source,
+            report,
+            meta.index,
+            nearest,
+            score_weights(meta, config),
+        )
+
+
+NEAREST = ScoreWeights(0.0, 0.0)
+
+
+def nearest_recall_at_1(
+    kb: KnowledgeBase, labelled: Sequence[LabelledQuery], config: RetrievalConfig
+) -> float | None:
+    """Recall@1 of the in-scope `labelled` queries when an entry scores its best matching
+    question alone (no centroid, no lexical evidence): the baseline the scoring must not lose to."""
+    in_scope = [q for q in labelled if q.faq_id is not None]
+    if not in_scope:
+        return None
+    state = SearchState(kb.snapshot, kb.embedder)
+    texts = [q.query for q in in_scope]
+    found = candidates(state, texts, state.embedder.encode(texts), config, NEAREST)
+    ids = [e.id for e in kb.snapshot.entries]
+    hits = sum(
+        len(f.entries) > 0 and ids[int(f.entries[int(np.argmax(f.scores(NEAREST)))])] == q.faq_id
+        for f, q in zip(found, in_scope, strict=True)
+    )
+    return round(hits / len(in_scope), 4)
 
 
 def tune_and_store_threshold(

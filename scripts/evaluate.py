@@ -1,7 +1,8 @@
 """Measure the bot: retrieval, whole answers, and sentiment.
 
     python scripts/evaluate.py retrieval --faq FAQ.jsonl --queries QUERIES.jsonl \\
-        [--tune-queries DEV.jsonl] [--embedder NAME_OR_PATH] [--backend NAME] [--json]
+        [--tune-queries DEV.jsonl] [--embedder NAME_OR_PATH] [--backend NAME] \\
+        [--compare nearest] [--json]
     python scripts/evaluate.py answers --faq FAQ.jsonl --queries QUERIES.jsonl \\
         [--tune-queries DEV.jsonl] [--generator NAME] [--why] [--json]
     python scripts/evaluate.py followups --faq DIR_OR_FILE --dialogues DIALOGUES.jsonl \\
@@ -64,12 +65,23 @@ def retrieval_command(args: argparse.Namespace, settings: Settings) -> int:
         config,
         tune_queries=args.tune_queries,
         progress=sys.stderr.isatty(),
+        compare_nearest=args.compare == "nearest",
     )
     for problem in result.import_report.problems:
         print(f"warning: {problem}", file=sys.stderr)
     print(f"embedder   {embedder.name} ({config.backend} backend, {result.index} index)")
     print(f"threshold  {result.metrics.threshold:.4f} ({result.threshold_source})")
-    print_metrics(asdict(result.metrics), args.json)
+    metrics: dict[str, object] = asdict(result.metrics)
+    if args.compare == "nearest":
+        weights = result.weights
+        assert weights is not None
+        print(f"weights    centroid {weights.centroid:.2f}, lexical {weights.lexical:.2f}")
+        metrics |= {
+            "centroid_weight": weights.centroid,
+            "lexical_weight": weights.lexical,
+            "nearest_recall_at_1": result.nearest_recall_at_1,
+        }
+    print_metrics(metrics, args.json)
     return 0
 
 
@@ -184,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
         "--backend",
         choices=sorted(BACKENDS),
         help="how the embedder runs: torch, onnx, onnx-int8 (default: from config)",
+    )
+    ret.add_argument(
+        "--compare",
+        choices=["nearest"],
+        help="also score plain nearest-question (nearest_recall_at_1) on the same index",
     )
     ans.add_argument("--generator", help="generator backend (default: from config)")
     ans.add_argument(

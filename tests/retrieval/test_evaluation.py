@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from retrieval import FaqEntry, Hit, SearchResult, read_queries, score, tune_threshold
+from retrieval import (
+    Embedder,
+    FaqEntry,
+    Hit,
+    RetrievalConfig,
+    SearchResult,
+    evaluate_faq,
+    read_queries,
+    score,
+    tune_threshold,
+)
+from retrieval.knowledge_base import ScoreWeights
+from tests.conftest import EXAMPLES
 
 
 def result(top_id: str, top_score: float, second: str = "other") -> SearchResult:
@@ -56,3 +69,18 @@ def test_read_queries_rejects_bad_lines(tmp_path: Path) -> None:
         read_queries(path)
     path.write_text(json.dumps({"query": "hi", "faq_id": 7}) + "\n")
     assert read_queries(path)[0].faq_id == "7"
+
+
+def test_nearest_recall_is_the_recall_of_plain_scoring(tmp_path: Path, minilm: Embedder) -> None:
+    faq, queries = EXAMPLES / "kb", EXAMPLES / "queries.jsonl"
+    mixed = RetrievalConfig(kb_dir=tmp_path / "kb", centroid_weight=0.45, lexical_weight=0.3)
+    compared = evaluate_faq(
+        faq, queries, minilm, replace(mixed, calibrate=False), compare_nearest=True
+    )
+    plain = replace(mixed, centroid_weight=0.0, lexical_weight=0.0, calibrate=False)
+
+    alone = evaluate_faq(faq, queries, minilm, plain)
+
+    assert compared.weights == ScoreWeights(0.45, 0.3)
+    assert compared.nearest_recall_at_1 == alone.metrics.recall_at_1
+    assert alone.nearest_recall_at_1 is None  # only when asked for
