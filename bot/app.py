@@ -116,6 +116,7 @@ def build_dispatcher(
         operator_chat_id=config.operator_chat_id,
         interval_s=config.outbox_interval_s,
         reclaim_s=config.outbox_reclaim_s,
+        desk=desk if isinstance(desk, OperatorDesk) else None,
     )
     dp["outbox"] = outbox
     dp.startup.register(outbox.start)

@@ -31,6 +31,7 @@ from bot.senders import Customer, customer_for_press, customer_of
 from bot.streaming import DraftSupport
 from engine import Engine
 from engine.choice import offered
+from engine.rating import score_of, take_rating
 from engine.settings import BotConfig
 
 log = logging.getLogger(__name__)
@@ -175,6 +176,8 @@ async def question(
             ).format(length=len(text), limit=bot_config.max_message_chars)
         )
         return
+    if await _rated(message, text, customer, engine):
+        return
     await reply_to(
         message,
         text,
@@ -187,6 +190,22 @@ async def question(
         drafts=drafts,
         blocked=blocked,
     )
+
+
+async def _rated(message: Message, text: str, customer: Customer, engine: Engine) -> bool:
+    """A rating of the hand-over an operator just resolved: stored and thanked, not answered."""
+    if score_of(text) is None:  # most messages: no look in the log
+        return False
+    store = engine.conversation_log
+    conversation = await store.latest_conversation_id(customer.channel, customer.external_id)
+    if conversation is None:
+        return False
+    rated = await take_rating(store, conversation, text, external_id=message_key(message))
+    if rated is None:
+        return False
+    await message.answer(_(rated.text))
+    log.info("rated conversation=%s score=%d", conversation, rated.score)
+    return True
 
 
 async def not_text(message: Message, bot: Bot, desk: Desk) -> None:

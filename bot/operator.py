@@ -34,6 +34,7 @@ from bot.i18n import pick_language
 from bot.operator_summary import summary, topic_name
 from engine import Engine, FinalReply
 from engine.log import Handover
+from engine.rating import QUESTION as RATING_QUESTION
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +213,10 @@ class OperatorDesk:
         else:
             self._with_operator.discard(chat_id)
 
+    async def release(self, chat_id: int) -> None:
+        """The customer is back with the bot: an operator resolved the hand-over elsewhere."""
+        await self._mark(chat_id, False)
+
     async def _mark(self, chat_id: int, with_operator: bool) -> None:
         if with_operator:
             self._with_operator.add(chat_id)
@@ -347,6 +352,8 @@ class OperatorDesk:
         assert operator is not None
         await self._log.close_handover(handover.id, operator_id=str(operator.id))
         self._posted.pop(handover.id, None)
+        # The customer's next message, if a rating, is stored on the hand-over (engine.rating).
+        await self._log.ask_rating(handover.id)
         customer = int(external_id) if channel == CHANNEL else None
         if customer is not None:  # other channels learn of the close from the log
             await self._mark(customer, False)
@@ -358,6 +365,9 @@ class OperatorDesk:
                     locale=self._locale(customer),
                 ),
             )
+            await bot.send_message(customer, _(RATING_QUESTION, locale=self._locale(customer)))
+        # Logged as sent by the desk (Telegram) or for the channel to show (the web chat).
+        await self._log.add_turn(handover.conversation_id, "operator", RATING_QUESTION)
         await message.reply("Closed: the customer is back with the bot.")
         topic = handover.topic_id
         assert topic is not None

@@ -25,6 +25,7 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramServerError
 
 from bot.desk import CHANNEL
+from bot.operator import OperatorDesk
 from engine import Engine
 from engine.log import Turn
 
@@ -42,12 +43,14 @@ class ConsoleOutbox:
         interval_s: float = 1.0,
         reclaim_s: float = 300.0,
         topic_channels: Sequence[str] = (CHANNEL, "web"),
+        desk: OperatorDesk | None = None,
     ) -> None:
         self._log = engine.conversation_log
         self._operator_chat_id = operator_chat_id
         self._interval_s = interval_s
         self._reclaim_s = reclaim_s
         self._topic_channels = tuple(topic_channels)
+        self._desk = desk
         # Hand-over id -> the holder this process saw last: the log is asked on a change only.
         self._holders: dict[int, str] = {}
         self._task: asyncio.Task[None] | None = None
@@ -136,6 +139,10 @@ class ConsoleOutbox:
             return False
         await self._log.set_delivery(turn.id, "delivered")
         log.info("console reply delivered conversation=%s turn=%s", turn.conversation_id, turn.id)
+        handover = await self._log.open_handover_for(turn.conversation_id)
+        if handover is None and self._desk is not None:
+            # Resolved in the console (this was the rating question): the bot answers again.
+            await self._desk.release(int(external_id))
         await self._mirror(bot, external_id, turn)
         return True
 
@@ -143,10 +150,7 @@ class ConsoleOutbox:
         """Show the console's reply in the customer's forum topic, for the operators there."""
         if not self._operator_chat_id:
             return
-        handover = await self._log.open_handover_for(turn.conversation_id)
-        topic = handover.topic_id if handover else None
-        if topic is None:
-            topic = await self._log.latest_topic(CHANNEL, external_id)
+        topic = await self._log.latest_topic(CHANNEL, external_id)
         if topic is None:
             return
         try:

@@ -33,15 +33,14 @@ from bot.web.limits import RateLimiter
 from bot.web.users import ROLES, Role, Session, UserStore
 from engine import analytics, analytics_html
 from engine.log import Conversation, ConversationStore, Delivery, Handover
+from engine.rating import QUESTION
 
 SESSION_COOKIE = "sb_console"
 LOGIN_CSRF_COOKIE = "sb_login_csrf"
 CHANNELS = ("telegram", "web")
 VIEWS = ("waiting", "mine", "open", "resolved")
 INBOX_ROWS = 200
-RATING_QUESTION = (
-    "Your question was handled by our team. How did we do? Reply with 1 (bad) to 5 (great)."
-)
+RATING_QUESTION = QUESTION  # what "resolve" asks; engine.rating reads the customer's answer
 _TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "console_templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
@@ -354,7 +353,8 @@ async def resolve(
     if handover is None:
         raise ApiError(409, "no open hand-over to resolve", code="no_handover")
     await log.close_handover(handover.id, operator_id=session.user.name)
-    console(request).users.ask_rating(handover.id, conversation_id)
+    # The customer's next message, if a rating, is stored on the hand-over (engine.rating).
+    await log.ask_rating(handover.id)
     delivery: Delivery | None = None if conversation.channel == "web" else "pending"
     await log.add_turn(conversation_id, "operator", RATING_QUESTION, delivery=delivery)
     return _back(_here(conversation_id))
@@ -388,20 +388,6 @@ def _channel(value: str | None) -> str | None:
     return value
 
 
-async def _collect_ratings(users: UserStore, log: ConversationStore) -> None:
-    """Read customers' answers to the rating question (their next "1".."5", 👍 or 👎)."""
-    for handover_id, conversation_id, asked_at in users.unrated():
-        conversation = await log.get_conversation(conversation_id)
-        for turn in conversation.turns if conversation else ():
-            text = turn.text.strip()
-            if turn.role == "customer" and turn.created_at >= asked_at and text in _SCORES:
-                users.rate_handover(handover_id, _SCORES[text])
-                break
-
-
-_SCORES = {**{str(n): n for n in range(1, 6)}, "👍": 5, "👎": 1}
-
-
 async def _figures(
     request: Request,
     found: Services,
@@ -409,9 +395,8 @@ async def _figures(
     until: str | None = None,
     channel: str | None = None,
 ) -> analytics.Figures:
-    users = console(request).users
-    await _collect_ratings(users, found.engine.conversation_log)
-    ratings = [score for _, score in users.ratings() if score is not None]
+    # CSAT: the ratings customers gave resolved hand-overs, as the log keeps them.
+    ratings = await found.engine.conversation_log.handover_ratings(since=_since(since))
     return await analytics.compute(
         found.engine.conversation_log,
         since=_since(since),

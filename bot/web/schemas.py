@@ -130,7 +130,7 @@ def extension(said: FinalReply | Relayed) -> Extension:
             conversation_id=said.conversation_id,
             turn_id=said.turn_id,
             action="relayed",
-            reason="with_operator",
+            reason=said.reason,
             escalate=False,
             text=said.text,
         )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from bot.web.access import CHANNEL, Services
 from engine import FinalReply, TextDelta
+from engine.rating import take_rating
 
 WITH_OPERATOR = "A colleague has your chat now; they will reply here."
 
@@ -23,6 +24,8 @@ class Relayed:
     conversation_id: int
     turn_id: int
     text: str = WITH_OPERATOR
+    # "with_operator"; "rating": the message rated a resolved hand-over and was thanked for.
+    reason: str = "with_operator"
 
 
 Said = TextDelta | FinalReply | Relayed
@@ -48,6 +51,10 @@ async def say(services: Services, external_user_id: str, text: str) -> AsyncGene
             turn = await engine.conversation_log.add_turn(conversation, "customer", text)
             yield Relayed(conversation, turn)
             return
+    rated = await take_rating(engine.conversation_log, conversation, text)
+    if rated is not None:  # a rating of the hand-over just resolved, not a question
+        yield Relayed(conversation, rated.turn_id, rated.text, reason="rating")
+        return
     async with contextlib.aclosing(engine.reply(conversation, text)) as events:
         async for event in events:
             yield event

@@ -4,8 +4,9 @@ Passwords are guessable secrets, so they are stored with argon2id (a slow, memor
 session tokens are 32 random bytes, so the session table keeps only their SHA-256. Sessions
 live in the same SQLite file as the accounts, so that several server processes share them and
 `python -m bot.web users` can change an account while the server runs (a removed account's
-sessions end with it). The file also keeps the console's own state: who took which hand-over,
-operators' internal notes and customers' ratings of a resolved hand-over.
+sessions end with it). The file also keeps operators' internal notes. Who holds a hand-over and
+the customer's rating of it live in the conversation log, shared with the Telegram desk (the
+`assignments` table here is what the console used before; it writes there no more).
 """
 
 from __future__ import annotations
@@ -41,9 +42,6 @@ _SCHEMA = (
     "id INTEGER PRIMARY KEY, conversation_id INTEGER NOT NULL, name TEXT NOT NULL, "
     "text TEXT NOT NULL, created_at REAL NOT NULL)",
     "CREATE INDEX IF NOT EXISTS notes_conversation ON notes (conversation_id)",
-    "CREATE TABLE IF NOT EXISTS ratings ("
-    "handover_id INTEGER PRIMARY KEY, conversation_id INTEGER NOT NULL, "
-    "asked_at REAL NOT NULL, score INTEGER, rated_at REAL)",
 )
 _hasher = PasswordHasher()
 
@@ -77,7 +75,7 @@ class Note:
 
 
 class UserStore:
-    """The console's SQLite file: accounts, sessions, assignments, notes and ratings."""
+    """The console's SQLite file: accounts, sessions and notes."""
 
     def __init__(self, path: Path, *, session_hours: float = 12.0) -> None:
         self.path = path
@@ -200,39 +198,6 @@ class UserStore:
                 (conversation_id,),
             ).fetchall()
         return [Note(*row) for row in rows]
-
-    def ask_rating(self, handover_id: int, conversation_id: int) -> None:
-        with self._connect() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO ratings (handover_id, conversation_id, asked_at) "
-                "VALUES (?, ?, ?)",
-                (handover_id, conversation_id, time.time()),
-            )
-
-    def unrated(self, within_s: float = 7 * 24 * 3600.0) -> list[tuple[int, int, float]]:
-        """(hand-over id, conversation id, when asked) of ratings asked for lately, not given."""
-        with self._connect() as conn:
-            rows = conn.execute(
-                "SELECT handover_id, conversation_id, asked_at FROM ratings "
-                "WHERE score IS NULL AND asked_at > ? ORDER BY handover_id",
-                (time.time() - within_s,),
-            ).fetchall()
-        return [(int(h), int(c), float(a)) for h, c, a in rows]
-
-    def rate_handover(self, handover_id: int, score: int) -> None:
-        if not 1 <= score <= 5:
-            raise ValueError(f"a rating is 1 to 5, got {score}")
-        with self._connect() as conn:
-            conn.execute(
-                "UPDATE ratings SET score = ?, rated_at = ? WHERE handover_id = ?",
-                (score, time.time(), handover_id),
-            )
-
-    def ratings(self) -> list[tuple[int, int | None]]:
-        """(handover id, score or None) of every rating asked for."""
-        with self._connect() as conn:
-            rows = conn.execute("SELECT handover_id, score FROM ratings ORDER BY handover_id")
-            return [(int(h), s) for h, s in rows.fetchall()]
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:

@@ -125,6 +125,15 @@ class ConversationStore(Protocol):
         true once per change of holder, for one of several processes asking."""
         ...
 
+    async def ask_rating(self, handover_id: int) -> None:
+        """Note that the customer was asked to rate a handover (the first time counts)."""
+        ...
+
+    async def rate_handover(self, handover_id: int, score: int) -> bool:
+        """Store the customer's rating (1-5) of a handover they were asked to rate; False when
+        it was not asked for or is rated already (the first answer counts)."""
+        ...
+
     async def assign_topic(self, handover_id: int, topic_id: int) -> None:
         """Note the operator-desk forum topic that carries a handover."""
         ...
@@ -165,6 +174,15 @@ class ConversationStore(Protocol):
 
     async def open_handover_for(self, conversation_id: int) -> Handover | None:
         """The conversation's open handover, if any."""
+        ...
+
+    async def awaiting_rating(self, conversation_id: int, *, since: float) -> Handover | None:
+        """The conversation's newest handover when it is closed and its rating, asked for at
+        `since` or later, is not given yet; else None."""
+        ...
+
+    async def handover_ratings(self, since: float | None = None) -> list[int]:
+        """The customers' ratings of handovers (CSAT), rated at `since` or later."""
         ...
 
     async def handover_for_topic(self, topic_id: int) -> Handover | None:

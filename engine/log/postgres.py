@@ -55,9 +55,11 @@ from engine.log.records import (
     Turn,
 )
 from engine.log.rules import (
+    awaits_rating,
     check_delivery,
     check_feedback,
     check_page,
+    check_rating,
     checked_turn_text,
     handover_code,
 )
@@ -354,6 +356,29 @@ class PostgresConversationLog:
         )
         return bool(status == "UPDATE 1")
 
+    async def ask_rating(self, handover_id: int) -> None:
+        """Note that the customer was asked to rate a handover (the first time counts)."""
+        status = await self._pool.execute(
+            "UPDATE handovers SET rating_asked_at = coalesce(rating_asked_at, $1) WHERE id = $2",
+            time.time(),
+            handover_id,
+        )
+        if status == "UPDATE 0":
+            raise ValueError(f"no handover {handover_id}; use the id open_handover returned")
+
+    async def rate_handover(self, handover_id: int, score: int) -> bool:
+        """Store the customer's rating (1-5) of a handover they were asked to rate; False when
+        it was not asked for or is rated already (the first answer counts)."""
+        check_rating(score)
+        status = await self._pool.execute(
+            "UPDATE handovers SET rating = $1, rated_at = $2 WHERE id = $3 AND rating IS NULL "
+            "AND rating_asked_at IS NOT NULL",
+            score,
+            time.time(),
+            handover_id,
+        )
+        return bool(status == "UPDATE 1")
+
     async def assign_topic(self, handover_id: int, topic_id: int) -> None:
         """Note the operator-desk forum topic that carries a handover."""
         status = await self._pool.execute(
@@ -467,6 +492,26 @@ class PostgresConversationLog:
     async def open_handover_for(self, conversation_id: int) -> Handover | None:
         """The conversation's open handover, if any."""
         return await self._open_handover("conversation_id", conversation_id)
+
+    async def awaiting_rating(self, conversation_id: int, *, since: float) -> Handover | None:
+        """The conversation's newest handover when it is closed and its rating, asked for at
+        `since` or later, is not given yet; else None."""
+        row = await self._pool.fetchrow(
+            f"SELECT {HANDOVER_COLUMNS} FROM handovers WHERE conversation_id = $1 "
+            "ORDER BY id DESC LIMIT 1",
+            conversation_id,
+        )
+        newest = Handover(*row) if row is not None else None
+        return newest if awaits_rating(newest, since) else None
+
+    async def handover_ratings(self, since: float | None = None) -> list[int]:
+        """The customers' ratings of handovers (CSAT), rated at `since` or later."""
+        rows = await self._pool.fetch(
+            "SELECT rating FROM handovers WHERE rating IS NOT NULL "
+            "AND ($1::double precision IS NULL OR rated_at >= $1) ORDER BY id",
+            since,
+        )
+        return [int(row[0]) for row in rows]
 
     async def handover_for_topic(self, topic_id: int) -> Handover | None:
         """The open handover a forum topic belongs to, if any."""

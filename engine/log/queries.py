@@ -29,7 +29,7 @@ _CONVERSATION_COLUMNS = (
 )
 _HANDOVER_COLUMNS = (
     "id, conversation_id, reason, opened_at, closed_at, operator_id, topic_id, reason_code, "
-    "assignee, assigned_at"
+    "assignee, assigned_at, rating_asked_at, rating, rated_at"
 )
 # Every table of the log, parents first: the order a copy writes them in.
 TABLES = ("conversations", "turns", "retrieved", "feedback", "handovers")
@@ -338,7 +338,7 @@ async def upsert_conversations(
                     (t.id, t.feedback, t.created_at if t.feedback_at is None else t.feedback_at),
                 )
         await conn.executemany(
-            f"INSERT INTO handovers ({_HANDOVER_COLUMNS}) VALUES ({', '.join('?' * 10)}) "
+            f"INSERT INTO handovers ({_HANDOVER_COLUMNS}) VALUES ({', '.join('?' * 13)}) "
             "ON CONFLICT (id) DO UPDATE SET " + _excluded(_HANDOVER_COLUMNS.removeprefix("id, ")),
             [
                 (
@@ -352,6 +352,9 @@ async def upsert_conversations(
                     h.reason_code,
                     h.assignee,
                     h.assigned_at,
+                    h.rating_asked_at,
+                    h.rating,
+                    h.rated_at,
                 )
                 for h in c.handovers
             ],
@@ -481,6 +484,52 @@ async def claim_assignment_notice(
         (assignee, handover_id, assignee, assignee),
     )
     return cursor.rowcount == 1
+
+
+async def ask_rating(conn: aiosqlite.Connection, handover_id: int, now: float) -> None:
+    """Note when the customer was asked to rate a handover (the first time only)."""
+    cursor = await conn.execute(
+        "UPDATE handovers SET rating_asked_at = coalesce(rating_asked_at, ?) WHERE id = ?",
+        (now, handover_id),
+    )
+    if cursor.rowcount == 0:
+        raise ValueError(f"no handover {handover_id}; use the id open_handover returned")
+
+
+async def rate_handover(
+    conn: aiosqlite.Connection, handover_id: int, score: int, now: float
+) -> bool:
+    """Store the first rating of a handover whose rating was asked for."""
+    cursor = await conn.execute(
+        "UPDATE handovers SET rating = ?, rated_at = ? WHERE id = ? AND rating IS NULL "
+        "AND rating_asked_at IS NOT NULL",
+        (score, now, handover_id),
+    )
+    return cursor.rowcount == 1
+
+
+async def select_newest_handover(
+    conn: aiosqlite.Connection, conversation_id: int
+) -> Handover | None:
+    """The conversation's newest handover, open or closed."""
+    rows = list(
+        await conn.execute_fetchall(
+            f"SELECT {_HANDOVER_COLUMNS} FROM handovers WHERE conversation_id = ? "
+            "ORDER BY id DESC LIMIT 1",
+            (conversation_id,),
+        )
+    )
+    return Handover(*rows[0]) if rows else None
+
+
+async def select_ratings(conn: aiosqlite.Connection, since: float | None) -> list[int]:
+    """The scores of rated handovers, rated at `since` or later (all when None)."""
+    rows = await conn.execute_fetchall(
+        "SELECT rating FROM handovers WHERE rating IS NOT NULL AND (? IS NULL OR rated_at >= ?) "
+        "ORDER BY id",
+        (since, since),
+    )
+    return [int(row[0]) for row in rows]
 
 
 async def update_handover_topic(

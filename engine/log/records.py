@@ -99,6 +99,10 @@ class Handover:
     # The operator who holds it (a console user name, or a Telegram operator), and since when.
     assignee: str | None = None
     assigned_at: float | None = None
+    # The customer's rating once it closed (CSAT, 1 to 5): when it was asked for, and given.
+    rating_asked_at: float | None = None
+    rating: int | None = None
+    rated_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from engine.log.records import (
     ROLES,
     Action,
     Delivery,
+    Handover,
     ReasonCode,
     Role,
 )
@@ -50,6 +51,23 @@ def check_feedback(value: int) -> None:
     """ValueError unless `value` is a thumbs up (1) or down (-1)."""
     if value not in (1, -1):
         raise ValueError(f"feedback value must be 1 or -1, got {value!r}")
+
+
+def check_rating(score: int) -> None:
+    """ValueError unless `score` is a rating from 1 to 5."""
+    if score not in (1, 2, 3, 4, 5):
+        raise ValueError(f"a rating is 1 to 5, got {score!r}")
+
+
+def awaits_rating(handover: Handover | None, since: float) -> bool:
+    """Whether a handover is closed and its rating, asked for at `since` or later, not given."""
+    return (
+        handover is not None
+        and handover.closed_at is not None
+        and handover.rating is None
+        and handover.rating_asked_at is not None
+        and handover.rating_asked_at >= since
+    )
 
 
 def check_page(limit: int, offset: int) -> None:

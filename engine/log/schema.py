@@ -110,6 +110,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE handovers ADD COLUMN assigned_at REAL",
         "ALTER TABLE handovers ADD COLUMN announced_assignee TEXT",
     ),
+    (
+        # The customer's rating of a resolved hand-over (CSAT): when it was asked for, the score.
+        "ALTER TABLE handovers ADD COLUMN rating_asked_at REAL",
+        "ALTER TABLE handovers ADD COLUMN rating INTEGER CHECK (rating BETWEEN 1 AND 5)",
+        "ALTER TABLE handovers ADD COLUMN rated_at REAL",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

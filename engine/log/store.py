@@ -30,9 +30,11 @@ from engine.log.records import (
     Turn,
 )
 from engine.log.rules import (
+    awaits_rating,
     check_delivery,
     check_feedback,
     check_page,
+    check_rating,
     checked_turn_text,
     handover_code,
 )
@@ -283,6 +285,21 @@ class ConversationLog:
         )
         return claimed
 
+    async def ask_rating(self, handover_id: int) -> None:
+        """Note that the customer was asked to rate a handover (the first time counts)."""
+        now = time.time()
+        await self._writer.submit(lambda conn: queries.ask_rating(conn, handover_id, now))
+
+    async def rate_handover(self, handover_id: int, score: int) -> bool:
+        """Store the customer's rating (1-5) of a handover they were asked to rate; False when
+        it was not asked for or is rated already (the first answer counts)."""
+        check_rating(score)
+        now = time.time()
+        rated: bool = await self._writer.submit(
+            lambda conn: queries.rate_handover(conn, handover_id, score, now)
+        )
+        return rated
+
     async def assign_topic(self, handover_id: int, topic_id: int) -> None:
         """Note the operator-desk forum topic that carries a handover."""
         await self._writer.submit(
@@ -351,6 +368,18 @@ class ConversationLog:
         """The conversation's handover that is still open, if any."""
         async with self._snapshot() as conn:
             return await queries.select_open_handover(conn, "conversation_id", conversation_id)
+
+    async def awaiting_rating(self, conversation_id: int, *, since: float) -> Handover | None:
+        """The conversation's newest handover when it is closed and its rating, asked for at
+        `since` or later, is not given yet; else None."""
+        async with self._snapshot() as conn:
+            newest = await queries.select_newest_handover(conn, conversation_id)
+        return newest if awaits_rating(newest, since) else None
+
+    async def handover_ratings(self, since: float | None = None) -> list[int]:
+        """The customers' ratings of handovers (CSAT), rated at `since` or later."""
+        async with self._snapshot() as conn:
+            return await queries.select_ratings(conn, since)
 
     async def handover_for_topic(self, topic_id: int) -> Handover | None:
         """The open handover an operator-desk forum topic belongs to, if any."""

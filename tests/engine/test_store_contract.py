@@ -261,6 +261,34 @@ async def test_a_handover_is_assigned_and_its_holder_announced_once(
     assert await store.assign_handover(unassigned, "bob", take_over=False) == "bob"
 
 
+async def test_a_resolved_handover_takes_one_rating(store: ConversationStore) -> None:
+    conversation = await store.start_conversation("web", "9")
+    handover = await store.open_handover(conversation, "human_requested")
+    assert not await store.rate_handover(handover, 5)  # not asked for
+    await store.close_handover(handover, operator_id="olaf")
+    assert await store.awaiting_rating(conversation, since=0) is None
+    await store.ask_rating(handover)
+    waiting = await store.awaiting_rating(conversation, since=0)
+    assert waiting is not None and waiting.id == handover and waiting.rating_asked_at is not None
+    assert await store.awaiting_rating(conversation, since=waiting.rating_asked_at + 1) is None
+    with pytest.raises(ValueError, match="a rating is 1 to 5"):
+        await store.rate_handover(handover, 6)
+    assert await store.rate_handover(handover, 4)
+    assert not await store.rate_handover(handover, 1)  # the first answer counts
+    assert await store.awaiting_rating(conversation, since=0) is None
+    assert await store.handover_ratings() == [4]
+    rated = await store.get_conversation(conversation)
+    assert rated is not None and rated.handovers[0].rating == 4
+    assert rated.handovers[0].rated_at is not None
+    assert await store.handover_ratings(since=rated.handovers[0].rated_at + 1) == []
+    with pytest.raises(ValueError, match="no handover 999"):
+        await store.ask_rating(999)
+    # A newer hand-over hides the older one's question.
+    other = await store.open_handover(conversation, "negative_sentiment")
+    await store.close_handover(other)
+    assert await store.awaiting_rating(conversation, since=0) is None
+
+
 async def test_delivery_and_idempotent_customer_turns(store: ConversationStore) -> None:
     conversation = await store.start_conversation("telegram", "5")
     first = await store.add_turn(conversation, "customer", "where?", external_id="u-1")

@@ -34,6 +34,7 @@ OPERATOR_ROUTES = [
     ("GET", "/console/conversations/1"),
     ("GET", "/console/analytics"),
     ("GET", "/console/analytics.csv"),
+    ("GET", "/console/events"),
     ("POST", "/console/conversations/1/assign"),
     ("POST", "/console/conversations/1/reply"),
     ("POST", "/console/conversations/1/note"),
@@ -259,7 +260,8 @@ def test_an_operator_takes_answers_notes_and_resolves_a_handover(site: WebServer
     assert all(not t.text.startswith("note ") for t in logged.turns), "notes are never sent"
     closed = logged.handovers[0]
     assert closed.closed_at is not None and closed.operator_id == "olaf"
-    assert UserStore(site.config.users_path).ratings() == [(closed.id, 4)]
+    assert closed.rating == 4 and closed.rated_at is not None  # CSAT, kept in the log
+    assert [t.text for t in logged.turns][-2:] == ["4", "Thank you for your rating!"]
 
 
 def test_users_command_creates_lists_and_removes(

@@ -111,3 +111,57 @@ async def test_taken_in_a_topic_shows_as_taken_in_the_console(desk: Desk) -> Non
         assert "Alice (Telegram)" in everything
     # Taken in the topic: nothing is announced back into it.
     assert not any("in the console" in t for t in texts(tg, GROUP))
+
+
+async def test_resolved_in_the_console_the_customers_5_is_their_rating_not_a_question(
+    desk: Desk,
+) -> None:
+    tg = desk.tg
+    await hand_over(tg, CUSTOMER)
+    conversation = await desk.log.latest_conversation_id("telegram", str(CUSTOMER))
+    assert conversation is not None
+    here = f"/console/conversations/{conversation}"
+    with sign_in(desk.site, "olaf") as (http, csrf):
+        assert (await post(http, f"{here}/resolve", {"csrf": csrf})).status_code == 303
+        await tg.wait_for(lambda: any("How did we do?" in t for t in texts(tg, CUSTOMER)))
+        await tg.wait_idle(quiet=0.5)
+        before = len(texts(tg, CUSTOMER))
+        tg.send_text(CUSTOMER, "5", user_id=CUSTOMER, chat_type="private")
+        await tg.wait_for(lambda: len(texts(tg, CUSTOMER)) > before)
+        await tg.wait_idle(quiet=0.5)
+        assert texts(tg, CUSTOMER)[before:] == ["Thank you for your rating!"]
+        resolved = await get(http, "/console?view=resolved")
+        assert f'href="{here}"' in resolved
+    logged = await desk.log.get_conversation(conversation)
+    assert logged is not None
+    assert logged.handovers[-1].rating == 5
+    assert await desk.log.handover_ratings() == [5]
+    # The "5" went to no search: no bot answer, only the thank-you without an action.
+    last = logged.turns[-2:]
+    assert [(t.role, t.text, t.action) for t in last] == [
+        ("customer", "5", None),
+        ("bot", "Thank you for your rating!", None),
+    ]
+    # Back with the bot: the next question is answered, not relayed to the topic.
+    tg.send_text(
+        CUSTOMER, "How long do I have to return an item?", user_id=CUSTOMER, chat_type="private"
+    )
+    await tg.wait_for(lambda: any("30 days" in t for t in texts(tg, CUSTOMER)))
+
+
+async def test_closed_in_a_topic_the_customer_is_asked_and_a_thumbs_up_is_stored(
+    desk: Desk,
+) -> None:
+    tg = desk.tg
+    topic = await hand_over(tg, CUSTOMER)
+    tg.send_text(GROUP, "/close", user_id=MARIA, chat_type="supergroup", message_thread_id=topic)
+    await tg.wait_for(lambda: any("How did we do?" in t for t in texts(tg, CUSTOMER)))
+    await tg.wait_idle(quiet=0.5)
+    tg.send_text(CUSTOMER, "👍", user_id=CUSTOMER, chat_type="private")
+    await tg.wait_for(lambda: "Thank you for your rating!" in texts(tg, CUSTOMER))
+    assert await desk.log.handover_ratings() == [5]
+    # A second "4" is an ordinary message now: the bot answers it (it does not know it).
+    tg.send_text(CUSTOMER, "4", user_id=CUSTOMER, chat_type="private")
+    await tg.wait_idle(quiet=0.5)
+    assert texts(tg, CUSTOMER).count("Thank you for your rating!") == 1
+    assert await desk.log.handover_ratings() == [5]
