@@ -6,15 +6,15 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-
-from retrieval import SearchResult
+from typing import Generic, TypeVar
 
 log = logging.getLogger(__name__)
 
-_Waiting = tuple[list[str], "asyncio.Future[list[SearchResult]]"]
+Q = TypeVar("Q")
+R = TypeVar("R")
 
 
-class SearchBatcher:
+class SearchBatcher(Generic[Q, R]):
     """Collects the queries of concurrent callers and searches them in one batch.
 
     A batch starts `max_wait_s` after the first query arrives while none is running; queries
@@ -27,7 +27,7 @@ class SearchBatcher:
 
     def __init__(
         self,
-        search: Callable[[list[str]], list[SearchResult]],
+        search: Callable[[list[Q]], list[R]],
         *,
         max_wait_s: float = 0.002,
         max_batch: int = 256,
@@ -35,20 +35,20 @@ class SearchBatcher:
         self._search = search
         self._max_wait_s = max_wait_s
         self._max_batch = max_batch
-        self._waiting: list[_Waiting] = []
+        self._waiting: list[tuple[list[Q], asyncio.Future[list[R]]]] = []
         self._worker: asyncio.Task[None] | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="search")
 
-    async def search(self, queries: Sequence[str]) -> list[SearchResult]:
+    async def search(self, queries: Sequence[Q]) -> list[R]:
         """The results for `queries`, in order, searched together with concurrent callers'."""
-        future: asyncio.Future[list[SearchResult]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[list[R]] = asyncio.get_running_loop().create_future()
         self._waiting.append((list(queries), future))
         if self._worker is None:
             self._worker = asyncio.create_task(self._run())
         return await future
 
     async def _run(self) -> None:
-        batch: list[_Waiting] = []
+        batch: list[tuple[list[Q], asyncio.Future[list[R]]]] = []
         try:
             await asyncio.sleep(self._max_wait_s)
             while self._waiting:
@@ -75,8 +75,8 @@ class SearchBatcher:
             for _, future in batch + self._take_all():
                 future.cancel()
 
-    def _take(self) -> list[_Waiting]:
-        batch: list[_Waiting] = []
+    def _take(self) -> list[tuple[list[Q], asyncio.Future[list[R]]]]:
+        batch: list[tuple[list[Q], asyncio.Future[list[R]]]] = []
         size = 0
         while self._waiting and (not batch or size + len(self._waiting[0][0]) <= self._max_batch):
             waiting = self._waiting.pop(0)
@@ -84,6 +84,6 @@ class SearchBatcher:
             size += len(waiting[0])
         return batch
 
-    def _take_all(self) -> list[_Waiting]:
+    def _take_all(self) -> list[tuple[list[Q], asyncio.Future[list[R]]]]:
         waiting, self._waiting = self._waiting, []
         return waiting

@@ -14,7 +14,7 @@ from engine.choice import ask_which, offered, pick
 from engine.generators import GenerationFailed, GenerationRequest, Generator
 from engine.grounding import check_grounding
 from engine.log import Action, ConversationStore, Delivery, ReasonCode, Retrieved, Turn
-from engine.memory import contextual_query, merge_follow_up
+from engine.memory import FollowUpSearch, Query, previous_question
 from engine.metrics import GENERATION_RECOVERIES, observe_reply
 from engine.pickup import LiveModels, ModelPickup
 from engine.policy import Decision, PolicyConfig, asks_for_human, decide
@@ -108,7 +108,8 @@ class Engine:
         self._pickup = pickup
         self._log = conversation_log
         self._config = config or EngineConfig()
-        self._searches = SearchBatcher(
+        self._follow_ups = FollowUpSearch(kb)
+        self._searches: SearchBatcher[Query, SearchResult] = SearchBatcher(
             self._refreshed_search, max_wait_s=self._config.search_batch_wait_ms / 1000
         )
 
@@ -304,17 +305,14 @@ class Engine:
 
     async def _search(self, text: str, history: list[Turn]) -> SearchResult:
         previous = [t.text for t in history if t.role == "customer"]
-        follow_up = contextual_query(text, previous) if self._config.contextual_queries else None
-        if follow_up is None:
-            (result,) = await self._searches.search([text])
-            return result
-        own, joined = await self._searches.search([text, follow_up])
-        return merge_follow_up(own, joined)
+        earlier = previous_question(text, previous) if self._config.contextual_queries else None
+        (result,) = await self._searches.search([Query(text, earlier)])
+        return result
 
-    def _refreshed_search(self, queries: list[str]) -> list[SearchResult]:
+    def _refreshed_search(self, queries: list[Query]) -> list[SearchResult]:
         # A newer import is loaded here, off the event loop: loading can take seconds.
         self._kb.refresh()
-        return self._kb.search_batch(queries)
+        return self._follow_ups.search(queries)
 
     async def _generate(
         self,

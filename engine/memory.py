@@ -3,14 +3,36 @@
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from retrieval import Hit, SearchResult
+import numpy as np
+
+from retrieval import Hit, KnowledgeBase, SearchResult
+from retrieval.embedders import Vectors
 
 _REFERRING = re.compile(
     r"\b(it|that|this|those|these|they|them|there|one|same)\b|这个|那个|它|这样|那样",
     re.IGNORECASE,
 )
+
+
+def previous_question(
+    text: str, previous_questions: Sequence[str], *, max_words: int = 4
+) -> str | None:
+    """The last customer question when the message may follow up on it: short or referring.
+
+    None when the message stands on its own or there is nothing before it. Pronouns are common
+    in standalone questions too, so this only says the context *may* matter; `FollowUpSearch`
+    decides from the scores whether it does.
+    """
+    if not previous_questions:
+        return None
+    short = len(text.split()) <= max_words and len(text) <= 40
+    if not short and not _REFERRING.search(text):
+        return None
+    return previous_questions[-1]
 
 
 def contextual_query(
@@ -21,12 +43,12 @@ def contextual_query(
     "and how long does that take?" after "how do I return an item?" becomes one query about
     returns. None when the message stands on its own or there is nothing before it.
     """
-    if not previous_questions:
-        return None
-    short = len(text.split()) <= max_words and len(text) <= 40
-    if not short and not _REFERRING.search(text):
-        return None
-    return f"{previous_questions[-1]} {text}"
+    previous = previous_question(text, previous_questions, max_words=max_words)
+    return None if previous is None else _joined(previous, text)
+
+
+def _joined(previous: str, text: str) -> str:
+    return f"{previous} {text}"
 
 
 def merge_follow_up(own: SearchResult, joined: SearchResult) -> SearchResult:
@@ -64,3 +86,80 @@ def merge_follow_up(own: SearchResult, joined: SearchResult) -> SearchResult:
         joined.kb_version,
         joined.embedder,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A customer message to search, with the question it may follow up on (or None)."""
+
+    text: str
+    previous: str | None = None
+
+
+class FollowUpSearch:
+    """Searches messages, joining one with its previous question only where that can matter.
+
+    Most messages `previous_question` flags are standalone questions with a pronoun in them
+    ("can I return earbuds if I already opened them"), so embedding the joined text for each
+    would cost a second sentence per reply. Instead the joined text's vector is first estimated
+    from vectors already at hand: the previous question's (kept from its own search) plus the
+    message's, normalised, roughly the mean pooling over both texts' tokens. When the merged
+    result of that estimate keeps the message's own best entry, the context changes nothing
+    that matters and the estimate's merge is the answer (its scores still carry a follow-up
+    such as "what about Switzerland?" into scope); only when it would pull another entry to the
+    top is the joined text embedded, and merged exactly as before. Concurrent messages share
+    at most two embedding calls. Called from one thread at a time (the engine's search thread).
+    """
+
+    def __init__(self, kb: KnowledgeBase, *, remembered: int = 4096) -> None:
+        self._kb = kb
+        self._remembered = remembered
+        # Recent query vectors by (embedder name, text): a follow-up's previous question.
+        self._vectors: OrderedDict[tuple[str, str], Vectors] = OrderedDict()
+
+    def search(self, queries: Sequence[Query]) -> list[SearchResult]:
+        """One result per query, in order; a follow-up's merges its own and the joined search."""
+        embedder = self._kb.embedder
+        name = embedder.name
+        texts = [q.text for q in queries]
+        follow = [(i, q.previous) for i, q in enumerate(queries) if q.previous is not None]
+        known = {p: v for _, p in follow if (v := self._vectors.get((name, p))) is not None}
+        unknown = list(dict.fromkeys(p for _, p in follow if p not in known))
+        encoded = embedder.encode(texts + unknown)
+        own_vectors = encoded[: len(texts)]
+        known.update(zip(unknown, encoded[len(texts) :], strict=True))
+        # The messages last: they are what the next follow-ups will refer to.
+        for text in unknown:
+            self._remember(name, text, known[text])
+        for text, vector in zip(texts, own_vectors, strict=True):
+            self._remember(name, text, vector)
+        if not follow:
+            return self._kb.search_vectors(texts, own_vectors)
+        estimate = np.stack([known[p] for _, p in follow]) + own_vectors[[i for i, _ in follow]]
+        estimate /= np.maximum(np.linalg.norm(estimate, axis=1, keepdims=True), 1e-12)
+        joined = [_joined(p, texts[i]) for i, p in follow]
+        found = self._kb.search_vectors(texts + joined, np.concatenate([own_vectors, estimate]))
+        results, guesses = found[: len(texts)], found[len(texts) :]
+        exact: list[tuple[int, str]] = []
+        for (i, p), guess in zip(follow, guesses, strict=True):
+            merged = merge_follow_up(results[i], guess)
+            if _top(merged) == _top(results[i]):
+                results[i] = merged
+            else:
+                exact.append((i, _joined(p, texts[i])))
+        if exact:
+            asked = self._kb.search_batch([j for _, j in exact])
+            for (i, _), together in zip(exact, asked, strict=True):
+                results[i] = merge_follow_up(results[i], together)
+        return results
+
+    def _remember(self, name: str, text: str, vector: Vectors) -> None:
+        key = (name, text)
+        self._vectors[key] = vector
+        self._vectors.move_to_end(key)
+        while len(self._vectors) > self._remembered:
+            self._vectors.popitem(last=False)
+
+
+def _top(result: SearchResult) -> str | None:
+    return result.best.entry.id if result.best is not None else None

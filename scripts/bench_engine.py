@@ -1,19 +1,21 @@
 """Benchmark the whole engine under concurrent conversations on the sample knowledge base.
 
     python scripts/bench_engine.py [--conversations 64] [--messages 4] \\
-        [--generator extractive|transformers|...] [--json]
+        [--generator extractive|transformers|...] [--backend torch|onnx|onnx-int8] [--json]
 
 Imports examples/kb into a temporary folder with the configured embedder, opens a real SQLite
 conversation log there, and runs `--conversations` conversations at once, each asking
 `--messages` questions from examples/queries.jsonl in turn. Reports replies/s and p50/p95 per
 reply, and as the baseline, measured in the same run before and after, the embedding model's
-batched encode rate (sentences/s) on the same questions. Target: replies/s over encode rate
->= 0.8 with the extractive generator. tokens_per_s counts the streamed text with the model's
+batched encode rate (sentences/s) on the same questions, with the same query encoder backend
+(`--backend`, else `[retrieval] backend`). Target: replies/s over encode rate >= 0.8 with the
+extractive generator. tokens_per_s counts the streamed text with the model's
 tokenizer where the generator has one (transformers), else streamed pieces (the extractive
 generator streams words; vLLM about one token per piece). `sentences_per_reply` counts what
-the engine had embedded (a follow-up candidate is searched on its own and joined with the
-previous question); `ratio_ceiling` = 1 / sentences_per_reply is the ratio an engine doing
-nothing but embed, at the baseline rate, would reach. The last stdout line is one JSON object.
+the engine had embedded (a follow-up candidate whose context would change its best entry is
+also searched joined with the previous question); `ratio_ceiling` = 1 / sentences_per_reply
+is the ratio an engine doing nothing but embed, at the baseline rate, would reach. The last
+stdout line is one JSON object.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ from engine.generators import load_generator
 from engine.log import open_store
 from engine.sentiment import load_sentiment
 from engine.settings import Settings
-from retrieval import ImportConfig, KnowledgeBase, import_paths, load_embedder
-from retrieval.embedders import CountingEmbedder, Embedder
+from retrieval import ImportConfig, KnowledgeBase, import_paths
+from retrieval.embedders import BACKENDS, CountingEmbedder, Embedder, configured_embedder
 from retrieval.evaluation import tune_and_store_threshold
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -80,7 +82,9 @@ async def bench(args: argparse.Namespace, settings: Settings) -> dict[str, objec
     generator_config = replace(settings.generator, backend=args.generator)
     generator = load_generator(generator_config)  # an unknown backend fails before the setup
     config = settings.retrieval
-    embedder = load_embedder(config.embedder, batch_size=config.batch_size)
+    if args.backend:
+        config = replace(config, backend=args.backend)
+    embedder = configured_embedder(config)
     queries = [
         json.loads(line)["query"]
         for line in (EXAMPLES / "queries.jsonl").read_text(encoding="utf-8").splitlines()
@@ -127,6 +131,7 @@ async def bench(args: argparse.Namespace, settings: Settings) -> dict[str, objec
     lat = np.array(latencies)
     return {
         "generator": generator_config.backend,
+        "backend": config.backend,
         "conversations": args.conversations,
         "replies": replies,
         "replies_per_s": round(replies / wall, 2),
@@ -145,6 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conversations", type=int, default=64)
     parser.add_argument("--messages", type=int, default=4, help="questions per conversation")
     parser.add_argument("--generator", default="extractive", help="generator backend")
+    parser.add_argument(
+        "--backend",
+        choices=sorted(BACKENDS),
+        help="query encoder backend for the engine and the baseline (default: from config)",
+    )
     parser.add_argument("--json", action="store_true", help="accepted for symmetry; JSON is last")
     add_common(parser)
     args = parser.parse_args(argv)

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from engine.memory import contextual_query
 from tests.conftest import EXAMPLES, ROOT
 
@@ -188,15 +190,16 @@ def test_bench_engine_reports_throughput_json_last() -> None:
     assert result["replies"] == 16 and result["replies_per_s"] > 0
     assert result["encode_sentences_per_s"] > 0 and result["p95_ms"] >= result["p50_ms"]
     # Each conversation asks queries 2c and 2c + 1; a second one that may follow up on the
-    # first is also searched joined with it.
+    # first is also searched joined with it only where that would change its best entry.
     lines = (EXAMPLES / "queries.jsonl").read_text(encoding="utf-8").splitlines()
     queries = [json.loads(line)["query"] for line in lines if line.strip()]
     joined = sum(
         contextual_query(queries[2 * c + 1], [queries[2 * c]]) is not None for c in range(8)
     )
     assert 0 < joined < 8
-    assert result["sentences_per_reply"] == round((16 + joined) / 16, 3)
-    assert result["ratio_ceiling"] == round(16 / (16 + joined), 3)
+    assert 1 <= result["sentences_per_reply"] < round((16 + joined) / 16, 3)
+    assert result["ratio_ceiling"] == pytest.approx(1 / result["sentences_per_reply"], abs=1e-3)
+    assert result["backend"] == "torch"
 
 
 def test_evaluate_sentiment_lexicon_and_trained_classifier(tmp_path: Path) -> None:
