@@ -18,12 +18,14 @@ import fcntl
 import json
 import logging
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import faiss
 import numpy as np
@@ -252,3 +254,72 @@ def set_threshold(
         snapshot = read_snapshot(kb_dir, config)
         meta = replace(snapshot.meta, threshold=threshold, threshold_source=source)
         return write_meta_version(kb_dir, snapshot, meta, keep=keep)
+
+
+# History: every version keeps its data until pruned; changes.jsonl says who made each one.
+
+_CHANGES = "changes.jsonl"
+_VERSION_NAME = re.compile(r"v\d{6}")
+Origin = Literal["edit", "delete", "import", "revert", "conversation"]
+
+
+@dataclass(frozen=True, slots=True)
+class KbChange:
+    """Who made a version, when (Unix seconds) and from where; one line of changes.jsonl.
+
+    An entry learned from a conversation keeps the conversation, the operator's turn, who
+    wrote that reply and the customer's wording (`questions`), which retraining learns from.
+    """
+
+    version: str
+    at: float
+    author: str
+    origin: Origin
+    summary: str
+    entry_id: str | None = None
+    conversation_id: int | None = None
+    turn_id: int | None = None
+    operator: str | None = None
+    questions: tuple[str, ...] = ()
+
+
+def record_change(kb_dir: Path, change: KbChange) -> None:
+    """Append one change record (a single write of one line, then fsync)."""
+    line = json.dumps({**asdict(change), "questions": list(change.questions)}, ensure_ascii=False)
+    with (kb_dir / _CHANGES).open("a", encoding="utf-8") as fh:
+        fh.write(line + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_changes(kb_dir: Path) -> list[KbChange]:
+    """Every recorded change, oldest first; a torn last line is skipped."""
+    changes = []
+    try:
+        lines = (kb_dir / _CHANGES).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    for line in lines:
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        changes.append(KbChange(**{**data, "questions": tuple(data.get("questions") or ())}))
+    return changes
+
+
+def version_entries(kb_dir: Path, version: str) -> tuple[FaqEntry, ...]:
+    """The entries of a kept version; FileNotFoundError when it was pruned or never existed."""
+    if not _VERSION_NAME.fullmatch(version):
+        raise FileNotFoundError(f"no version {version!r}: names look like v000007")
+    with (kb_dir / _VERSIONS / version / "entries.jsonl").open(encoding="utf-8") as fh:
+        return tuple(FaqEntry.from_json(json.loads(line)) for line in fh if line.strip())
+
+
+def restore_version(kb_dir: Path, version: str, config: RetrievalConfig, *, keep: int) -> KbMeta:
+    """Make a kept version's exact content (entries, vectors, threshold) live as a new version."""
+    if not _VERSION_NAME.fullmatch(version):
+        raise FileNotFoundError(f"no version {version!r}: names look like v000007")
+    with import_lock(kb_dir):
+        old = _read_version(kb_dir / _VERSIONS / version, config)
+        return write_meta_version(kb_dir, old, old.meta, keep=keep)

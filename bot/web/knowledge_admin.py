@@ -21,6 +21,15 @@ from retrieval import (
 )
 from retrieval.entries import chunk_answer, clean_text, derive_id
 from retrieval.importer import edit_entries
+from retrieval.store import (
+    KbChange,
+    KbMeta,
+    kept_versions,
+    read_changes,
+    record_change,
+    restore_version,
+    version_entries,
+)
 
 SOURCE = "api"
 
@@ -64,18 +73,20 @@ class KnowledgeAdmin:
         alt_questions: Sequence[str] = (),
         *,
         entry_id: str | None = None,
+        source: str = SOURCE,
     ) -> tuple[FaqEntry, ImportReport]:
-        """Create an entry (no id: one is derived from the question) or replace one by id."""
+        """Create an entry (no id: one is derived from `source` and the question) or replace one
+        by id."""
         question, answer = clean_text(question), clean_text(answer)
         if not question or not answer:
             raise ValueError("an entry needs a non-empty question and answer")
         before = self.entry(entry_id) if entry_id else None
         entry = FaqEntry(
-            id=entry_id or derive_id(SOURCE, question),
+            id=entry_id or derive_id(source, question),
             question=question,
             answer=answer,
             alt_questions=tuple(a for a in (clean_text(x) for x in alt_questions) if a),
-            source=before.source if before else SOURCE,
+            source=before.source if before else source,
             location=before.location if before else "",
             chunks=chunk_answer(answer, self._import_config.chunk_chars),
         )
@@ -106,3 +117,27 @@ class KnowledgeAdmin:
         )
         self._kb.refresh()
         return report
+
+    # History.
+
+    def versions(self) -> list[KbMeta]:
+        """The versions still on disk (the live one and those a revert can go back to)."""
+        return kept_versions(self._kb_dir)
+
+    def version_entries(self, version: str) -> tuple[FaqEntry, ...]:
+        return version_entries(self._kb_dir, version)
+
+    def changes(self) -> list[KbChange]:
+        """Who made each version and from where, oldest first."""
+        return read_changes(self._kb_dir)
+
+    def record(self, change: KbChange) -> None:
+        record_change(self._kb_dir, change)
+
+    def revert(self, version: str) -> KbMeta:
+        """Make a kept version's content live again, as a new version."""
+        meta = restore_version(
+            self._kb_dir, version, self._config, keep=self._import_config.keep_versions
+        )
+        self._kb.refresh()
+        return meta
