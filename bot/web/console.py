@@ -82,6 +82,7 @@ def install(app: Any, found: Services) -> None:
         RateLimiter(config.login_per_minute, 5),
     )
     app.include_router(router)
+    app.include_router(_knowledge().router)
 
 
 def _signed_in(admin: bool) -> Callable[..., Awaitable[Session]]:
@@ -280,7 +281,14 @@ async def transcript(
         notes=state.users.notes(conversation_id),
         when=_when,
         live=True,
+        **await _knowledge().transcript_extras(request, found, conversation, bool(open_handover)),
     )
+
+
+def _knowledge() -> Any:
+    from bot.web import console_knowledge  # it builds on this module's sign-in and pages
+
+    return console_knowledge
 
 
 def _when(stamp: float) -> str:

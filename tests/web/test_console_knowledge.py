@@ -1,0 +1,397 @@
+"""The console's knowledge pages: who may do what, escaping, history and revert, canned and
+suggested replies, and an operator's answer turned into an entry the bot then answers from."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from html import unescape
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.web.canned import CannedReplies
+from bot.web.console_knowledge import router as knowledge_router
+from bot.web.users import UserStore
+from retrieval.store import current_version, read_changes, version_entries
+from tests.web.conftest import HashKb
+from tests.web.server import WebServer, serve_web
+from tests.web.test_console import (
+    HOSTILE,
+    PASSWORD,
+    console_config,
+    open_handover,
+    read_log,
+    sign_in,
+)
+from training.data import export_training_sets
+
+ENTRY = "/console/knowledge/entry?id=warranty-length"
+OPERATOR_ROUTES = [
+    ("GET", "/console/knowledge"),
+    ("GET", "/console/knowledge?q=warranty"),
+    ("GET", ENTRY),
+    ("GET", "/console/knowledge/history"),
+    ("GET", "/console/knowledge/canned"),
+]
+ADMIN_ROUTES = [
+    ("GET", "/console/knowledge/new"),
+    ("GET", "/console/knowledge/import"),
+    ("POST", "/console/knowledge/draft"),
+    ("POST", "/console/knowledge/save"),
+    ("POST", "/console/knowledge/delete"),
+    ("POST", "/console/knowledge/import"),
+    ("POST", "/console/knowledge/revert"),
+    ("POST", "/console/knowledge/canned"),
+    ("POST", "/console/knowledge/canned/remove"),
+]
+PUBLIC = {("GET", "/console/knowledge/fill.js")}
+# A question the sample shop's knowledge base cannot answer.
+UNKNOWN = "Can I pay with seashells at the harbour kiosk?"
+REPLY = "We only take cards and cash at the harbour kiosk, no seashells."
+
+
+@pytest.fixture
+def site(tmp_path: Path, hash_kb: HashKb) -> Iterator[WebServer]:
+    kb_dir, embedder = hash_kb
+    config = console_config(tmp_path)
+    users = UserStore(config.users_path)
+    users.create("ann", "admin", PASSWORD)
+    users.create("olaf", "operator", PASSWORD)
+    with serve_web(tmp_path, kb_dir, embedder, config=config) as server:
+        yield server
+
+
+def _form(data: dict[str, str]) -> dict[str, str]:
+    return {
+        "question": "q?",
+        "answer": "a.",
+        "entry_id": "warranty-length",
+        "version": "v000001",
+        "title": "t",
+        "text": "x",
+        "reply_id": "1",
+        **data,
+    }
+
+
+def _files() -> dict[str, tuple[str, bytes, str]]:
+    return {"files": ("faq.csv", b"question,answer\nq?,a.\n", "text/csv")}
+
+
+def test_every_knowledge_route_sends_strangers_to_sign_in(site: WebServer) -> None:
+    with httpx.Client(base_url=site.url, timeout=30) as http:
+        for method, path in OPERATOR_ROUTES + ADMIN_ROUTES:
+            response = http.request(method, path, data=_form({"csrf": "x"}))
+            assert response.status_code == 303, (method, path)
+            assert response.headers["location"] == "/console/login"
+        assert http.get("/console/knowledge/fill.js").status_code == 200
+
+
+def test_an_operator_reads_but_is_refused_every_admin_route(site: WebServer) -> None:
+    before = current_version(site.kb_dir)
+    with sign_in(site, "olaf") as (http, csrf):
+        for method, path in OPERATOR_ROUTES:
+            assert http.request(method, path).status_code == 200, path
+        for method, path in ADMIN_ROUTES:
+            files = _files() if path.endswith("/import") and method == "POST" else None
+            response = http.request(method, path, data=_form({"csrf": csrf}), files=files)
+            assert response.status_code == 403, (method, path)
+        entry = http.get(ENTRY).text
+        assert "Only admins change the knowledge base." in entry
+        assert 'action="/console/knowledge/save"' not in entry
+    assert current_version(site.kb_dir) == before
+    assert CannedReplies(site.config.users_path).all() == []
+
+
+def test_every_knowledge_post_needs_the_form_token(site: WebServer) -> None:
+    before = current_version(site.kb_dir)
+    with sign_in(site, "ann") as (http, _csrf):
+        for method, path in ADMIN_ROUTES:
+            if method != "POST":
+                continue
+            files = _files() if path.endswith("/import") else None
+            for token in ({}, {"csrf": "stale"}):
+                response = http.post(path, data=_form(token), files=files)
+                assert response.status_code == 403, (path, token)
+    assert current_version(site.kb_dir) == before
+
+
+def test_the_route_lists_above_name_every_knowledge_route() -> None:
+    listed = {(m, p.split("?")[0]) for m, p in OPERATOR_ROUTES + ADMIN_ROUTES}
+    served = set()
+    for route in knowledge_router.routes:
+        served |= {(m, getattr(route, "path", "")) for m in getattr(route, "methods", ())}
+    assert served == listed | PUBLIC
+
+
+def _hidden(page: str, name: str) -> str:
+    found = re.search(rf'name="{name}" value="([^"]*)"', page)
+    assert found, name
+    return unescape(found.group(1))
+
+
+def _textarea(page: str, name: str) -> str:
+    found = re.search(rf'<textarea name="{name}"[^>]*>(.*?)</textarea>', page, re.S)
+    assert found, name
+    return unescape(found.group(1))
+
+
+def test_entries_are_edited_and_history_reverts_to_the_exact_content(site: WebServer) -> None:
+    pages = []
+    with sign_in(site, "ann") as (http, csrf):
+        saved = http.post(
+            "/console/knowledge/save",
+            data={
+                "csrf": csrf,
+                "entry_id": "warranty-length",
+                "question": f"How long is the warranty? {HOSTILE}",
+                "alternatives": "warranty years\n\nguarantee length",
+                "answer": f"Two years. {HOSTILE}",
+            },
+        )
+        assert saved.status_code == 303
+        assert saved.headers["location"] == ENTRY
+        created = http.post(
+            "/console/knowledge/save",
+            data={"csrf": csrf, "question": f"Gift cards? {HOSTILE}", "answer": "We sell them."},
+        )
+        assert created.status_code == 303
+        new_id = created.headers["location"].split("id=")[1]
+        assert new_id.startswith("console/") and "gift" not in new_id.lower()
+        # The version to come back to: the edit and the new entry, before the deletion.
+        kept = current_version(site.kb_dir)
+        assert kept is not None
+        original = version_entries(site.kb_dir, kept)
+        empty = http.post(
+            "/console/knowledge/save", data={"csrf": csrf, "question": "Empty?", "answer": " "}
+        )
+        assert empty.status_code == 400 and "non-empty question and answer" in empty.text
+        deleted = http.post(
+            "/console/knowledge/delete", data={"csrf": csrf, "entry_id": "warranty-claim"}
+        )
+        assert deleted.status_code == 303
+        pages += [http.get(ENTRY).text, http.get("/console/knowledge?q=warranty").text]
+        assert "warranty years" in pages[0]
+        assert "Gift cards?" in http.get("/console/knowledge").text
+        history = http.get("/console/knowledge/history").text
+        pages.append(history)
+        assert "changed warranty-length" in history and "deleted warranty-claim" in history
+        assert "removed warranty-claim" in history and "changed warranty-length" in history
+        assert history.count("Revert to") == 2  # the kept versions before the live one
+        reverted = http.post("/console/knowledge/revert", data={"csrf": csrf, "version": kept})
+        assert reverted.status_code == 303
+        gone = http.post("/console/knowledge/revert", data={"csrf": csrf, "version": "v999999"})
+        assert gone.status_code == 404
+        assert http.post(
+            "/console/knowledge/revert", data={"csrf": csrf, "version": "../x"}
+        ).status_code in (404, 422)
+        history = http.get("/console/knowledge/history").text
+        assert f"content of {kept}" in history
+    live = current_version(site.kb_dir)
+    assert live is not None and live != kept
+    assert version_entries(site.kb_dir, live) == original
+    changes = read_changes(site.kb_dir)
+    assert [(c.author, c.origin) for c in changes] == [
+        ("ann", "edit"),
+        ("ann", "edit"),
+        ("ann", "delete"),
+        ("ann", "revert"),
+    ]
+    assert changes[-1].version == live
+    for page in pages:
+        assert "<script>alert" not in page and "<b>bold" not in page
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in pages[0]
+
+
+def test_an_import_shows_each_files_problems(site: WebServer) -> None:
+    with sign_in(site, "ann") as (http, csrf):
+        page = http.get("/console/knowledge/import")
+        assert page.status_code == 200
+        good = b"question,answer\nDo you sell gift cards?,Yes; in every shop.\n,no question\n"
+        response = http.post(
+            "/console/knowledge/import",
+            data={"csrf": csrf},
+            files=[
+                ("files", ("gifts.csv", good, "text/csv")),
+                ("files", (f"{HOSTILE}.exe", b"\x00\x01", "application/octet-stream")),
+            ],
+        )
+        assert response.status_code == 200, response.text
+        assert "added 1 /" in response.text
+        problems = response.text.split('id="import-problems"')[1]
+        assert "gifts.csv" in problems and "empty question" in problems
+        assert "&lt;script&gt;" in problems and "<script>alert" not in response.text
+        version = current_version(site.kb_dir)
+        bad = {"files": ("bad.csv", b"question,answer\n,x\n", "text/csv")}
+        kept = http.post("/console/knowledge/import", data={"csrf": csrf}, files=bad)
+        assert kept.status_code == 200 and "added 0 /" in kept.text
+        assert "empty question" in kept.text.split('id="import-problems"')[1]
+        # Replacing everything with a file of no valid entry would empty the bot: refused.
+        refused = http.post(
+            "/console/knowledge/import", data={"csrf": csrf, "replace": "1"}, files=bad
+        )
+        assert refused.status_code == 400 and "Nothing was imported" in refused.text
+        assert current_version(site.kb_dir) == version
+    (change,) = read_changes(site.kb_dir)
+    assert change.summary.startswith("imported gifts.csv: added 1 /") and change.origin == "import"
+
+
+def test_canned_and_suggested_replies_on_the_conversation_page(site: WebServer) -> None:
+    conversation = open_handover(site, "kim", "How long is the warranty on your products?")
+    here = f"/console/conversations/{conversation}"
+    with sign_in(site, "ann") as (http, csrf):
+        added = http.post(
+            "/console/knowledge/canned",
+            data={"csrf": csrf, "title": "Greeting", "text": f"Hello! {HOSTILE}"},
+        )
+        assert added.status_code == 303
+        blank = http.post(
+            "/console/knowledge/canned", data={"csrf": csrf, "title": " ", "text": "x"}
+        )
+        assert blank.status_code == 400
+    with sign_in(site, "olaf") as (http, _csrf):
+        page = http.get(here).text
+        assert "<script>alert" not in page
+        assert 'data-fill="Hello! &lt;script&gt;' in page
+        suggestion = page.split('id="suggestion"')[1].split("</div>\n", 2)
+        assert "entry warranty-length · score" in suggestion[0]
+        assert 'data-fill="All products come with a 2-year warranty' in page
+        assert "Turn this into a FAQ entry" not in page, "no operator reply yet"
+        assert "Canned replies" in http.get("/console/knowledge/canned").text
+    with sign_in(site, "ann") as (http, csrf):
+        (reply,) = CannedReplies(site.config.users_path).all()
+        removed = http.post(
+            "/console/knowledge/canned/remove", data={"csrf": csrf, "reply_id": str(reply.id)}
+        )
+        assert removed.status_code == 303
+    assert CannedReplies(site.config.users_path).all() == []
+
+
+def _ask(site: WebServer, user: str, text: str) -> tuple[int, str]:
+    with site.client(site.keys.chat) as api:
+        reply = api.post(
+            "/v1/chat/completions",
+            json={
+                "model": "supportbot",
+                "messages": [{"role": "user", "content": text}],
+                "user": user,
+            },
+        )
+        assert reply.status_code == 200, reply.text
+        body = reply.json()
+        return int(body["supportbot"]["conversation_id"]), body["choices"][0]["message"]["content"]
+
+
+def test_an_operators_answer_becomes_an_entry_the_bot_answers_from(site: WebServer) -> None:
+    conversation = open_handover(site, "kim", UNKNOWN)
+    assert read_log(site.log_path, conversation).turns[1].action != "answer"
+    here = f"/console/conversations/{conversation}"
+    with sign_in(site, "olaf") as (http, csrf):
+        assert http.post(f"{here}/assign", data={"csrf": csrf}).status_code == 303
+        assert http.post(f"{here}/reply", data={"csrf": csrf, "text": REPLY}).status_code == 303
+        assert "Turn this into a FAQ entry" not in http.get(here).text, "admins edit knowledge"
+    turn_id = next(
+        t.id for t in read_log(site.log_path, conversation).turns if t.role == "operator"
+    )
+    with sign_in(site, "ann") as (http, csrf):
+        page = http.get(here).text
+        assert page.count("Turn this into a FAQ entry") == 1
+        fields = {
+            name: _hidden(page.split('class="teach"')[1], name)
+            for name in ("question", "alternatives", "answer", "conversation_id", "turn_id")
+        }
+        assert fields == {
+            "question": UNKNOWN,
+            "alternatives": "",
+            "answer": REPLY,
+            "conversation_id": str(conversation),
+            "turn_id": str(turn_id),
+        }
+        before = current_version(site.kb_dir)
+        form = http.post("/console/knowledge/draft", data={**fields, "csrf": csrf})
+        assert form.status_code == 200
+        assert current_version(site.kb_dir) == before, "a draft saves nothing"
+        assert _textarea(form.text, "question") == UNKNOWN
+        assert _textarea(form.text, "answer") == REPLY
+        assert 'name="target" value="warranty-length"' in form.text or 'name="target"' in form.text
+        # The admin tidies the question; the customer's words stay as an alternative.
+        saved = http.post(
+            "/console/knowledge/save",
+            data={
+                "csrf": csrf,
+                "question": "Which payment methods does the harbour kiosk take?",
+                "alternatives": UNKNOWN,
+                "answer": REPLY,
+                "conversation_id": str(conversation),
+                "turn_id": str(turn_id),
+                "target": "",
+            },
+        )
+        assert saved.status_code == 303
+        entry_id = saved.headers["location"].split("id=")[1]
+        history = http.get("/console/knowledge/history").text
+        assert f"conversation #{conversation}</a> turn {turn_id} by olaf" in history, history.split(
+            "<table>"
+        )[1]
+    (change,) = read_changes(site.kb_dir)
+    assert (change.origin, change.author, change.operator) == ("conversation", "ann", "olaf")
+    assert (change.conversation_id, change.turn_id, change.entry_id) == (
+        conversation,
+        turn_id,
+        entry_id,
+    )
+    assert change.questions == (UNKNOWN,)
+    assert change.version == current_version(site.kb_dir)
+    # Retraining learns the customer's wording as a logged pair for that entry (a pair
+    # the conversation log does not have: the bot never answered it).
+    entries = version_entries(site.kb_dir, change.version)
+    sets = export_training_sets(
+        site.log_path, kb_entries=entries, kb_changes=read_changes(site.kb_dir), validation_share=0
+    )
+    learned = [p for p in sets.pairs.train if p.id.startswith("learned-")]
+    assert [(p.query, p.faq_id, p.conversation_id, p.source) for p in learned] == [
+        (UNKNOWN, entry_id, conversation, "log")
+    ]
+    # A new customer asks the same question: the bot answers from the new entry.
+    asked, answer = _ask(site, "lea", UNKNOWN)
+    assert answer == REPLY
+    bot = next(t for t in read_log(site.log_path, asked).turns if t.role == "bot")
+    assert bot.action == "answer" and bot.retrieved[0].faq_id == entry_id
+
+
+def test_a_customers_words_join_an_existing_entry(site: WebServer) -> None:
+    words = "my speaker broke after two and a half years, am I still covered?"
+    conversation = open_handover(site, "kim", f"{words} {HOSTILE}")
+    here = f"/console/conversations/{conversation}"
+    with sign_in(site, "ann") as (http, csrf):
+        http.post(f"{here}/reply", data={"csrf": csrf, "text": "Three years for speakers."})
+        page = http.get(here).text
+        assert "<script>alert" not in page
+        question = _hidden(page.split('class="teach"')[1], "question")
+        assert question == f"{words} {HOSTILE}"
+        form = http.post(
+            "/console/knowledge/draft",
+            data={"csrf": csrf, "question": question, "answer": "Three years for speakers."},
+        )
+        assert "<script>alert" not in form.text
+        assert 'name="target" value="warranty-length"' in form.text
+        saved = http.post(
+            "/console/knowledge/save",
+            data={
+                "csrf": csrf,
+                "question": words,
+                "answer": "",
+                "target": "warranty-length",
+                "conversation_id": str(conversation),
+            },
+        )
+        assert saved.status_code == 303 and saved.headers["location"] == ENTRY
+    entries = {e.id: e for e in version_entries(site.kb_dir, current_version(site.kb_dir) or "")}
+    entry = entries["warranty-length"]
+    assert entry.alt_questions[-1] == words
+    assert entry.answer.startswith("All products come with a 2-year warranty")
+    (change,) = read_changes(site.kb_dir)
+    assert change.origin == "conversation" and change.entry_id == "warranty-length"
+    assert change.turn_id is None and change.questions == (words,)
