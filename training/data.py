@@ -18,6 +18,7 @@ from typing import Any, Literal
 from engine.log import LogExports, LogTarget, read_exports, redact
 from engine.sentiment.base import Label
 from retrieval.entries import FaqEntry, normalize_text
+from retrieval.store import KbChange
 
 Split = Literal["train", "validation"]
 
@@ -138,6 +139,7 @@ def export_training_sets(
     log: LogTarget,
     *,
     kb_entries: Sequence[FaqEntry] = (),
+    kb_changes: Sequence[KbChange] = (),
     validation_share: float = 0.2,
     seed: int = 0,
     context_turns: int = 6,
@@ -145,13 +147,16 @@ def export_training_sets(
     """Read the log (a `LogConfig`, an SQLite file or a database URL) into split,
     deduplicated, PII-checked training sets, through the log's typed export API.
 
+    `kb_changes` (the knowledge base's change log) adds the customer's wording of each entry
+    learned from a conversation as a logged pair for that entry.
+
     Raises `PersonalDataFound` when any exported text still holds personal data.
     """
     if not 0.0 <= validation_share < 1.0:
         raise ValueError(f"validation_share must be in [0, 1), got {validation_share}")
     exports = read_exports(log, context_turns=context_turns)
     pairs = _dedupe(
-        [*_log_pairs(exports), *_kb_pairs(kb_entries)],
+        [*_log_pairs(exports), *_learned_pairs(kb_changes, kb_entries), *_kb_pairs(kb_entries)],
         key=lambda p: (normalize_text(p.query), p.faq_id),
     )
     dialogues = _dedupe(
@@ -200,6 +205,24 @@ def _log_pairs(exports: LogExports) -> Iterable[QueryPair]:
         if pair.feedback != -1:
             yield QueryPair(
                 f"turn-{pair.turn_id}", pair.conversation_id, pair.question, pair.faq_id, "log"
+            )
+
+
+def _learned_pairs(changes: Sequence[KbChange], entries: Sequence[FaqEntry]) -> Iterable[QueryPair]:
+    """The customer's words of each entry an operator's answer became (still live)."""
+    live = {entry.id for entry in entries}
+    for change in changes:
+        if change.origin != "conversation" or change.entry_id is None:
+            continue
+        if change.entry_id not in live:
+            continue
+        for number, question in enumerate(change.questions):
+            yield QueryPair(
+                f"learned-{change.version}-{number}",
+                change.conversation_id,
+                question,
+                change.entry_id,
+                "log",
             )
 
 

@@ -20,7 +20,13 @@ from engine.settings import Settings
 from retrieval.embedders import Embedder, load_embedder
 from retrieval.entries import FaqEntry
 from retrieval.evaluation import read_queries, tune_and_store_threshold
-from retrieval.store import IndexMissing, current_version, kept_versions, read_snapshot
+from retrieval.store import (
+    IndexMissing,
+    current_version,
+    kept_versions,
+    read_changes,
+    read_snapshot,
+)
 from training.data import QueryPair, TrainingSets, export_training_sets
 from training.gate import judge
 from training.registry import ModelRegistry, ModelVersion
@@ -66,7 +72,10 @@ def run_retraining(settings: Settings, options: RunOptions) -> RunSummary:
     run_dir = config.runs_dir / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     entries = _kb_entries(settings)
     sets = export_training_sets(
-        options.log_db, kb_entries=entries, validation_share=config.validation_share
+        options.log_db,
+        kb_entries=entries,
+        kb_changes=read_changes(settings.retrieval.kb_dir),
+        validation_share=config.validation_share,
     )
     sets.write(run_dir / "data")
     counts = sets.counts()

@@ -9,6 +9,7 @@ import pytest
 from engine.log import LogConfig
 from engine.log.copy import copy_log
 from retrieval.entries import FaqEntry
+from retrieval.store import KbChange
 from tests.training.conftest import RETURNS, SHIPPING, fill_log
 from training.data import (
     DialogueRecord,
@@ -105,3 +106,22 @@ async def test_a_postgres_log_exports_the_same_sets(
     from_server = export_training_sets(postgres_url, kb_entries=ENTRIES, validation_share=0.3)
     assert from_server == from_file
     assert from_server.counts() == from_file.counts() and len(from_server.dialogues) > 0
+
+
+async def test_customer_words_of_learned_entries_become_logged_pairs(
+    filled_log: tuple[Path, dict[str, int]],
+) -> None:
+    path, _ = filled_log
+    learned = KbChange(
+        "v000002", 0.0, "ann", "conversation", "added", SHIPPING, 41, 7, "olaf", ("parcel when??",)
+    )
+    gone = KbChange(
+        "v000003", 0.0, "ann", "conversation", "added", "deleted/entry", 42, 9, None, ("x y z",)
+    )
+    edit = KbChange("v000004", 0.0, "ann", "edit", "changed", SHIPPING, questions=("not learned",))
+    sets = export_training_sets(
+        path, kb_entries=ENTRIES, kb_changes=[learned, gone, edit], validation_share=0.0
+    )
+    pairs = [(p.id, p.query, p.faq_id, p.conversation_id, p.source) for p in sets.pairs.train]
+    assert ("learned-v000002-0", "parcel when??", SHIPPING, 41, "log") in pairs
+    assert not any(p[1] in {"x y z", "not learned"} for p in pairs)
