@@ -1,7 +1,8 @@
 """The operators' console under /console: sign-in, the hand-over inbox, transcripts, replies.
 
 Pages are rendered on the server with Jinja2 (autoescape on: customer text is hostile and is
-never marked safe); the only script is a small poller that refreshes the page's main part. A
+never marked safe); the only script (static/console-live.js) follows /console/events
+(Server-Sent Events, console_live.py) and refreshes the page's main part when it changed. A
 session is a random token in an HttpOnly, SameSite=Lax cookie (Secure unless [web]
 cookie_secure is off for plain-http tests); every POST carries the session's CSRF token, and
 the sign-in form a double-submit token of its own. URLs carry conversation ids only, never a
@@ -23,10 +24,11 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from bot.web import console_live
 from bot.web.access import Services, services
 from bot.web.errors import ApiError
 from bot.web.limits import RateLimiter
@@ -525,29 +527,22 @@ def _role(value: str) -> Role:
     raise ValueError(f"role {value!r} is not one of {ROLES}")
 
 
-LIVE_JS = """\
-// Refreshes the page's <main> every few seconds while the page is shown; no build step.
-(function () {
-  var main = document.querySelector("main[data-live]");
-  if (!main) return;
-  setInterval(function () {
-    if (document.hidden) return;
-    var active = document.activeElement;
-    var typing = active && (active.tagName === "TEXTAREA" || active.tagName === "INPUT");
-    if (typing && active.value) return;
-    fetch(location.href, {credentials: "same-origin"}).then(function (r) {
-      return r.ok ? r.text() : null;
-    }).then(function (html) {
-      if (!html) return;
-      var page = new DOMParser().parseFromString(html, "text/html");
-      var fresh = page.querySelector("main[data-live]");
-      if (fresh && fresh.innerHTML !== main.innerHTML) main.innerHTML = fresh.innerHTML;
-    });
-  }, 3000);
-})();
-"""
-
-
 @router.get("/live.js")
 async def live_js() -> Response:
-    return Response(LIVE_JS, media_type="text/javascript", headers={"Cache-Control": "max-age=300"})
+    script = await asyncio.to_thread(console_live.SCRIPT.read_text, encoding="utf-8")
+    return Response(script, media_type="text/javascript", headers={"Cache-Control": "max-age=300"})
+
+
+@router.get("/events")
+async def live_events(request: Request, session: Operator, found: Found) -> Response:
+    """New hand-overs and messages as Server-Sent Events, for the inbox and transcripts."""
+    stream = console_live.events(
+        found.engine.conversation_log,
+        interval_s=found.config.poll_interval_s,
+        gone=request.is_disconnected,
+    )
+    return StreamingResponse(
+        stream,
+        media_type="text/event-stream",
+        headers={**_HEADERS, "X-Accel-Buffering": "no"},
+    )

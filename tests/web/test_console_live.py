@@ -1,0 +1,131 @@
+"""Live console: /console/events pushes new hand-overs and customer messages, and the inbox and a
+transcript show them in a real browser without a reload."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from pathlib import Path
+
+import httpx
+from playwright import async_api as playwright
+
+from bot.web.users import UserStore
+from tests.web.conftest import HashKb
+from tests.web.server import WebServer, serve_web
+from tests.web.test_browser import chromium  # noqa: F401  the fixture
+from tests.web.test_console import (  # noqa: F401  site: the fixture
+    PASSWORD,
+    console_config,
+    open_handover,
+    sign_in,
+    site,
+)
+
+
+def read_events(
+    http: httpx.Client, found: list[dict[str, object]], opened: threading.Event
+) -> None:
+    """Read /console/events into `found` (kind plus data) until the stream ends."""
+    with http.stream("GET", "/console/events") as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        kind = None
+        for line in response.iter_lines():
+            if line == ": open":
+                opened.set()
+            elif line.startswith("event: "):
+                kind = line.removeprefix("event: ")
+            elif line.startswith("data: ") and kind:
+                found.append({"kind": kind, **json.loads(line.removeprefix("data: "))})
+                kinds = {(e["kind"], e.get("role")) for e in found}
+                if {("handover", None), ("message", "customer")} <= kinds:
+                    return
+
+
+def test_the_event_stream_tells_of_a_customer_message_and_a_handover(
+    site: WebServer,  # noqa: F811
+) -> None:
+    with sign_in(site, "olaf") as (http, _):
+        found: list[dict[str, object]] = []
+        opened = threading.Event()
+        reader = threading.Thread(target=read_events, args=(http, found, opened), daemon=True)
+        reader.start()
+        assert opened.wait(30), "the stream did not open"
+        conversation = open_handover(site, "kim@example.com", "Where is my <b>parcel</b>?")
+        reader.join(60)
+        assert not reader.is_alive(), f"no hand-over event came; saw {found}"
+    assert {"kind": "message", "conversation": conversation, "role": "customer"} in found
+    assert {"kind": "handover", "conversation": conversation} in found
+    # Ids and roles only: no customer text travels in the events.
+    assert all(set(event) <= {"kind", "conversation", "role"} for event in found)
+
+
+def test_the_event_stream_is_behind_sign_in(site: WebServer) -> None:  # noqa: F811
+    with httpx.Client(base_url=site.url, timeout=30) as http:
+        response = http.get("/console/events")
+    assert response.status_code == 303 and response.headers["location"] == "/console/login"
+
+
+def customer_writes(web: WebServer, user: str, text: str) -> int:
+    with web.client(web.keys.chat) as api:
+        reply = api.post(
+            "/v1/chat/completions",
+            json={
+                "model": "supportbot",
+                "messages": [{"role": "user", "content": text}],
+                "user": user,
+            },
+        )
+        assert reply.status_code == 200, reply.text
+        return int(reply.json()["supportbot"]["conversation_id"])
+
+
+async def test_the_inbox_and_a_transcript_update_without_a_reload(
+    tmp_path: Path,
+    hash_kb: HashKb,
+    chromium: Path,  # noqa: F811
+) -> None:
+    kb_dir, embedder = hash_kb
+    config = console_config(tmp_path)
+    UserStore(config.users_path).create("ann", "admin", PASSWORD)
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    with serve_web(tmp_path, kb_dir, embedder, config=config) as web:
+        async with playwright.async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=str(chromium))
+            page = await browser.new_page(viewport={"width": 1100, "height": 800})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            await page.goto(f"{web.url}/console/login")
+            await page.fill("input[name=name]", "ann")
+            await page.fill("input[name=password]", PASSWORD)
+            await page.click("button:has-text('Sign in')")
+            await page.get_by_text("Nothing here.").wait_for()
+            # A mark on the window: a reload would drop it.
+            await page.evaluate("window.notReloaded = true")
+            await page.wait_for_function("document.querySelector('main[data-live]') !== null")
+            await asyncio.sleep(1)  # the page's event stream is open by now
+            conversation = await asyncio.to_thread(
+                open_handover, web, "kim", "My parcel is late & <i>lost</i>"
+            )
+            link = page.locator(f"a[href='/console/conversations/{conversation}']")
+            await link.wait_for(timeout=30_000)
+            assert await page.evaluate("window.notReloaded === true")
+            await page.screenshot(path=shots / "1-inbox-live.png", full_page=True)
+            await link.click()
+            await page.get_by_text("My parcel is late & <i>lost</i>").wait_for()
+            await page.evaluate("window.notReloaded = true")
+            await asyncio.sleep(1)
+            again = await asyncio.to_thread(customer_writes, web, "kim", "Hello? Anyone there?")
+            assert again == conversation
+            await page.get_by_text("Hello? Anyone there?").wait_for(timeout=30_000)
+            assert await page.evaluate("window.notReloaded === true")
+            await page.screenshot(path=shots / "2-conversation-live.png", full_page=True)
+            await browser.close()
+            assert errors == []
+    assert sorted(p.name for p in shots.iterdir()) == [
+        "1-inbox-live.png",
+        "2-conversation-live.png",
+    ]
