@@ -354,7 +354,10 @@ async def import_files(
         paths = []
         for number, upload in enumerate(files):
             name = _SAFE_NAME.sub("_", Path(upload.filename or "").name).strip("._")
-            path = Path(folder) / f"{number}-{name or 'upload'}"
+            # The file's own name: entry ids and sources derive from it, as with the script.
+            path = Path(folder) / (name or f"upload-{number}")
+            if path in paths:
+                path = path.with_name(f"{number}-{path.name}")
             path.write_bytes(await upload.read())
             names[str(path)] = upload.filename or path.name
             paths.append(path)

@@ -222,6 +222,7 @@ def test_an_import_shows_each_files_problems(site: WebServer) -> None:
         assert "added 1 /" in response.text
         problems = response.text.split('id="import-problems"')[1]
         assert "gifts.csv" in problems and "empty question" in problems
+        assert "gifts/do-you-sell-gift-cards" in http.get("/console/knowledge?q=gift").text
         assert "&lt;script&gt;" in problems and "<script>alert" not in response.text
         version = current_version(site.kb_dir)
         bad = {"files": ("bad.csv", b"question,answer\n,x\n", "text/csv")}
