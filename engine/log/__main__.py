@@ -23,6 +23,7 @@ from pathlib import Path
 from engine.log.config import LogConfig, log_config_for
 from engine.log.copy import copy_log
 from engine.log.export import read_log
+from engine.log.port import ConversationStore
 from engine.log.report import report
 
 
@@ -72,12 +73,19 @@ def _html(
 
     start = _day(since, "--since")
     end = _day(until, "--until")
-    figures = read_log(
-        target,
-        lambda store: analytics.compute(
-            store, since=start, until=None if end is None else end + 86400, channel=channel
-        ),
-    )
+
+    async def figures_of(store: ConversationStore) -> analytics.Figures:
+        # CSAT: the customers' ratings of resolved hand-overs, kept on the hand-overs.
+        ratings = await store.handover_ratings(since=start)
+        return await analytics.compute(
+            store,
+            since=start,
+            until=None if end is None else end + 86400,
+            channel=channel,
+            ratings=ratings,
+        )
+
+    figures = read_log(target, figures_of)
     groups = analytics.group_questions(
         figures.questions, analytics.words_encode, top=top, answers=figures.answers
     )

@@ -41,6 +41,13 @@ class LogReport:
     reasons: tuple[tuple[ReasonCode, int], ...] = ()
     # Conversations whose last bot answer stood (engine/resolution.py); None without any.
     resolution_rate: float | None = None
+    # Customers' ratings (1-5) of resolved hand-overs.
+    ratings: tuple[int, ...] = ()
+
+    @property
+    def csat(self) -> float | None:
+        """The mean rating of resolved hand-overs; None without any."""
+        return sum(self.ratings) / len(self.ratings) if self.ratings else None
 
     def render(self) -> str:
         """The report as aligned plain-text lines."""
@@ -54,6 +61,8 @@ class LogReport:
         ]
         if self.resolution_rate is not None:
             lines.append(f"resolution rate   {self.resolution_rate:.1%} (the bot's answer stood)")
+        if self.csat is not None:
+            lines.append(f"CSAT              {self.csat:.2f} of 5 ({len(self.ratings)} ratings)")
         if self.reasons:
             lines.append("reasons:")
             lines += [f"  {count:5d}  {code}" for code, count in self.reasons]
@@ -76,9 +85,11 @@ async def build_report(store: ConversationStore, *, top: int = 10) -> LogReport:
     feedback: Counter[int] = Counter()
     unanswered: Counter[str] = Counter()
     outcomes: list[tuple[list[LoggedTurn], bool]] = []
+    ratings: list[int] = []
     async for conversation in store.export_conversations():
         conversations += 1
         handovers += len(conversation.handovers)
+        ratings += [h.rating for h in conversation.handovers if h.rating is not None]
         outcomes.append(
             (
                 [LoggedTurn(t.role, t.action, t.feedback) for t in conversation.turns],
@@ -113,6 +124,7 @@ async def build_report(store: ConversationStore, *, top: int = 10) -> LogReport:
         top_unanswered=tuple(UnansweredQuestion(t, n) for t, n in unanswered.most_common(top)),
         reasons=tuple((code, reasons[code]) for code in REASON_CODES if reasons[code]),
         resolution_rate=resolution_rate(outcomes),
+        ratings=tuple(ratings),
     )
 
 

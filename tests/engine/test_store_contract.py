@@ -281,6 +281,8 @@ async def test_a_resolved_handover_takes_one_rating(store: ConversationStore) ->
     assert rated is not None and rated.handovers[0].rating == 4
     assert rated.handovers[0].rated_at is not None
     assert await store.handover_ratings(since=rated.handovers[0].rated_at + 1) == []
+    report = await build_report(store)
+    assert report.ratings == (4,) and "CSAT              4.00 of 5 (1 ratings)" in report.render()
     with pytest.raises(ValueError, match="no handover 999"):
         await store.ask_rating(999)
     # A newer hand-over hides the older one's question.
