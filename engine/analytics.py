@@ -11,7 +11,7 @@ started in the period (and on the channel) asked for, and only those in which a 
 - The hand-over rate is the share of conversations in which a hand-over was opened; by reason,
   hand-overs per conversation, with the reason codes grouped as a lead names them.
 - Operators' first-response time runs from a hand-over's opening to the first operator turn
-  inside it, the resolution time to its close; per operator by who closed it.
+  inside it, the resolution time to its close; per operator by who closed it (or holds it).
 
 Questions the bot could not answer are grouped by meaning with the knowledge base's embedder,
 so the lead sees what to add next.
@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.log import ConversationStore
+from engine.log.activity import ActivityMark
 from engine.log.records import ReasonCode
 from engine.log.report import normalise_question
 from engine.log.summary import HandoverTiming, Period
@@ -47,8 +48,8 @@ REASON_GROUPS: tuple[tuple[str, ReasonCode | None], ...] = (
     ("out of scope", "out_of_scope"),
     ("other", None),
 )
-# The operator of a hand-over nobody closed yet.
-NO_OPERATOR = "(open)"
+# The operator of a hand-over nobody took yet.
+NO_OPERATOR = "(nobody)"
 # The CSV tables /console/analytics.csv?table=... and the report offer.
 TABLES = ("summary", "daily", "reasons", "operators", "clusters")
 
@@ -78,7 +79,7 @@ class Group:
 
 @dataclass(frozen=True, slots=True)
 class OperatorTimes:
-    """One operator's hand-overs (by who closed them) with p50/p90 times in seconds."""
+    """One operator's hand-overs (closed or held) with p50/p90 times in seconds."""
 
     operator: str
     handovers: int
@@ -213,12 +214,61 @@ async def compute(
     )
 
 
+class FiguresCache:
+    """Figures and question groups reused while the log has no new turn or hand-over.
+
+    Keyed by the period, channel and ratings asked for, and valid while the log's newest turn
+    and hand-over ids (`ConversationStore.activity`) stay as they were, for at most
+    `max_age_s`: closing a hand-over or a thumbs-up adds no id, so those show within that age.
+    A page load and the CSV links after it then cost one small query each.
+    """
+
+    def __init__(self, *, max_age_s: float = 30.0, size: int = 16) -> None:
+        self.max_age_s = max_age_s
+        self._size = size
+        self._figures: dict[tuple[object, ...], tuple[ActivityMark, float, Figures]] = {}
+        self._groups: dict[int, tuple[Figures, list[Group]]] = {}
+
+    async def compute(
+        self,
+        store: ConversationStore,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        channel: str | None = None,
+        ratings: Sequence[int] = (),
+    ) -> Figures:
+        """What `compute` returns, from the cache when the log has not changed."""
+        key = (since, until, channel, tuple(ratings))
+        mark = (await store.activity()).mark
+        now = time.monotonic()
+        hit = self._figures.get(key)
+        if hit is not None and hit[0] == mark and now - hit[1] < self.max_age_s:
+            return hit[2]
+        figures = await compute(store, since=since, until=until, channel=channel, ratings=ratings)
+        self._figures[key] = (mark, now, figures)
+        while len(self._figures) > self._size:
+            del self._figures[next(iter(self._figures))]
+        kept = {id(entry[2]) for entry in self._figures.values()}
+        self._groups = {k: v for k, v in self._groups.items() if k in kept}
+        return figures
+
+    def groups(self, figures: Figures, encode: Encode) -> list[Group]:
+        """`group_questions` of the figures' questions, once per figures object."""
+        found = self._groups.get(id(figures))
+        if found is not None and found[0] is figures:
+            return found[1]
+        groups = group_questions(figures.questions, encode, answers=figures.answers)
+        self._groups[id(figures)] = (figures, groups)
+        return groups
+
+
 def _reason_group(code: ReasonCode | None) -> str:
     return next((name for name, grouped in REASON_GROUPS if grouped == code), "other")
 
 
 def _operators(handovers: Sequence[HandoverTiming]) -> tuple[OperatorTimes, ...]:
-    """Per operator (who closed the hand-over), most hand-overs first."""
+    """Per operator (who closed the hand-over, or holds it), most hand-overs first."""
     by_operator: defaultdict[str, list[HandoverTiming]] = defaultdict(list)
     for handover in handovers:
         by_operator[handover.operator_id or NO_OPERATOR].append(handover)

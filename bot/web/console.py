@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import hashlib
 import hmac
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -327,6 +327,7 @@ async def reply(
     session: Operator,
     found: Found,
     text: Annotated[str, Form(min_length=1, max_length=4000)],
+    after: Annotated[int | None, Form()] = None,
 ) -> Response:
     conversation = await _conversation(found, conversation_id)
     log = found.engine.conversation_log
@@ -336,8 +337,23 @@ async def reply(
     # The web chat's stream sends operator turns as they are logged; other channels deliver
     # the turns still "pending".
     delivery: Delivery | None = None if conversation.channel == "web" else "pending"
-    await log.add_turn(conversation_id, "operator", text.strip(), delivery=delivery)
+    await log.add_turn(
+        conversation_id,
+        "operator",
+        text.strip(),
+        delivery=delivery,
+        external_id=_reply_key(session, after, text),
+    )
     return _back(_here(conversation_id))
+
+
+def _reply_key(session: Session, after: int | None, text: str) -> str | None:
+    """Names a reply by who sent what after which turn: a form sent twice (a double click, a
+    resent POST) logs, and so sends, one turn."""
+    if after is None:
+        return None
+    digest = hashlib.sha256(text.strip().encode()).hexdigest()[:16]
+    return f"console:{session.user.name}:{after}:{digest}"
 
 
 @router.post("/conversations/{conversation_id}/note")
@@ -407,7 +423,7 @@ async def _figures(
 ) -> analytics.Figures:
     # CSAT: the ratings customers gave resolved hand-overs, as the log keeps them.
     ratings = await found.engine.conversation_log.handover_ratings(since=_since(since))
-    return await analytics.compute(
+    return await _cache(request).compute(
         found.engine.conversation_log,
         since=_since(since),
         until=_until(until),
@@ -426,7 +442,7 @@ async def analytics_page(
     channel: str = "all",
 ) -> Response:
     figures = await _figures(request, found, since, until, channel)
-    groups = await _groups(found, figures)
+    groups = await _groups(request, found, figures)
     asked = {"since": since or "", "until": until or "", "channel": channel}
     return _page(
         "analytics.html",
@@ -445,13 +461,20 @@ async def analytics_page(
     )
 
 
-async def _groups(found: Services, figures: analytics.Figures) -> list[analytics.Group]:
+def _cache(request: Request) -> analytics.FiguresCache:
+    """The app's analytics cache, made on first use."""
+    state = request.app.state
+    if not hasattr(state, "analytics_cache"):
+        state.analytics_cache = analytics.FiguresCache()
+    cache: analytics.FiguresCache = state.analytics_cache
+    return cache
+
+
+async def _groups(
+    request: Request, found: Services, figures: analytics.Figures
+) -> list[analytics.Group]:
     encode = found.engine.knowledge_base.embedder.encode
-    return await asyncio.to_thread(
-        partial(analytics.group_questions, answers=figures.answers),
-        figures.questions,
-        encode,
-    )
+    return await asyncio.to_thread(_cache(request).groups, figures, encode)
 
 
 @router.get("/analytics.csv")
@@ -467,7 +490,7 @@ async def analytics_csv(
     if table not in analytics.TABLES:
         raise ApiError(404, f"no table {table!r}; one of {analytics.TABLES}", code="not_found")
     figures = await _figures(request, found, since, until, channel)
-    groups = await _groups(found, figures) if table == "clusters" else []
+    groups = await _groups(request, found, figures) if table == "clusters" else []
     return Response(
         analytics.table_csv(table, figures, groups),
         media_type="text/csv",

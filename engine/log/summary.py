@@ -46,7 +46,8 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class HandoverTiming:
-    """A hand-over with the times an operator first replied in it and closed it."""
+    """A hand-over with the times an operator first replied in it and closed it; `operator_id`
+    is who closed it, or while it is open who holds it (None: nobody took it yet)."""
 
     id: int
     conversation_id: int
@@ -108,7 +109,7 @@ OUTCOMES = (
 # console's rating question comes after the close and is not a reply).
 HANDOVERS = (
     _PICKED + "SELECT h.id, h.conversation_id, h.reason_code, h.opened_at, h.closed_at, "
-    "h.operator_id, (SELECT min(o.created_at) FROM turns o "
+    "coalesce(h.operator_id, h.assignee), (SELECT min(o.created_at) FROM turns o "
     "WHERE o.conversation_id = h.conversation_id AND o.role = 'operator' "
     "AND o.created_at >= h.opened_at AND (h.closed_at IS NULL OR o.created_at <= h.closed_at)) "
     "FROM handovers h JOIN picked p ON p.id = h.conversation_id ORDER BY h.id"

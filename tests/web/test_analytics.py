@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import calendar
+import csv
+import io
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
+
 from engine import analytics, analytics_html
-from engine.log import ConversationLog, ReasonCode
+from engine.log import (
+    Action,
+    Conversation,
+    ConversationLog,
+    ConversationStore,
+    Handover,
+    LogConfig,
+    ReasonCode,
+    Turn,
+    open_store,
+)
 from engine.log.__main__ import main as log_main
 from tests.fakes import HashEmbedder
 
@@ -120,3 +136,281 @@ def test_the_command_line_writes_a_self_contained_html_report(tmp_path: Path) ->
         )
         == 1
     )
+
+
+# A second log, written with exact times through restore(), on SQLite and PostgreSQL alike.
+DAY1 = calendar.timegm((2026, 3, 2, 0, 0, 0))
+DAY2 = DAY1 + 86400
+RATING = "How did we do? Reply 1 to 5."
+
+
+def timed_log() -> list[Conversation]:
+    """Nine conversations over two days and two channels; expected figures in the tests."""
+    ids = iter(range(1, 100))
+    handover_ids = iter(range(1, 100))
+
+    def conversation(
+        cid: int,
+        channel: str,
+        at: float,
+        question: str | None,
+        action: Action = "answer",
+        code: ReasonCode = "confident",
+        *,
+        latency: float | None = None,
+        feedback: int | None = None,
+        handover: tuple[float | None, float | None, str | None] | None = None,
+        answer: str | None = None,
+    ) -> Conversation:
+        turns: list[Turn] = []
+        handovers: tuple[Handover, ...] = ()
+        if question is not None:
+            turns.append(Turn(next(ids), cid, "customer", question, at))
+            turns.append(
+                Turn(
+                    next(ids),
+                    cid,
+                    "bot",
+                    "reply",
+                    at + 1,
+                    action=action,
+                    reason_code=code,
+                    latencies_ms={"retrieve": latency / 4, "generate": latency * 3 / 4}
+                    if latency
+                    else {},
+                    feedback=feedback,
+                )
+            )
+        if handover is not None:
+            replied, closed, operator = handover
+            if replied is not None:
+                turns.append(Turn(next(ids), cid, "operator", answer or "", at + 2 + replied))
+            if closed is not None:  # the rating question comes after the close: no reply
+                turns.append(Turn(next(ids), cid, "operator", RATING, at + 3 + closed))
+            handovers = (
+                Handover(
+                    next(handover_ids),
+                    cid,
+                    code,
+                    at + 2,
+                    None if closed is None else at + 2 + closed,
+                    operator if closed is not None else None,
+                    None,
+                    code,
+                ),
+            )
+        return Conversation(
+            cid, channel, f"user-{cid}", None, at, at + 5, tuple(turns), handovers=handovers
+        )
+
+    hour = 3600.0
+    return [
+        conversation(1, "web", DAY1 + hour, "How do I return an item?", latency=40),
+        conversation(2, "telegram", DAY1 + 2 * hour, "Ship abroad?", latency=100, feedback=1),
+        conversation(3, "web", DAY1 + 3 * hour, "Pay later?", latency=20, feedback=-1),
+        conversation(
+            4,
+            "telegram",
+            DAY1 + 4 * hour,
+            "I want a person",
+            "handoff",
+            "human_requested",
+            handover=(60, 300, "ann"),
+            answer="Let me help you.",
+        ),
+        conversation(5, "web", DAY1 + 5 * hour, "Where is my parcel?", "clarify", "ambiguous"),
+        conversation(
+            6,
+            "web",
+            DAY2 + hour,
+            "This is awful!!",
+            "handoff",
+            "negative_sentiment",
+            handover=(120, 600, "olaf"),
+            answer="I am sorry, let me fix this.",
+        ),
+        conversation(7, "telegram", DAY2 + 2 * hour, None),  # no customer message: not counted
+        conversation(
+            8,
+            "telegram",
+            DAY2 + 3 * hour,
+            "where is my parcel",
+            "handoff",
+            "repeated_failure",
+            handover=(None, None, None),
+        ),
+        conversation(
+            9,
+            "web",
+            DAY2 + 4 * hour,
+            "Do you sell gift cards?",
+            "handoff",
+            "out_of_scope",
+            handover=(30, 90, "ann"),
+            answer="Yes, in the shop.",
+        ),
+    ]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def timed_config(request: pytest.FixtureRequest, tmp_path: Path) -> LogConfig:
+    if request.param == "sqlite":
+        return LogConfig(url=f"sqlite:///{tmp_path / 'timed.db'}")
+    url: str = request.getfixturevalue("postgres_url")
+    return LogConfig(url=url)
+
+
+@pytest.fixture
+async def timed_store(timed_config: LogConfig) -> AsyncIterator[ConversationStore]:
+    store = await open_store(timed_config)
+    try:
+        await store.restore(timed_log())
+        yield store
+    finally:
+        await store.close()
+
+
+async def test_figures_of_a_log_with_known_times(timed_store: ConversationStore) -> None:
+    figures = await analytics.compute(timed_store)
+    # 8 conversations with a customer message (7 has none). Resolved: 1 (answered, quiet) and
+    # 2 (rated up). Handed over: 4, 6, 8, 9; deflected (no hand-over): 1, 2, 3, 5.
+    assert (figures.conversations, figures.resolved, figures.handed_over) == (8, 2, 4)
+    assert (figures.deflected, figures.deflection_rate, figures.resolution_rate) == (4, 0.5, 0.25)
+    assert figures.reason_groups == (
+        ("asked", 1),
+        ("sentiment", 1),
+        ("repeated misses", 1),
+        ("out of scope", 1),
+        ("other", 0),
+    )
+    # First replies 60, 120 and 30 s after the opening (8 had none; the rating questions come
+    # after the close and do not count); closes after 300, 600 and 90 s. Nearest rank:
+    # p50 is the 2nd of 3, p90 the 3rd.
+    assert (figures.first_response_p50_s, figures.first_response_p90_s) == (60, 120)
+    assert (figures.resolution_p50_s, figures.resolution_p90_s) == (300, 600)
+    assert figures.operators == (
+        analytics.OperatorTimes("ann", 2, 2, 2, 30, 60, 90, 300),
+        analytics.OperatorTimes(analytics.NO_OPERATOR, 1, 0, 0, None, None, None, None),
+        analytics.OperatorTimes("olaf", 1, 1, 1, 120, 120, 600, 600),
+    )
+    assert (figures.latency_p50_ms, figures.latency_p95_ms) == (40, 100)
+    assert (figures.feedback_up, figures.feedback_down) == (1, 1)
+    assert figures.days == (
+        analytics.Day("2026-03-02", 5, 2, 1, 4, 60),
+        analytics.Day("2026-03-03", 3, 0, 3, 0, 30),
+    )
+    assert list(zip(figures.questions, figures.answers, strict=True)) == [
+        ("I want a person", "Let me help you."),
+        ("Where is my parcel?", None),
+        ("This is awful!!", "I am sorry, let me fix this."),
+        ("where is my parcel", None),
+        ("Do you sell gift cards?", "Yes, in the shop."),
+    ]
+
+
+async def test_the_channel_and_the_period_apply_to_every_figure(
+    timed_store: ConversationStore,
+) -> None:
+    telegram = await analytics.compute(timed_store, channel="telegram")
+    # 2 (resolved, deflected), 4 (handed over, replied after 60 s), 8 (handed over, open).
+    assert (telegram.conversations, telegram.resolved, telegram.handed_over) == (3, 1, 2)
+    assert telegram.deflected == 1 and telegram.first_response_p50_s == 60
+    assert dict(telegram.reason_groups) == {
+        "asked": 1,
+        "sentiment": 0,
+        "repeated misses": 1,
+        "out of scope": 0,
+        "other": 0,
+    }
+    assert (telegram.feedback_up, telegram.feedback_down, telegram.latency_p50_ms) == (1, 0, 100)
+    web = await analytics.compute(timed_store, channel="web")
+    assert (web.conversations, web.resolved, web.handed_over, web.deflected) == (5, 1, 2, 3)
+    assert [o.operator for o in web.operators] == ["ann", "olaf"]
+    second = await analytics.compute(timed_store, since=DAY2)
+    assert (second.conversations, second.handed_over, second.deflected) == (3, 3, 0)
+    assert [d.day for d in second.days] == ["2026-03-03"]
+    assert second.questions == ("This is awful!!", "where is my parcel", "Do you sell gift cards?")
+    first = await analytics.compute(timed_store, until=DAY2)
+    assert (first.conversations, first.resolved, first.handed_over) == (5, 2, 1)
+    assert first.resolution_p50_s == 300 and [o.operator for o in first.operators] == ["ann"]
+    both = await analytics.compute(timed_store, since=DAY2, channel="telegram")
+    assert (both.conversations, both.handed_over, both.first_response_p50_s) == (1, 1, None)
+    nothing = await analytics.compute(timed_store, since=DAY2 + 86400)
+    assert nothing.conversations == 0 and nothing.resolution_rate is None and nothing.days == ()
+
+
+async def test_each_csv_table_of_a_known_log(timed_store: ConversationStore) -> None:
+    figures = await analytics.compute(timed_store, ratings=[5, 3])
+    groups = analytics.group_questions(
+        figures.questions, HashEmbedder().encode, answers=figures.answers
+    )
+    assert (groups[0].count, groups[0].answers) == (2, ())
+    assert sorted(g.answers for g in groups) == [
+        (),
+        ("I am sorry, let me fix this.",),
+        ("Let me help you.",),
+        ("Yes, in the shop.",),
+    ]
+
+    def table(name: str) -> list[list[str]]:
+        return list(csv.reader(io.StringIO(analytics.table_csv(name, figures, groups))))
+
+    summary = dict(table("summary")[1:])
+    assert summary["conversations"] == "8" and summary["deflection_rate"] == "0.5000"
+    assert summary["resolution_rate"] == "0.2500" and summary["handover_rate"] == "0.5000"
+    assert summary["csat"] == "4.0" and summary["first_response_p90_s"] == "120.0"
+    assert table("daily") == [
+        [
+            "day",
+            "conversations",
+            "resolved",
+            "handed_over",
+            "resolution_rate",
+            "deflected",
+            "deflection_rate",
+            "handover_rate",
+            "first_response_p50_s",
+        ],
+        ["2026-03-02", "5", "2", "1", "0.4000", "4", "0.8000", "0.2000", "60.0"],
+        ["2026-03-03", "3", "0", "3", "0.0000", "0", "0.0000", "1.0000", "30.0"],
+    ]
+    assert table("reasons")[1:] == [
+        ["asked", "1", "0.1250"],
+        ["sentiment", "1", "0.1250"],
+        ["repeated misses", "1", "0.1250"],
+        ["out of scope", "1", "0.1250"],
+        ["other", "0", "0.0000"],
+    ]
+    assert table("operators")[1] == ["ann", "2", "2", "2", "30.0", "60.0", "90.0", "300.0"]
+    assert table("operators")[2] == [analytics.NO_OPERATOR, "1", "0", "0", "", "", "", ""]
+    clusters = table("clusters")
+    assert clusters[0] == ["count", "examples", "answers"]
+    assert clusters[1] == ["2", "Where is my parcel?", ""]
+    assert ["1", "Do you sell gift cards?", "Yes, in the shop."] in clusters
+    # Customer text that a spreadsheet would run as a formula is defused.
+    hostile = [analytics.Group(1, ('=HYPERLINK("http://x")',), ("@SUM(1)",))]
+    assert table_of(hostile)[1] == ["1", '\'=HYPERLINK("http://x")', "'@SUM(1)"]
+    with pytest.raises(ValueError, match="no table 'nope'"):
+        analytics.table_csv("nope", figures)
+
+
+def table_of(groups: list[analytics.Group]) -> list[list[str]]:
+    figures = analytics.Figures(0, 0, 0, (), 0, 0, (), None, None, (), ())
+    return list(csv.reader(io.StringIO(analytics.table_csv("clusters", figures, groups))))
+
+
+async def test_the_cache_reuses_figures_until_the_log_changes(
+    timed_store: ConversationStore,
+) -> None:
+    cache = analytics.FiguresCache()
+    first = await cache.compute(timed_store, channel="web")
+    assert await cache.compute(timed_store, channel="web") is first
+    assert (await cache.compute(timed_store)).conversations == 8  # another key
+    groups = cache.groups(first, HashEmbedder().encode)
+    assert cache.groups(first, HashEmbedder().encode) is groups
+    conversation = await timed_store.start_conversation("web", "new")
+    await timed_store.add_turn(conversation, "customer", "Hello?")
+    fresh = await cache.compute(timed_store, channel="web")
+    assert fresh is not first and fresh.conversations == first.conversations + 1
+    cache.max_age_s = 0  # a close or a rating adds no id: the age bounds how stale it gets
+    assert await cache.compute(timed_store, channel="web") is not fresh
