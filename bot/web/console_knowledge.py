@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import tempfile
 import time
 from collections.abc import Sequence
@@ -43,6 +44,8 @@ from engine.policy import asks_for_human
 from retrieval import FaqEntry, Hit, ImportBusy, ImportReport, NothingToImport
 from retrieval.entries import normalize_text
 from retrieval.store import KbChange, Origin
+
+log = logging.getLogger(__name__)
 
 SOURCE = "console"
 PAGE_ROWS = 50
@@ -262,6 +265,14 @@ async def save(
                 operator=operator,
                 questions=wording,
             )
+        )
+        log.info(
+            "kb %s version=%s entry=%s conversation=%s turn=%s",
+            origin,
+            report.version,
+            saved.id,
+            conversation_id,
+            turn_id,
         )
     return _back(f"/console/knowledge/entry?id={_quote(saved.id)}")
 

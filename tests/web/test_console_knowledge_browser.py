@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from playwright import async_api as playwright
+from playwright.async_api import FilePayload
 
 from bot.web.users import UserStore
 from retrieval.store import read_changes
@@ -74,16 +75,12 @@ async def test_an_answer_becomes_an_entry_the_bot_then_answers_from_in_the_brows
             await page.locator("textarea[name=answer]").wait_for()
             await page.screenshot(path=shots / "3-entry.png", full_page=True)
             await page.click("a:has-text('Import files')")
-            await page.set_input_files(
-                "input[name=files]",
-                [
-                    {
-                        "name": "gifts.csv",
-                        "mimeType": "text/csv",
-                        "buffer": b"question,answer\nDo you sell gift cards?,Yes.\n,lost\n",
-                    }
-                ],
-            )
+            upload: FilePayload = {
+                "name": "gifts.csv",
+                "mimeType": "text/csv",
+                "buffer": b"question,answer\nDo you sell gift cards?,Yes.\n,lost\n",
+            }
+            await page.set_input_files("input[name=files]", [upload])
             await page.click("button:has-text('Import')")
             await page.locator("#import-problems").wait_for()
             assert "empty question" in await page.locator("#import-problems").inner_text()
