@@ -286,8 +286,13 @@ class KbChange:
 def record_change(kb_dir: Path, change: KbChange) -> None:
     """Append one change record (a single write of one line, then fsync)."""
     line = json.dumps({**asdict(change), "questions": list(change.questions)}, ensure_ascii=False)
-    with (kb_dir / _CHANGES).open("a", encoding="utf-8") as fh:
-        fh.write(line + "\n")
+    with (kb_dir / _CHANGES).open("a+b") as fh:
+        # A line cut short by a crash is ended first, so it spoils no other record.
+        torn = False
+        if fh.seek(0, os.SEEK_END) > 0:
+            fh.seek(-1, os.SEEK_END)
+            torn = fh.read(1) != b"\n"
+        fh.write((("\n" if torn else "") + line + "\n").encode("utf-8"))
         fh.flush()
         os.fsync(fh.fileno())
 
