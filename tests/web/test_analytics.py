@@ -6,11 +6,15 @@ import asyncio
 import calendar
 import csv
 import io
+import re
 from collections.abc import AsyncIterator
+from html import unescape
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from bot.web.users import UserStore
 from engine import analytics, analytics_html
 from engine.log import (
     Action,
@@ -25,6 +29,9 @@ from engine.log import (
 )
 from engine.log.__main__ import main as log_main
 from tests.fakes import HashEmbedder
+from tests.web.conftest import HashKb
+from tests.web.server import serve_web
+from tests.web.test_console import PASSWORD, console_config, sign_in
 
 
 async def known_log(path: Path) -> ConversationLog:
@@ -414,3 +421,93 @@ async def test_the_cache_reuses_figures_until_the_log_changes(
     assert fresh is not first and fresh.conversations == first.conversations + 1
     cache.max_age_s = 0  # a close or a rating adds no id: the age bounds how stale it gets
     assert await cache.compute(timed_store, channel="web") is not fresh
+
+
+def test_the_command_line_report_takes_a_period_and_a_channel(tmp_path: Path) -> None:
+    async def make() -> None:
+        log = await ConversationLog.open(tmp_path / "timed.db")
+        try:
+            await log.restore(timed_log())
+        finally:
+            await log.close()
+
+    asyncio.run(make())
+    page = tmp_path / "report.html"
+    db = str(tmp_path / "timed.db")
+    assert log_main(["report", "--db", db, "--html", str(page)]) == 0
+    html = page.read_text()
+    assert "<tr><th>Deflection rate (no hand-over)</th><td>50.0 %</td></tr>" in html
+    assert "<tr><th>Operators&#x27; first response p50 / p90</th><td>60 s / 2.0 min</td>" in html
+    assert (
+        "<tr><td>ann</td><td>2</td><td>30 s</td><td>60 s</td><td>90 s</td><td>5.0 min</td>" in html
+    )
+    assert "<td>Yes, in the shop.</td>" in html and RATING not in html
+    assert html.count("<svg") == 6 and "<script" not in html
+    args = ["report", "--db", db, "--since", "2026-03-03", "--until", "2026-03-03"]
+    assert log_main([*args, "--channel", "telegram", "--html", str(page)]) == 0
+    html = page.read_text()
+    assert "(since 2026-03-03 until 2026-03-03, telegram)</h1>" in html
+    assert "<tr><th>Conversations with a customer message</th><td>1</td></tr>" in html
+    assert log_main(["report", "--db", db, "--until", "March", "--html", str(page)]) == 1
+
+
+def test_the_analytics_page_filters_links_each_table_and_drafts_entries(
+    tmp_path: Path, hash_kb: HashKb
+) -> None:
+    async def make() -> None:
+        log = await ConversationLog.open(tmp_path / "conversations.db")
+        try:
+            await log.restore(timed_log())
+        finally:
+            await log.close()
+
+    asyncio.run(make())
+    kb_dir, embedder = hash_kb
+    config = console_config(tmp_path)
+    UserStore(config.users_path).create("olaf", "operator", PASSWORD)
+    with (
+        serve_web(tmp_path, kb_dir, embedder, config=config) as site,
+        sign_in(site, "olaf") as (
+            http,
+            _,
+        ),
+    ):
+        page = http.get("/console/analytics", params={"since": "2026-03-02", "channel": "web"})
+        assert page.status_code == 200
+        assert '<td id="conversations">5</td>' in page.text
+        assert '<td id="deflection">60.0 %</td>' in page.text
+        links = re.findall(r'href="(/console/analytics\.csv[^"]*)"', page.text)
+        tables = {"summary", "daily", "reasons", "operators", "clusters"}
+        assert {parse_qs(urlsplit(unescape(link)).query)["table"][0] for link in links} == tables
+        for link in links:
+            query = parse_qs(urlsplit(unescape(link)).query)
+            assert query["since"] == ["2026-03-02"] and query["channel"] == ["web"]
+            response = http.get(unescape(link))
+            assert response.status_code == 200 and response.headers["content-type"].startswith(
+                "text/csv"
+            )
+            assert response.headers["content-disposition"].endswith(f'{query["table"][0]}.csv"')
+        clusters = http.get("/console/analytics.csv", params={"table": "clusters"}).text
+        assert '1,Do you sell gift cards?,"Yes, in the shop."' in clusters.replace("\r", "")
+        daily = http.get("/console/analytics.csv", params={"table": "daily", "until": "2026-03-02"})
+        assert len(daily.text.splitlines()) == 2  # the header and the first day
+        # Each group of questions posts a draft entry, its text in the form body only.
+        forms = re.findall(
+            r'<form method="post" action="/console/knowledge/draft">(.*?)</form>',
+            page.text,
+            re.S,
+        )
+        assert len(forms) == 3  # web: 5, 6 and 9 asked what the bot could not answer
+        fields = [dict(re.findall(r'name="(\w+)" value="([^"]*)"', form)) for form in forms]
+        assert all(set(f) == {"csrf", "question", "alternatives", "answer"} for f in fields)
+        drafts = {f["question"]: (f["alternatives"], f["answer"]) for f in fields}
+        assert drafts == {
+            "Where is my parcel?": ("", ""),
+            "This is awful!!": ("", "I am sorry, let me fix this."),
+            "Do you sell gift cards?": ("", "Yes, in the shop."),
+        }
+        hrefs = re.findall(r'(?:href|action)="([^"]*)"', page.text)
+        assert not any("parcel" in h or "gift" in h for h in hrefs)
+        assert http.get("/console/analytics.csv", params={"table": "nope"}).status_code == 404
+        assert http.get("/console/analytics", params={"channel": "fax"}).status_code == 400
+        assert http.get("/console/analytics", params={"until": "soon"}).status_code == 400
