@@ -30,8 +30,16 @@ class Services:
     knowledge: KnowledgeAdmin | None = None
 
 
-def services(request: Request) -> Services:
-    """The app's services (set by create_app)."""
+async def services(request: Request) -> Services:
+    """The app's services (set by create_app).
+
+    A coroutine although it awaits nothing: FastAPI runs a plain function dependency in a
+    worker thread, a hand-off every request would pay for.
+    """
+    return _services(request)
+
+
+def _services(request: Request) -> Services:
     found: Services = request.app.state.services
     return found
 
@@ -46,7 +54,7 @@ def require(scope: Scope) -> Callable[..., Awaitable[ApiKey]]:
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> ApiKey:
-        found = services(request)
+        found = _services(request)
         if credentials is None:
             raise ApiError(
                 401,
