@@ -9,9 +9,12 @@ import threading
 from pathlib import Path
 
 import httpx
+import pytest
 from playwright import async_api as playwright
 
 from bot.web.users import UserStore
+from engine.log import LogConfig, open_store
+from engine.log.activity import ActivityEvent, ActivityMark
 from tests.web.conftest import HashKb
 from tests.web.server import WebServer, serve_web
 from tests.web.test_browser import chromium  # noqa: F401  the fixture
@@ -129,3 +132,43 @@ async def test_the_inbox_and_a_transcript_update_without_a_reload(
         "1-inbox-live.png",
         "2-conversation-live.png",
     ]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_log(request: pytest.FixtureRequest, tmp_path: Path) -> LogConfig:
+    if request.param == "sqlite":
+        return LogConfig(url=f"sqlite:///{tmp_path / 'live.db'}")
+    url: str = request.getfixturevalue("postgres_url")
+    return LogConfig(url=url)
+
+
+async def test_the_log_tells_what_is_new_since_a_mark(any_log: LogConfig) -> None:
+    store = await open_store(any_log)
+    try:
+        empty = await store.activity()
+        assert empty.mark == ActivityMark(0, 0) and empty.events == ()
+        first = await store.start_conversation("telegram", "kim")
+        await store.add_turn(first, "customer", "Hello")
+        mark = (await store.activity()).mark
+        assert (await store.activity(mark)).events == ()
+        second = await store.start_conversation("web", "ola")
+        await store.add_turn(second, "customer", "I want a person")
+        await store.add_turn(second, "bot", "One moment.", action="handoff")
+        await store.open_handover(second, "human_requested")
+        # Written by another connection, as another process would.
+        other = await open_store(any_log)
+        try:
+            await other.add_turn(first, "customer", "Still there?")
+        finally:
+            await other.close()
+        news = await store.activity(mark)
+        assert news.events == (
+            ActivityEvent("handover", second),
+            ActivityEvent("message", second, "customer"),
+            ActivityEvent("message", second, "bot"),
+            ActivityEvent("message", first, "customer"),
+        )
+        assert news.mark.turn_id > mark.turn_id and news.mark.handover_id > mark.handover_id
+        assert (await store.activity(news.mark)).events == ()
+    finally:
+        await store.close()
