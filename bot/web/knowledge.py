@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 import tempfile
+import time
 from pathlib import Path as FilePath
 from typing import Annotated
 
@@ -16,8 +17,10 @@ from pydantic import BaseModel, Field
 
 from bot.web.access import AdminKey, Served
 from bot.web.errors import ApiError, documented
+from bot.web.keys import ApiKey
 from bot.web.knowledge_admin import KnowledgeAdmin
 from retrieval import FaqEntry, ImportBusy, ImportReport, NothingToImport
+from retrieval.store import KbChange, Origin
 
 router = APIRouter(tags=["knowledge"])
 _KEYED = documented(401, 403, 429)
@@ -124,7 +127,7 @@ async def read_entry(entry_id: EntryId, key: AdminKey, found: Served) -> EntryOu
 @router.post("/api/kb/entries", status_code=201, responses=_WRITE)
 async def create_entry(body: EntryIn, key: AdminKey, found: Served) -> SavedOut:
     """Add an entry; the knowledge base gets a new version with it."""
-    return await _save(found, body, None)
+    return await _save(found, body, None, key)
 
 
 @router.put("/api/kb/entries/{entry_id:path}", responses=_WRITE)
@@ -132,7 +135,7 @@ async def update_entry(entry_id: EntryId, body: EntryIn, key: AdminKey, found: S
     """Replace an entry's question, answer and alternatives as a new version."""
     if await asyncio.to_thread(_admin(found).entry, entry_id) is None:
         raise ApiError(404, f"no entry {entry_id!r}", code="entry_not_found")
-    return await _save(found, body, entry_id)
+    return await _save(found, body, entry_id, key)
 
 
 @router.delete("/api/kb/entries/{entry_id:path}", responses=_WRITE)
@@ -148,6 +151,7 @@ async def delete_entry(entry_id: EntryId, key: AdminKey, found: Served) -> Repor
         ) from None
     except ImportBusy as error:
         raise ApiError(409, str(error), code="import_busy") from None
+    _record(found, report, key, "delete", f"deleted {entry_id} (API)", entry_id)
     return _report(report)
 
 
@@ -180,10 +184,27 @@ async def import_files(
             ) from None
         except ImportBusy as error:
             raise ApiError(409, str(error), code="import_busy") from None
+    names = ", ".join(FilePath(f).name for f in report.files)
+    _record(found, report, key, "import", f"imported {names} (API): {report.summary()}")
     return _report(report, folder)
 
 
-async def _save(found: Served, body: EntryIn, entry_id: str | None) -> SavedOut:
+def _record(
+    found: Served,
+    report: ImportReport,
+    key: ApiKey,
+    origin: Origin,
+    summary: str,
+    entry_id: str | None = None,
+) -> None:
+    """Write who made the new version into the knowledge base's change log."""
+    if report.version is not None and report.changed:
+        _admin(found).record(
+            KbChange(report.version, time.time(), f"key {key.name}", origin, summary, entry_id)
+        )
+
+
+async def _save(found: Served, body: EntryIn, entry_id: str | None, key: ApiKey) -> SavedOut:
     try:
         entry, report = await asyncio.to_thread(
             _admin(found).save, body.question, body.answer, body.alt_questions, entry_id=entry_id
@@ -192,6 +213,7 @@ async def _save(found: Served, body: EntryIn, entry_id: str | None) -> SavedOut:
         raise ApiError(400, str(error), code="invalid_entry") from None
     except ImportBusy as error:
         raise ApiError(409, str(error), code="import_busy") from None
+    _record(found, report, key, "edit", f"saved {entry.id} (API)", entry.id)
     return SavedOut(entry=_entry(entry), report=_report(report))
 
 

@@ -396,3 +396,24 @@ def test_a_customers_words_join_an_existing_entry(site: WebServer) -> None:
     (change,) = read_changes(site.kb_dir)
     assert change.origin == "conversation" and change.entry_id == "warranty-length"
     assert change.turn_id is None and change.questions == (words,)
+
+
+def test_changes_made_through_the_api_show_in_the_history(site: WebServer) -> None:
+    with site.client(site.keys.admin) as api:
+        body = {"question": "Do you sell gift cards?", "answer": "Yes, in every shop."}
+        created = api.post("/api/kb/entries", json=body)
+        assert created.status_code == 201, created.text
+        entry_id = created.json()["entry"]["id"]
+        assert api.delete(f"/api/kb/entries/{entry_id}").status_code == 200
+        csv = b"question,answer\nDo you repair bikes?,No.\n"
+        imported = api.post("/api/kb/import", files={"files": ("bikes.csv", csv, "text/csv")})
+        assert imported.status_code == 200, imported.text
+    changes = [(c.author, c.origin, c.summary.split(":")[0]) for c in read_changes(site.kb_dir)]
+    assert changes == [
+        ("key ops", "edit", f"saved {entry_id} (API)"),
+        ("key ops", "delete", f"deleted {entry_id} (API)"),
+        ("key ops", "import", "imported bikes.csv (API)"),
+    ]
+    with sign_in(site, "olaf") as (http, _csrf):
+        history = http.get("/console/knowledge/history").text
+    assert history.count("key ops") == 3
