@@ -9,10 +9,12 @@ without a segmenter.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 _TOKENS = (
     r"(?u)[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+"
@@ -23,6 +25,10 @@ class LexicalIndex:
     """Cosine similarity of TF-IDF word uni- and bigrams between queries and indexed rows."""
 
     def __init__(self, rows: Sequence[str]) -> None:
+        # Imported here: scikit-learn (with the SciPy and pandas it pulls in) is most of a
+        # command's start-up, and commands that never search (an unchanged import) skip it.
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
         self._vectorizer = TfidfVectorizer(
             ngram_range=(1, 2), sublinear_tf=True, token_pattern=_TOKENS, dtype=np.float32
         )
@@ -33,6 +39,8 @@ class LexicalIndex:
 
     def scores(self, queries: Sequence[str]) -> sp.csr_matrix:
         """A sparse (queries x rows) matrix of similarities; absent entries are zero."""
+        import scipy.sparse as sp
+
         if self._rows is None:
             return sp.csr_matrix((len(queries), 0))
         return sp.csr_matrix(self._vectorizer.transform(queries) @ self._rows)

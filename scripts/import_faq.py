@@ -78,14 +78,14 @@ def main(argv: list[str] | None = None) -> int:
         print(note)
     if report.changed:
         print(f"embedded {report.embedded} new question(s); live version {report.version}")
+    else:
+        print(f"nothing changed; live version {report.version}")
     if report.calibration is not None:
         found = report.calibration
         print(
             f"out-of-scope threshold {found.threshold:.4f} ({found.source}); score weights: "
             f"centroid {found.weights.centroid}, lexical {found.weights.lexical}"
         )
-    else:
-        print(f"nothing changed; live version {report.version}")
     if args.tune_queries is not None:
         tuned = tune_and_store_threshold(
             config.kb_dir,

@@ -6,13 +6,31 @@ from collections.abc import Callable
 from pathlib import Path
 
 from retrieval.loaders._base import Parsed
-from retrieval.loaders._docx import load_docx
-from retrieval.loaders._html import load_html
 from retrieval.loaders._jsonl import load_json, load_jsonl
 from retrieval.loaders._markdown import load_markdown
-from retrieval.loaders._pdf import load_pdf
 from retrieval.loaders._table import load_csv, load_tsv
 from retrieval.loaders._text import load_text
+
+
+# pypdf, python-docx and BeautifulSoup cost a second of start-up on a loaded machine; a
+# command that reads no such file (an unchanged re-import of a JSONL file) never imports them.
+def load_pdf(path: Path, data: bytes) -> Parsed:
+    from retrieval.loaders._pdf import load_pdf
+
+    return load_pdf(path, data)
+
+
+def load_docx(path: Path, data: bytes) -> Parsed:
+    from retrieval.loaders._docx import load_docx
+
+    return load_docx(path, data)
+
+
+def load_html(path: Path, data: bytes) -> Parsed:
+    from retrieval.loaders._html import load_html
+
+    return load_html(path, data)
+
 
 LOADERS: dict[str, Callable[[Path, bytes], Parsed]] = {
     "jsonl": load_jsonl,
