@@ -438,16 +438,7 @@ def _history(admin: KnowledgeAdmin) -> list[VersionRow]:
     live = admin.version
     rows = []
     for meta, before in zip(kept, [*kept[1:], None], strict=True):
-        diff: dict[str, Any] = {}
-        if before is not None:
-            now = {e.id: e.content_hash for e in admin.version_entries(meta.version)}
-            old = {e.id: e.content_hash for e in admin.version_entries(before.version)}
-            diff = {
-                "added": tuple(sorted(set(now) - set(old))),
-                "removed": tuple(sorted(set(old) - set(now))),
-                "changed": tuple(sorted(k for k in now.keys() & old.keys() if now[k] != old[k])),
-                "compared": True,
-            }
+        diff = _diff(admin, meta.version, before.version if before else None)
         rows.append(
             VersionRow(
                 meta.version,
@@ -464,6 +455,23 @@ def _history(admin: KnowledgeAdmin) -> list[VersionRow]:
         if change.version not in shown:
             rows.append(VersionRow(change.version, _when(change.at), 0, False, False, change))
     return rows
+
+
+def _diff(admin: KnowledgeAdmin, version: str, before: str | None) -> dict[str, Any]:
+    """Which entries a version added, changed and removed; empty without a kept version before."""
+    if before is None:
+        return {}
+    try:
+        now = {e.id: e.content_hash for e in admin.version_entries(version)}
+        old = {e.id: e.content_hash for e in admin.version_entries(before)}
+    except FileNotFoundError:  # pruned meanwhile
+        return {}
+    return {
+        "added": tuple(sorted(set(now) - set(old))),
+        "removed": tuple(sorted(set(old) - set(now))),
+        "changed": tuple(sorted(k for k in now.keys() & old.keys() if now[k] != old[k])),
+        "compared": True,
+    }
 
 
 @router.post("/revert")
