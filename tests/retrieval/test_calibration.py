@@ -8,7 +8,15 @@ from pathlib import Path
 import numpy as np
 
 from retrieval import ImportConfig, KnowledgeBase, RetrievalConfig, import_paths
-from retrieval.calibration import PLAIN, calibrate, hold_out
+from retrieval.calibration import (
+    PLAIN,
+    calibrate,
+    choose_threshold,
+    choose_weights,
+    gather_evidence,
+    hold_out,
+    off_topic_ceiling,
+)
 from retrieval.entries import FaqEntry
 from retrieval.languages import detect_languages, unread_languages
 from retrieval.store import set_threshold
@@ -116,3 +124,45 @@ def test_languages_of_a_knowledge_base() -> None:
     assert unread_languages("all-MiniLM-L6-v2+int8", frozenset({"zh"})) == {"zh"}
     assert unread_languages("multilingual-e5-small", frozenset({"zh", "en"})) == set()
     assert unread_languages("/models/my-own", frozenset({"zh"})) == set()
+
+
+def test_the_threshold_is_halfway_between_held_out_scores_under_an_off_topic_ceiling() -> None:
+    embedder = HashEmbedder()
+    questions = [q for qs in TOPICS.values() for q in qs]
+    row_entry = np.repeat(np.arange(len(TOPICS), dtype=np.int32), 4)
+    entries = [FaqEntry(topic, qs[0], "answer", tuple(qs[1:])) for topic, qs in TOPICS.items()]
+    vectors = embedder.encode(questions)
+    config = RetrievalConfig(default_threshold=0.0)
+    evidence = gather_evidence(entries, row_entry, vectors, embedder, config)
+    weights, _ = choose_weights(evidence, config)
+    own, other = [], []
+    for found, gold in zip(evidence.held, evidence.gold, strict=True):
+        scores = found.scores(weights)
+        if int(found.entries[int(np.argmax(scores))]) == gold:
+            own.append(float(scores.max()))
+            other.append(float(scores[found.entries != gold].max()))
+    halfway = round((np.percentile(other, 50) + np.percentile(own, 25)) / 2, 4)
+
+    ceiling = off_topic_ceiling(entries, row_entry, vectors, embedder, config, weights)
+
+    assert choose_threshold(evidence, weights) == halfway
+    assert calibrate(entries, row_entry, vectors, embedder, config).threshold == min(
+        halfway, ceiling
+    )
+
+
+def test_far_from_every_off_topic_message_the_ceiling_holds_the_threshold_down() -> None:
+    embedder = HashEmbedder(dim=4096)  # wide, so that no off-topic word shares a bucket
+    words = ["zorblax", "quintrel", "vampex", "glorphin", "brindlewop"]
+    entries = [FaqEntry(w, f"{w} {w}", "answer", (w, f"{w} {w} {w}", f"{w}!")) for w in words]
+    row_entry = np.repeat(np.arange(len(entries), dtype=np.int32), 4)
+    vectors = embedder.encode([q for e in entries for q in e.questions])
+    config = RetrievalConfig(default_threshold=0.0)
+    evidence = gather_evidence(entries, row_entry, vectors, embedder, config)
+    weights, _ = choose_weights(evidence, config)
+    ceiling = off_topic_ceiling(entries, row_entry, vectors, embedder, config, weights)
+
+    found = calibrate(entries, row_entry, vectors, embedder, config)
+
+    assert ceiling < choose_threshold(evidence, weights)
+    assert found.threshold == ceiling
