@@ -30,8 +30,9 @@ async def events(
     interval_s: float,
     gone: Callable[[], Awaitable[bool]],
 ) -> AsyncIterator[str]:
-    """The event stream's text: "handover" for a new hand-over, "message" for a new turn
-    (with its role), from the moment the stream opened until `gone()` says the client left."""
+    """The event stream's text: "handover" for a hand-over opened, taken or closed, "message"
+    for a new turn (with its role), from the moment the stream opened until `gone()` says the
+    client left."""
     mark = (await log.activity()).mark
     yield f"retry: {RETRY_MS}\n: open\n\n"
     quiet_since = time.monotonic()

@@ -614,10 +614,14 @@ class PostgresConversationLog:
         async with self._pool.acquire() as conn, snapshot(conn):
             if after is None:
                 mark = await conn.fetchrow(activity_sql.MARK)
-                return Activity(ActivityMark(int(mark[0]), int(mark[1])))
+                last = await conn.fetchrow(activity_sql.LAST_CHANGE)
+                return Activity(ActivityMark(int(mark[0]), int(mark[1]), max(last)))
             turns = await conn.fetch(activity_sql.NEW_TURNS.replace("?", "$1"), after.turn_id)
             handovers = await conn.fetch(
                 activity_sql.NEW_HANDOVERS.replace("?", "$1"), after.handover_id
             )
-        return activity_from_rows(after, turns, handovers)
+            changed = await conn.fetch(
+                activity_sql.CHANGED_HANDOVERS.replace("?", "$1"), after.changed_at
+            )
+        return activity_from_rows(after, turns, handovers, changed)
 

@@ -437,12 +437,18 @@ class ConversationLog:
         async with self._snapshot() as conn:
             if after is None:
                 mark = next(iter(await conn.execute_fetchall(activity_sql.MARK)))
-                return Activity(ActivityMark(int(mark[0]), int(mark[1])))
+                last = next(iter(await conn.execute_fetchall(activity_sql.LAST_CHANGE)))
+                return Activity(ActivityMark(int(mark[0]), int(mark[1]), max(last)))
             turns = list(await conn.execute_fetchall(activity_sql.NEW_TURNS, (after.turn_id,)))
             handovers = list(
                 await conn.execute_fetchall(activity_sql.NEW_HANDOVERS, (after.handover_id,))
             )
-        return activity_from_rows(after, turns, handovers)
+            changed = list(
+                await conn.execute_fetchall(
+                    activity_sql.CHANGED_HANDOVERS, (after.changed_at, after.changed_at)
+                )
+            )
+        return activity_from_rows(after, turns, handovers, changed)
 
     async def restore(self, conversations: Sequence[Conversation]) -> None:
         """Write exported conversations with their ids in one transaction, replacing rows with

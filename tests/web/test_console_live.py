@@ -146,7 +146,7 @@ async def test_the_log_tells_what_is_new_since_a_mark(any_log: LogConfig) -> Non
     store = await open_store(any_log)
     try:
         empty = await store.activity()
-        assert empty.mark == ActivityMark(0, 0) and empty.events == ()
+        assert empty.mark == ActivityMark(0, 0, 0.0) and empty.events == ()
         first = await store.start_conversation("telegram", "kim")
         await store.add_turn(first, "customer", "Hello")
         mark = (await store.activity()).mark
@@ -154,7 +154,7 @@ async def test_the_log_tells_what_is_new_since_a_mark(any_log: LogConfig) -> Non
         second = await store.start_conversation("web", "ola")
         await store.add_turn(second, "customer", "I want a person")
         await store.add_turn(second, "bot", "One moment.", action="handoff")
-        await store.open_handover(second, "human_requested")
+        handover = await store.open_handover(second, "human_requested")
         # Written by another connection, as another process would.
         other = await open_store(any_log)
         try:
@@ -170,5 +170,11 @@ async def test_the_log_tells_what_is_new_since_a_mark(any_log: LogConfig) -> Non
         )
         assert news.mark.turn_id > mark.turn_id and news.mark.handover_id > mark.handover_id
         assert (await store.activity(news.mark)).events == ()
+        # Taken or closed (here or in a Telegram topic): the inbox shows it too.
+        await store.close_handover(handover, operator_id="ann")
+        closed = await store.activity(news.mark)
+        assert closed.events == (ActivityEvent("handover", second),)
+        assert closed.mark.changed_at > news.mark.changed_at
+        assert (await store.activity(closed.mark)).events == ()
     finally:
         await store.close()

@@ -1,5 +1,5 @@
 // The console's live updates: listens to /console/events (Server-Sent Events) and, when
-// something this page shows has changed, fetches the page again and swaps in its <main>.
+// something this page shows has changed (a hand-over opened, taken or closed; a new message), fetches the page again and swaps in its <main>.
 // A plain script (no build step, no inline code, so the console's CSP allows it). While an
 // operator types in a field the swap waits, so no draft is lost.
 (function () {
