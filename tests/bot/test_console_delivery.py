@@ -71,3 +71,25 @@ async def test_a_reply_to_a_chat_that_blocked_the_bot_is_marked_undelivered(
         await tg.wait_idle(quiet=0.5)
     found = await conversation_log.get_turn(turn)
     assert found is not None and found.delivery == "undelivered"
+
+
+async def test_take_in_a_topic_takes_it_from_the_console_holder(
+    start_bot: StartBot, tg: FakeTelegram, conversation_log: ConversationLog
+) -> None:
+    tg.set_member(GROUP, MARIA, "member")
+    async with start_bot(operator_chat_id=GROUP, outbox_interval_s=0.05):
+        topic = await hand_over(tg, 313)
+        conversation = await conversation_log.latest_conversation_id("telegram", "313")
+        assert conversation is not None
+        handover = await conversation_log.open_handover_for(conversation)
+        assert handover is not None
+        # What the console's "assign to me" does.
+        await conversation_log.assign_handover(handover.id, "olaf")
+        await tg.wait_for(lambda: "Taken by olaf in the console." in texts(tg, GROUP))
+        tg.send_text(GROUP, "/take", user_id=MARIA, chat_type="supergroup", message_thread_id=topic)
+        await tg.wait_for(lambda: "Taken by Alice (Telegram)." in texts(tg, GROUP))
+        await tg.wait_idle(quiet=0.5)
+    taken = await conversation_log.open_handover_for(conversation)
+    assert taken is not None and taken.assignee == "Alice (Telegram)"
+    assert texts(tg, GROUP).count("Taken by olaf in the console.") == 1
+    assert not any("Alice (Telegram) in the console" in t for t in texts(tg, GROUP))
