@@ -15,6 +15,7 @@ import hashlib
 import logging
 import tempfile
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,8 @@ SOURCE = "console"
 PAGE_ROWS = 50
 # Customer turns kept as the question(s) an operator's reply answered, most recent last.
 MAX_QUESTIONS = 3
+# Suggested replies remembered (the page refreshes itself every few seconds).
+SUGGESTIONS_KEPT = 512
 
 router = APIRouter(prefix="/console/knowledge", include_in_schema=False)
 Text = Annotated[str, Form(max_length=20000)]
@@ -555,18 +558,42 @@ async def transcript_extras(
             if t.role == "customer" and not asks_for_human(t.text) and t.text != RATING_QUESTION
         ]
         if asked:
-            kb = found.engine.knowledge_base
-            result = await asyncio.to_thread(kb.search, asked[-1], 1)
-            if result.best is not None:
-                best = result.best
-                suggestion = Suggestion(
-                    asked[-1], best.entry.id, best.entry.answer, best.score, result.threshold
-                )
+            suggestion = await _suggest(request, found, asked[-1])
     return {
         "canned": _canned(request).all(),
         "suggestion": suggestion,
         "teachable": unanswered_questions(conversation.turns),
     }
+
+
+async def _suggest(request: Request, found: Found, question: str) -> Suggestion | None:
+    """The best entry for a question; remembered per knowledge-base version, because the
+    conversation page reloads every few seconds while it is open."""
+    kb = found.engine.knowledge_base
+    cache: OrderedDict[tuple[str, str], Suggestion | None] = _suggestions(request)
+    key = (kb.version, question)
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    result = await asyncio.to_thread(kb.search, question, 1)
+    best = result.best
+    found_one = (
+        Suggestion(question, best.entry.id, best.entry.answer, best.score, result.threshold)
+        if best is not None
+        else None
+    )
+    cache[key] = found_one
+    while len(cache) > SUGGESTIONS_KEPT:
+        cache.popitem(last=False)
+    return found_one
+
+
+def _suggestions(request: Request) -> OrderedDict[tuple[str, str], Suggestion | None]:
+    state = request.app.state
+    if not hasattr(state, "knowledge_suggestions"):
+        state.knowledge_suggestions = OrderedDict()
+    cache: OrderedDict[tuple[str, str], Suggestion | None] = state.knowledge_suggestions
+    return cache
 
 
 FILL_JS = """\

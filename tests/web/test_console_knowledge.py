@@ -239,8 +239,12 @@ def test_an_import_shows_each_files_problems(site: WebServer) -> None:
     assert change.summary.startswith("imported gifts.csv: added 1 /") and change.origin == "import"
 
 
-def test_canned_and_suggested_replies_on_the_conversation_page(site: WebServer) -> None:
-    conversation = open_handover(site, "kim", "How long is the warranty on your products?")
+def test_canned_and_suggested_replies_on_the_conversation_page(
+    site: WebServer, hash_kb: HashKb
+) -> None:
+    asked = "How long is the warranty on your products?"
+    conversation = open_handover(site, "kim", asked)
+    encoded = hash_kb[1].encoded
     here = f"/console/conversations/{conversation}"
     with sign_in(site, "ann") as (http, csrf):
         added = http.post(
@@ -260,6 +264,9 @@ def test_canned_and_suggested_replies_on_the_conversation_page(site: WebServer) 
         assert "entry warranty-length · score" in suggestion[0]
         assert 'data-fill="All products come with a 2-year warranty' in page
         assert "Turn this into a FAQ entry" not in page, "no operator reply yet"
+        searched = encoded.count(asked)
+        assert http.get(here).text == page
+        assert encoded.count(asked) == searched, "the suggestion is searched once per version"
         assert "Canned replies" in http.get("/console/knowledge/canned").text
     with sign_in(site, "ann") as (http, csrf):
         (reply,) = CannedReplies(site.config.users_path).all()
