@@ -94,6 +94,10 @@ class UpdateJournal:
         self._conn = conn
         self._stale: set[int] = set()
         self._sending: set[int] = set()
+        # State changes wait here for one transaction (group commit): (state, id, only from).
+        self._marks: list[tuple[State, int, State | None]] = []
+        self._marked: asyncio.Future[None] | None = None
+        self._flusher: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, path: Path) -> UpdateJournal:
@@ -130,6 +134,8 @@ class UpdateJournal:
         return cls(conn)
 
     async def close(self) -> None:
+        if self._flusher is not None:
+            await asyncio.shield(self._flusher)
         await self._conn.close()
 
     async def receive(self, updates: Sequence[Update]) -> None:
@@ -217,14 +223,35 @@ class UpdateJournal:
         return [(row[0], json.loads(row[1])) for row in rows]
 
     async def _mark(self, update_id: int, state: State, only_from: State | None = None) -> None:
-        args: tuple[object, ...]
-        if only_from is None:
-            sql, args = "UPDATE updates SET state = ? WHERE update_id = ?", (state, update_id)
-        else:
-            sql = "UPDATE updates SET state = ? WHERE update_id = ? AND state = ?"
-            args = (state, update_id, only_from)
-        await self._conn.execute(sql, args)
-        await self._conn.commit()
+        """Change an update's state; returns once the change is committed.
+
+        Changes asked for while a commit is under way share the next one, so concurrent
+        updates cost one transaction between them, not one each.
+        """
+        if self._marked is None:
+            self._marked = asyncio.get_running_loop().create_future()
+        self._marks.append((state, update_id, only_from))
+        marked = self._marked
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        await asyncio.shield(marked)
+
+    async def _flush(self) -> None:
+        while self._marked is not None:
+            marked, marks = self._marked, self._marks
+            self._marked, self._marks = None, []
+            try:
+                # In the order asked for; `only_from` NULL: from any state.
+                await self._conn.executemany(
+                    "UPDATE updates SET state = ?1 WHERE update_id = ?2 "
+                    "AND (?3 IS NULL OR state = ?3)",
+                    marks,
+                )
+                await self._conn.commit()
+            except Exception as error:  # each waiting caller gets it, as from its own commit
+                marked.set_exception(error)
+            else:
+                marked.set_result(None)
 
 
 class JournalRequests(BaseRequestMiddleware):
