@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import InlineKeyboardMarkup, Message, Update
-from aiogram.utils.chat_action import ChatActionSender
 from aiogram.utils.i18n import gettext as _
 
 from bot.blocking import BlockedChats
@@ -22,6 +23,10 @@ from engine.log import Delivery
 from engine.settings import BotConfig
 
 log = logging.getLogger(__name__)
+
+# A reply shown sooner needs no typing indicator; Telegram shows one for 5 s.
+TYPING_AFTER_S = 0.5
+TYPING_EVERY_S = 4.5
 
 
 async def reply_to(
@@ -58,7 +63,7 @@ async def reply_to(
         draft_id=message.message_id,
     )
     final: FinalReply | None = None
-    async with ChatActionSender.typing(bot=bot, chat_id=chat_id, message_thread_id=thread_id):
+    async with typing(bot, chat_id, thread_id):
         streamed, pieces = "", 0
         try:
             replying = engine.reply(conversation, text, external_id=external_id, delivery="pending")
@@ -79,13 +84,13 @@ async def reply_to(
         except BaseException:
             await stream.cancel()
             raise
-        assert final is not None, "the engine always ends with a FinalReply"
-        chunks, markup = present(final, seal)
-        try:
-            await stream.finish(chunks, markup)
-        except TelegramAPIError:
-            await engine.conversation_log.set_delivery(final.turn_id, "undelivered")
-            raise
+    assert final is not None, "the engine always ends with a FinalReply"
+    chunks, markup = present(final, seal)
+    try:
+        await stream.finish(chunks, markup)
+    except TelegramAPIError:
+        await engine.conversation_log.set_delivery(final.turn_id, "undelivered")
+        raise
     await engine.conversation_log.set_delivery(final.turn_id, "delivered")
     log.info(
         "answered chat=%s conversation=%s turn=%s action=%s",
@@ -97,6 +102,33 @@ async def reply_to(
     if final.escalate and customer.user is not None:
         await desk.hand_over(bot, chat_id, customer.user, final)
     return final
+
+
+@contextlib.asynccontextmanager
+async def typing(bot: Bot, chat_id: int, thread_id: int | None) -> AsyncIterator[None]:
+    """Show "typing" in the chat while a reply is worked on, from `TYPING_AFTER_S` on.
+
+    It stops before the reply's final form is sent, so the indicator never outlasts the
+    answer; a chat action that fails is only logged (the reply matters, not the indicator).
+    """
+
+    async def show() -> None:
+        await asyncio.sleep(TYPING_AFTER_S)
+        while True:
+            try:
+                await bot.send_chat_action(chat_id, "typing", message_thread_id=thread_id)
+            except TelegramAPIError as error:
+                log.info("no typing indicator in chat=%s: %s", chat_id, error)
+                return
+            await asyncio.sleep(TYPING_EVERY_S)
+
+    task = asyncio.create_task(show())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def message_key(message: Message) -> str:

@@ -42,7 +42,6 @@ async def test_a_question_is_answered_with_its_source_and_feedback_buttons_and_l
     assert "30 days" in text_of(answer)
     assert "Source: How long do I have to return an item?" in text_of(answer)
     assert [b["text"] for b in buttons(answer)] == ["👍", "👎"]
-    assert tg.calls_for("sendChatAction")
     conversation_id = await conversation_log.latest_conversation_id("telegram", "101")
     assert conversation_id is not None
     turns = await conversation_log.recent_turns(conversation_id)
@@ -59,6 +58,19 @@ async def test_answers_stream_as_drafts_then_one_final_message(
     drafts = [c for c in tg.calls_for("sendMessageDraft")]
     assert len(drafts) >= 2
     assert len(messages) == 1 and "31 January" in text_of(messages[0])
+
+
+async def test_a_slow_reply_shows_typing_until_its_answer_is_sent(
+    start_bot: StartBot, tg: FakeTelegram
+) -> None:
+    # About 30 words, a pause of 0.2 s every 4: well past the half second typing waits for.
+    async with start_bot(generator=SlowGenerator(pause_s=0.2)):
+        tg.send_text(106, RETURN_WINDOW)
+        await answered(tg, 106)
+    methods = [c.method for c in tg.calls if c.get("chat_id") == 106]
+    assert "sendChatAction" in methods
+    assert methods[-1] == "sendMessage"  # nothing more, so no typing outlasts the answer
+    assert all(c["action"] == "typing" for c in tg.calls_for("sendChatAction"))
 
 
 async def test_without_drafts_one_message_is_edited_until_complete(
