@@ -1,7 +1,9 @@
 """Show a reply while it is generated: drafts in private chats, else one message edited.
 
 Updates are throttled per reply and sent in the background, so a slow or rate-limited
-Telegram never holds up generation; the final form always replaces the preview.
+Telegram never holds up generation; the final form always replaces the preview. A reply whose
+text all comes within half an interval of its first piece (an extractive answer) is shown once,
+whole: a preview of it would be replaced at once.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class ReplyStream:
         self._drafts = drafts
         self._draft_id = draft_id or 1
         self._next_at = time.monotonic() + interval_s
+        self._first_text_at = 0.0
         self._shown = ""
         self._message: Message | None = None
         self._pending: asyncio.Task[None] | None = None
@@ -58,7 +61,9 @@ class ReplyStream:
         if self._pending is not None and not self._pending.done():
             return
         now = time.monotonic()
-        if now < self._next_at:
+        if not self._first_text_at:
+            self._first_text_at = now
+        if now < self._next_at or now < self._first_text_at + self._interval_s / 2:
             return
         html = preview(text)
         if not html or html == self._shown:
