@@ -72,6 +72,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import html
 import json
 import os
@@ -204,7 +205,8 @@ async def stop_process(phase: Phase, grace_s: float = 30.0) -> None:
     try:
         phase.exit_code = await asyncio.wait_for(process.wait(), grace_s)
     except TimeoutError:
-        process.kill()
+        with contextlib.suppress(ProcessLookupError):  # it may end in this very instant
+            process.kill()
         phase.exit_code = await process.wait()
 
 
