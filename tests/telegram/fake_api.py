@@ -344,13 +344,15 @@ class FakeTelegram(ChatUsers):
 
     # Waiting. `timeout` is how long a test is willing to wait, not an I/O timeout.
 
+    # A wait ends as soon as its condition holds; its default limit (60 s) is long enough for a
+    # bot answering with the real model on a shared 2-core machine under heavy load.
     @overload
-    async def wait_for(self, what: str, timeout: float = 10.0) -> Call: ...  # noqa: ASYNC109
+    async def wait_for(self, what: str, timeout: float = 60.0) -> Call: ...  # noqa: ASYNC109
 
     @overload
-    async def wait_for(self, what: Callable[[], bool], timeout: float = 10.0) -> None: ...  # noqa: ASYNC109
+    async def wait_for(self, what: Callable[[], bool], timeout: float = 60.0) -> None: ...  # noqa: ASYNC109
 
-    async def wait_for(self, what: str | Callable[[], bool], timeout: float = 10.0) -> Call | None:  # noqa: ASYNC109
+    async def wait_for(self, what: str | Callable[[], bool], timeout: float = 60.0) -> Call | None:  # noqa: ASYNC109
         """Wait for the first successful call of a method, or for a predicate to hold."""
         if isinstance(what, str):
             method = what
@@ -362,7 +364,7 @@ class FakeTelegram(ChatUsers):
 
         return await self._until(check, timeout, repr(what))
 
-    async def wait_for_call(self, predicate: Callable[[Call], bool], timeout: float = 10.0) -> Call:  # noqa: ASYNC109
+    async def wait_for_call(self, predicate: Callable[[Call], bool], timeout: float = 60.0) -> Call:  # noqa: ASYNC109
         """Wait for the first recorded call, past or future, that matches."""
 
         def check() -> tuple[bool, Call | None]:
@@ -373,7 +375,7 @@ class FakeTelegram(ChatUsers):
         assert found is not None
         return found
 
-    async def wait_idle(self, quiet: float = 0.3, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+    async def wait_idle(self, quiet: float = 0.3, timeout: float = 60.0) -> None:  # noqa: ASYNC109
         """Wait until every update was handed out and no call but getUpdates came for `quiet` s."""
 
         def check() -> tuple[bool, None]:
