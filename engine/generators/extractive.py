@@ -9,6 +9,8 @@ from collections.abc import AsyncGenerator
 from engine.generators.base import GenerationRequest, GeneratorConfig
 
 _PIECES = re.compile(r"\S+\s*|\s+")
+# Pieces streamed between two turns of the event loop.
+_TURN_EVERY = 32
 
 
 class ExtractiveGenerator:
@@ -36,4 +38,8 @@ class ExtractiveGenerator:
             if count >= request.max_tokens:
                 return
             yield piece
-            await asyncio.sleep(0)  # a cancellation point between pieces
+            if count % _TURN_EVERY == _TURN_EVERY - 1:
+                # A cancellation point, and other replies' turn. Not after every word: with
+                # 64 replies at once a loop turn per word cost about 0.5 ms CPU a reply, as
+                # much as the rest of the reply beside its query's embedding.
+                await asyncio.sleep(0)
