@@ -5,8 +5,8 @@ session tokens are 32 random bytes, so the session table keeps only their SHA-25
 live in the same SQLite file as the accounts, so that several server processes share them and
 `python -m bot.web users` can change an account while the server runs (a removed account's
 sessions end with it). The file also keeps operators' internal notes. Who holds a hand-over and
-the customer's rating of it live in the conversation log, shared with the Telegram desk (the
-`assignments` table here is what the console used before; it writes there no more).
+the customer's rating of it live in the conversation log, shared with the Telegram desk (an
+older file's `assignments` and `ratings` tables are left as they are, unread).
 """
 
 from __future__ import annotations
@@ -36,8 +36,6 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS sessions ("
     "token_hash TEXT PRIMARY KEY, name TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE, "
     "csrf TEXT NOT NULL, expires_at REAL NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS assignments ("
-    "handover_id INTEGER PRIMARY KEY, name TEXT NOT NULL, assigned_at REAL NOT NULL)",
     "CREATE TABLE IF NOT EXISTS notes ("
     "id INTEGER PRIMARY KEY, conversation_id INTEGER NOT NULL, name TEXT NOT NULL, "
     "text TEXT NOT NULL, created_at REAL NOT NULL)",
@@ -167,21 +165,6 @@ class UserStore:
             conn.execute("DELETE FROM sessions WHERE token_hash = ?", (_digest(token),))
 
     # Console state.
-
-    def assign(self, handover_id: int, name: str) -> None:
-        """Give a hand-over to an operator (taking it from another is allowed: a lead may)."""
-        with self._connect() as conn:
-            conn.execute(
-                "INSERT INTO assignments (handover_id, name, assigned_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (handover_id) DO UPDATE SET name = excluded.name, "
-                "assigned_at = excluded.assigned_at",
-                (handover_id, name, time.time()),
-            )
-
-    def assignments(self) -> dict[int, str]:
-        with self._connect() as conn:
-            rows = conn.execute("SELECT handover_id, name FROM assignments").fetchall()
-        return {int(h): str(n) for h, n in rows}
 
     def add_note(self, conversation_id: int, name: str, text: str) -> None:
         with self._connect() as conn:
