@@ -423,13 +423,22 @@ class ConversationLog:
             return await queries.count_rows(conn)
 
     async def summarise(self, period: Period) -> LogSummary:
-        """The aggregates analytics shows for a period, computed by SQLite in one snapshot."""
+        """The aggregates analytics shows for a period, computed by SQLite in one snapshot.
+
+        On a connection of its own: the queries take a while on a large log, and the chat's
+        reads on the shared reader must not wait for them (WAL lets readers run side by side).
+        """
         named = period_parameters(period)
-        async with self._snapshot() as conn:
+        conn = await _connect(self.path, _READER_PRAGMAS)
+        try:
+            await conn.execute("BEGIN")
             rows = [
                 list(await conn.execute_fetchall(sql, named))
                 for sql in (OUTCOMES, HANDOVERS, FEEDBACK, LATENCIES_SQLITE, QUESTIONS)
             ]
+            await conn.execute("COMMIT")
+        finally:
+            await conn.close()
         return summary_from_rows(*rows)
 
     async def activity(self, after: ActivityMark | None = None) -> Activity:
