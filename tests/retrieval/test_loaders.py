@@ -554,7 +554,8 @@ def test_file_over_the_size_limit_is_refused_without_reading_it(tmp_path: Path) 
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert time.perf_counter() - started < 1.0
+    # Generous for a loaded machine; parsing 100 MB would take longer even on an idle one.
+    assert time.perf_counter() - started < 10.0
     assert peak < MB
     assert "file is 100.0 MB, over the 25 MB limit (import.max_file_mb in the config)" in message
 

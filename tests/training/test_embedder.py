@@ -119,7 +119,6 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = EmbedderTrainingConfig(epochs=4, batch_size=12, learning_rate=1e-4)
     result = train_embedder("all-MiniLM-L6-v2", tiny_faq(), out=out, config=config, progress=False)
     assert result.entries == 12 and result.faq_pairs == 36 and result.log_pairs == 0
-    assert result.seconds < 60
     return out
 
 
