@@ -52,7 +52,7 @@ SOURCE = "console"
 PAGE_ROWS = 50
 # Customer turns kept as the question(s) an operator's reply answered, most recent last.
 MAX_QUESTIONS = 3
-# Suggested replies remembered (the page refreshes itself every few seconds).
+# Suggested replies remembered (an open conversation page reloads on every new message).
 SUGGESTIONS_KEPT = 512
 
 router = APIRouter(prefix="/console/knowledge", include_in_schema=False)
@@ -568,7 +568,7 @@ async def transcript_extras(
 
 async def _suggest(request: Request, found: Found, question: str) -> Suggestion | None:
     """The best entry for a question; remembered per knowledge-base version, because the
-    conversation page reloads every few seconds while it is open."""
+    conversation page reloads on every change while it is open."""
     kb = found.engine.knowledge_base
     cache: OrderedDict[tuple[str, str], Suggestion | None] = _suggestions(request)
     key = (kb.version, question)
