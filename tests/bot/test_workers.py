@@ -20,6 +20,7 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.journal import RECOVERY_NOTICE
+from engine.log import ConversationLog
 from retrieval import Embedder, ImportConfig, RetrievalConfig, import_paths
 from tests.conftest import EXAMPLES, ROOT
 from tests.ports import free_port
@@ -235,3 +236,25 @@ async def test_a_worker_killed_while_answering_leaves_a_notice_not_a_second_answ
     assert notice["reply_to_message"]["message_id"] == message["message_id"]
     assert await deployment.redis.get(state) == b"done"
     assert await stop(survivor) == 0
+
+
+async def test_two_workers_send_each_console_reply_once(deployment: Deployment) -> None:
+    tg = deployment.tg
+    workers = [await deployment.start_worker(), await deployment.start_worker()]
+    chats = list(range(601, 611))
+    async with await ConversationLog.open(deployment.folder / "log.db") as log:
+        for chat in chats:  # what the console logs for a Telegram customer's reply
+            conversation = await log.start_conversation("telegram", str(chat))
+            await log.add_turn(conversation, "operator", f"reply to {chat}", delivery="pending")
+        await tg.wait_for(lambda: all(tg.messages(chat) for chat in chats), timeout=120)
+        await tg.wait_idle(quiet=2.0, timeout=30)
+        assert await log.undelivered_turns("telegram") == []
+    for chat in chats:
+        assert [m["text"] for m in tg.messages(chat)] == [f"reply to {chat}"]
+    sent_by = [
+        (deployment.folder / f"worker-{i}.log").read_text().count("console reply delivered")
+        for i in (0, 1)
+    ]
+    assert sum(sent_by) == len(chats), sent_by
+    for process in workers:
+        assert await stop(process) == 0, deployment.output()
