@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import AsyncExitStack
 from pathlib import Path
+
+import pytest
 
 from bot import make_bot
 from bot.outbox import ConsoleOutbox
 from engine import Engine
 from engine.generators import ExtractiveGenerator
-from engine.log import ConversationLog
+from engine.log import ConversationLog, LogConfig, open_store
 from engine.sentiment import LexiconSentiment
 from engine.settings import BotConfig
 from retrieval import KnowledgeBase
@@ -93,3 +97,36 @@ async def test_take_in_a_topic_takes_it_from_the_console_holder(
     assert taken is not None and taken.assignee == "Alice (Telegram)"
     assert texts(tg, GROUP).count("Taken by olaf in the console.") == 1
     assert not any("Alice (Telegram) in the console" in t for t in texts(tg, GROUP))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def log_config(request: pytest.FixtureRequest, tmp_path: Path) -> LogConfig:
+    """An empty log of each kind."""
+    if request.param == "sqlite":
+        return LogConfig(url=f"sqlite:///{tmp_path / 'log.db'}")
+    return LogConfig(url=str(request.getfixturevalue("postgres_url")))
+
+
+async def test_outboxes_passing_at_once_send_each_reply_once(
+    log_config: LogConfig, tg: FakeTelegram, sample_kb: KnowledgeBase
+) -> None:
+    config = log_config
+    async with AsyncExitStack() as stack:
+        outboxes, bots = [], []
+        for _ in range(3):  # three processes: each its own connection and its own bot
+            store = await open_store(config)
+            stack.push_async_callback(store.close)
+            engine = Engine(sample_kb, ExtractiveGenerator(), LexiconSentiment(), store)
+            bot = make_bot(tg.token, BotConfig(api_base_url=tg.base_url))
+            stack.push_async_callback(bot.session.close)
+            outboxes.append(ConsoleOutbox(engine))
+            bots.append(bot)
+        log = engine.conversation_log
+        for chat in range(701, 706):
+            conversation = await log.start_conversation("telegram", str(chat))
+            await log.add_turn(conversation, "operator", f"hi {chat}", delivery="pending")
+        sent = await asyncio.gather(*(o.deliver(b) for o, b in zip(outboxes, bots, strict=True)))
+        assert sum(sent) == 5
+        assert await log.undelivered_turns("telegram") == []
+    for chat in range(701, 706):
+        assert texts(tg, chat) == [f"hi {chat}"]
