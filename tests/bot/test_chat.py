@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from engine.log import ConversationLog
@@ -229,7 +228,7 @@ async def test_in_groups_only_mentions_and_replies_are_answered(
     async with start_bot() as harness:
         me = await harness.bot.me()
         tg.send_text(group, RETURN_WINDOW, user_id=5, chat_type="supergroup")
-        await asyncio.sleep(0.5)
+        await tg.wait_idle(quiet=0.5)  # handed out, and nothing sent for half a second
         assert not tg.messages(group)
         mention = f"@{me.username}"
         tg.send_text(

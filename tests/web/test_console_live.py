@@ -26,6 +26,21 @@ from tests.web.test_console import (  # noqa: F401  site: the fixture
     site,
 )
 
+# Counts the event streams a page has open, so a test waits for the stream instead of a guess.
+COUNT_OPEN_STREAMS = """
+(() => {
+  const Native = window.EventSource;
+  if (!Native) return;
+  window.openStreams = 0;
+  window.EventSource = function (url, init) {
+    const source = new Native(url, init);
+    source.addEventListener("open", () => { window.openStreams += 1; });
+    return source;
+  };
+})();
+"""
+STREAM_OPEN = "window.openStreams >= 1"
+
 
 def read_events(
     http: httpx.Client, found: list[dict[str, object]], opened: threading.Event
@@ -99,6 +114,7 @@ async def test_the_inbox_and_a_transcript_update_without_a_reload(
         async with playwright.async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=str(chromium))
             page = await browser.new_page(viewport={"width": 1100, "height": 800})
+            await page.add_init_script(COUNT_OPEN_STREAMS)
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             await page.goto(f"{web.url}/console/login")
@@ -108,8 +124,7 @@ async def test_the_inbox_and_a_transcript_update_without_a_reload(
             await page.get_by_text("Nothing here.").wait_for()
             # A mark on the window: a reload would drop it.
             await page.evaluate("window.notReloaded = true")
-            await page.wait_for_function("document.querySelector('main[data-live]') !== null")
-            await asyncio.sleep(1)  # the page's event stream is open by now
+            await page.wait_for_function(STREAM_OPEN)
             conversation = await asyncio.to_thread(
                 open_handover, web, "kim", "My parcel is late & <i>lost</i>"
             )
@@ -120,7 +135,7 @@ async def test_the_inbox_and_a_transcript_update_without_a_reload(
             await link.click()
             await page.get_by_text("My parcel is late & <i>lost</i>").wait_for()
             await page.evaluate("window.notReloaded = true")
-            await asyncio.sleep(1)
+            await page.wait_for_function(STREAM_OPEN)
             again = await asyncio.to_thread(customer_writes, web, "kim", "Hello? Anyone there?")
             assert again == conversation
             await page.get_by_text("Hello? Anyone there?").wait_for(timeout=30_000)
