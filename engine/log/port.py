@@ -207,6 +207,16 @@ class ConversationStore(Protocol):
         """Rows per table, counted by the database: what a copy compares."""
         ...
 
+    async def summarise(self, period: Period) -> LogSummary:
+        """The aggregates analytics shows for the conversations of a period, computed by the
+        database in one snapshot (engine/log/summary.py)."""
+        ...
+
+    async def activity(self, after: ActivityMark | None = None) -> Activity:
+        """New turns and hand-overs since `after` (none when it is None), and the new mark:
+        what the console's live updates follow."""
+        ...
+
     async def restore(self, conversations: Sequence[Conversation]) -> None:
         """Write exported conversations with their ids, replacing rows with the same ids.
 
@@ -220,16 +230,6 @@ StoreOpener = Callable[[LogConfig, bool], Awaitable[ConversationStore]]
 
 async def _open_sqlite(config: LogConfig, create: bool) -> ConversationStore:
     from engine.log.store import ConversationLog
-
-    async def summarise(self, period: Period) -> LogSummary:
-        """The aggregates analytics shows for the conversations of a period, computed by the
-        database in one snapshot (engine/log/summary.py)."""
-        ...
-
-    async def activity(self, after: ActivityMark | None = None) -> Activity:
-        """New turns and hand-overs since `after` (none when it is None), and the new mark:
-        what the console's live updates follow."""
-        ...
 
     return await ConversationLog.open(config=config, create=create)
 
