@@ -183,7 +183,8 @@ def split_by_conversation(examples: Sequence[Example], share: float, seed: int =
     """Put about `share` of the conversations (all their examples) in validation.
 
     The choice hashes the conversation id with `seed`, so it is stable as the log grows.
-    Examples with no conversation (the knowledge base's own questions) always train.
+    Examples with no conversation (the knowledge base's own questions, and those learned
+    from console edits) always train.
     """
     split = DataSplit()
     for example in examples:
@@ -217,9 +218,11 @@ def _learned_pairs(changes: Sequence[KbChange], entries: Sequence[FaqEntry]) -> 
         if change.entry_id not in live:
             continue
         for number, question in enumerate(change.questions):
+            # No conversation: the text was just saved into the knowledge base, so held out
+            # it would score about 1 for any embedder and push the retraining gate to a tie.
             yield QueryPair(
                 f"learned-{change.version}-{number}",
-                change.conversation_id,
+                None,
                 question,
                 change.entry_id,
                 "log",

@@ -123,5 +123,22 @@ async def test_customer_words_of_learned_entries_become_logged_pairs(
         path, kb_entries=ENTRIES, kb_changes=[learned, gone, edit], validation_share=0.0
     )
     pairs = [(p.id, p.query, p.faq_id, p.conversation_id, p.source) for p in sets.pairs.train]
-    assert ("learned-v000002-0", "parcel when??", SHIPPING, 41, "log") in pairs
+    assert ("learned-v000002-0", "parcel when??", SHIPPING, None, "log") in pairs
     assert not any(p[1] in {"x y z", "not learned"} for p in pairs)
+
+
+async def test_learned_pairs_never_reach_the_held_out_set(
+    filled_log: tuple[Path, dict[str, int]],
+) -> None:
+    # Their text was just saved into the knowledge base, so any embedder finds it: held out,
+    # they would score about 1 for old and new models alike and push the gate to a tie.
+    path, _ = filled_log
+    changes = [
+        KbChange(f"v{n:06d}", 0.0, "ann", "conversation", "added", SHIPPING, n, 7, None, (f"q{n}",))
+        for n in range(40, 50)
+    ]
+    sets = export_training_sets(path, kb_entries=ENTRIES, kb_changes=changes, validation_share=0.5)
+    assert sets.pairs.validation, "the log's own pairs are still split"
+    assert not [p for p in sets.pairs.validation if p.id.startswith("learned-")]
+    learned = [p for p in sets.pairs.train if p.id.startswith("learned-")]
+    assert len(learned) == 10 and {p.conversation_id for p in learned} == {None}

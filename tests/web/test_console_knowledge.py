@@ -360,7 +360,7 @@ def test_an_operators_answer_becomes_an_entry_the_bot_answers_from(site: WebServ
     )
     learned = [p for p in sets.pairs.train if p.id.startswith("learned-")]
     assert [(p.query, p.faq_id, p.conversation_id, p.source) for p in learned] == [
-        (UNKNOWN, entry_id, conversation, "log")
+        (UNKNOWN, entry_id, None, "log")
     ]
     # A new customer asks the same question: the bot answers from the new entry.
     asked, answer = _ask(site, "lea", UNKNOWN)
