@@ -37,8 +37,7 @@ from bot.web.console import (
     _when,
 )
 from bot.web.errors import ApiError
-from bot.web.knowledge import _SAFE_NAME
-from bot.web.knowledge_admin import KnowledgeAdmin
+from bot.web.knowledge_admin import KnowledgeAdmin, write_uploads
 from bot.web.users import Session
 from engine.log import Conversation, Turn
 from engine.policy import asks_for_human
@@ -363,18 +362,13 @@ async def import_files(
 ) -> Response:
     """Import uploaded files as scripts/import_faq.py does, and show each file's problems."""
     admin = _admin(found)
-    names: dict[str, str] = {}
+    uploads = [(upload.filename or "", await upload.read()) for upload in files]
     with tempfile.TemporaryDirectory(prefix="supportbot-console-import-") as folder:
-        paths = []
-        for number, upload in enumerate(files):
-            name = _SAFE_NAME.sub("_", Path(upload.filename or "").name).strip("._")
-            # The file's own name: entry ids and sources derive from it, as with the script.
-            path = Path(folder) / (name or f"upload-{number}")
-            if path in paths:
-                path = path.with_name(f"{number}-{path.name}")
-            path.write_bytes(await upload.read())
-            names[str(path)] = upload.filename or path.name
-            paths.append(path)
+        paths = await asyncio.to_thread(write_uploads, Path(folder), uploads)
+        names = {
+            str(path): filename or path.name
+            for path, (filename, _) in zip(paths, uploads, strict=True)
+        }
         error = None
         report: ImportReport | None = None
         try:

@@ -6,7 +6,6 @@ Every change goes through the importer and becomes a new atomic version.
 from __future__ import annotations
 
 import asyncio
-import re
 import tempfile
 import time
 from pathlib import Path as FilePath
@@ -18,7 +17,7 @@ from pydantic import BaseModel, Field
 from bot.web.access import AdminKey, Served
 from bot.web.errors import ApiError, documented
 from bot.web.keys import ApiKey
-from bot.web.knowledge_admin import KnowledgeAdmin
+from bot.web.knowledge_admin import KnowledgeAdmin, write_uploads
 from retrieval import FaqEntry, ImportBusy, ImportReport, NothingToImport
 from retrieval.store import KbChange, Origin
 
@@ -27,7 +26,6 @@ _KEYED = documented(401, 403, 429)
 _FOUND = documented(400, 401, 403, 404, 429)
 _WRITE = documented(400, 401, 403, 404, 409, 429)
 EntryId = Annotated[str, Path(min_length=1, max_length=200)]
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class EntryOut(BaseModel):
@@ -164,15 +162,9 @@ async def import_files(
 ) -> ReportOut:
     """Import files as scripts/import_faq.py does; problems are listed per file and entry."""
     admin = _admin(found)
+    uploads = [(upload.filename or "", await upload.read()) for upload in files]
     with tempfile.TemporaryDirectory(prefix="supportbot-import-") as folder:
-        paths = []
-        for number, upload in enumerate(files):
-            name = _SAFE_NAME.sub("_", FilePath(upload.filename or "").name).strip("._")
-            path = FilePath(folder) / (name or f"upload-{number}")
-            if path in paths:
-                path = path.with_name(f"{number}-{path.name}")
-            path.write_bytes(await upload.read())
-            paths.append(path)
+        paths = await asyncio.to_thread(write_uploads, FilePath(folder), uploads)
         try:
             report = await asyncio.to_thread(admin.import_files, paths, replace=replace)
         except NothingToImport as error:

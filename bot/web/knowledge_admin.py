@@ -7,6 +7,7 @@ FAISS, file I/O); routes call them with asyncio.to_thread.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,6 +33,24 @@ from retrieval.store import (
 )
 
 SOURCE = "api"
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def write_uploads(folder: Path, uploads: Sequence[tuple[str, bytes]]) -> list[Path]:
+    """Write uploaded (file name, content) pairs into `folder`, in order, for an import.
+
+    Each file keeps its own name, made safe, because entry ids and sources derive from it as
+    with scripts/import_faq.py; a repeated name gets its position as a prefix.
+    """
+    paths: list[Path] = []
+    for number, (filename, content) in enumerate(uploads):
+        name = _SAFE_NAME.sub("_", Path(filename).name).strip("._")
+        path = folder / (name or f"upload-{number}")
+        if path in paths:
+            path = path.with_name(f"{number}-{path.name}")
+        path.write_bytes(content)
+        paths.append(path)
+    return paths
 
 
 class KnowledgeAdmin:
