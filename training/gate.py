@@ -106,20 +106,26 @@ def paired_bootstrap(
     )
 
 
-def judge_paired(better: Difference, worse: Sequence[Difference] = ()) -> Verdict:
+def judge_paired(
+    better: Difference,
+    worse: Sequence[Difference] = (),
+    *,
+    tolerance: float = 0.0,
+    keeping: str = "the current one",
+) -> Verdict:
     """Promote when `better` (higher is better) rose at its confidence and none of `worse`
     (lower is better, e.g. wrong answers) rose at theirs.
 
-    An interval that holds zero is a tie: "not enough evidence", and the current one stays.
+    An interval that holds zero is a tie: "not enough evidence", and `keeping` stays.
+    `tolerance` (0 by default) is a loss the operator accepts on purpose: the new model may be
+    worse by up to that much at the confidence and still be promoted.
     """
     for diff in worse:
-        if diff.low > 0:
-            return Verdict(False, f"worse: {diff.render()}; kept the current one")
-    if better.high < 0:
-        return Verdict(False, f"worse: {better.render()}; kept the current one")
-    if better.low <= 0:
-        return Verdict(
-            False, f"not enough evidence: {better.render()} holds zero; kept the current one"
-        )
+        if diff.low > tolerance:
+            return Verdict(False, f"worse: {diff.render()}; kept {keeping}")
+    if better.high < -tolerance:
+        return Verdict(False, f"worse: {better.render()}; kept {keeping}")
+    if better.low <= -tolerance:
+        return Verdict(False, f"not enough evidence: {better.render()} holds zero; kept {keeping}")
     notes = "; ".join(d.render() for d in worse)
     return Verdict(True, f"better: {better.render()}" + (f"; {notes}" if notes else ""))

@@ -28,7 +28,7 @@ from retrieval.store import (
     read_snapshot,
 )
 from training.data import QueryPair, TrainingSets, export_training_sets
-from training.gate import judge
+from training.gate import Difference, Verdict, judge, judge_paired, paired_bootstrap
 from training.registry import ModelRegistry, ModelVersion
 from training.report import KindOutcome, write_report
 
@@ -205,7 +205,14 @@ def _train_sentiment(
     )
     before: dict[str, float | None] = dict(result.before or {})
     after: dict[str, float | None] = dict(result.after)
-    verdict = judge("sentiment", after, before, margin=settings.training.margin)
+    verdict = _paired_verdict(
+        "sentiment",
+        paired_bootstrap("accuracy", result.before_correct or [], result.after_correct)
+        if result.before_correct is not None
+        else None,
+        (),
+        settings.training.margin,
+    )
     out = run_dir / "sentiment"
     result.model.save(out)
     outcome = KindOutcome("sentiment", True, f"current = {current.name}", before, after, verdict)
@@ -255,10 +262,13 @@ def _train_embedder(
             for number, q in enumerate(read_queries(options.queries))
             if q.faq_id is not None and q.faq_id in known
         ]
-    before = {"recall_at_1": recall_at_1(load_embedder(base), entries, held_out)}
-    new_embedder = load_embedder(str(out))
-    after = {"recall_at_1": recall_at_1(new_embedder, entries, held_out)}
-    verdict = judge("embedder", after, before, margin=settings.training.margin)
+    before, after, verdict = judge_embedders(
+        load_embedder(base),
+        load_embedder(str(out)),
+        entries,
+        held_out,
+        tolerance=settings.training.margin,
+    )
     outcome = KindOutcome(
         "embedder",
         True,
@@ -307,9 +317,9 @@ def roll_back(settings: Settings, kind: str, *, queries: Path | None = None) -> 
 
     Rolling back the embedder re-embeds the knowledge base with the restored one (a running
     engine follows it). Its out-of-scope threshold is tuned on `queries` when given, else the
-    one last tuned for that embedder is restored from a kept knowledge-base version, else the
-    current one stays and the note says to tune it. Raises ValueError when there is nothing
-    earlier to go back to.
+    one last tuned for that embedder is restored from a kept knowledge-base version, else it is
+    calibrated again for the restored vectors and the note says to tune it. Raises ValueError
+    when there is nothing earlier to go back to.
     """
     version = ModelRegistry(settings.training.models_dir).rollback(kind)
     if kind != "embedder":
@@ -323,14 +333,15 @@ def roll_back(settings: Settings, kind: str, *, queries: Path | None = None) -> 
             meta
             for meta in kept_versions(kb_dir)
             if meta.embedder == embedder.name
+            and meta.threshold_source.startswith("tuned")
             and not meta.threshold_source.endswith(BEFORE_REEMBEDDING)
         ),
         None,
     )
     threshold = None
     note = (
-        "the out-of-scope threshold was tuned for another embedder; tune it again with "
-        "--queries FILE"
+        "no out-of-scope threshold was tuned for the restored embedder: calibrated again at "
+        "re-embedding; tune it on labelled queries with --queries FILE"
     )
     if tuned_before is not None:
         source = f"{tuned_before.threshold_source} (restored from {tuned_before.version})"
@@ -359,20 +370,73 @@ def _retune_threshold(settings: Settings, embedder: Embedder, queries: Path) -> 
     return f"out-of-scope threshold re-tuned to {tuned[0]:.3f} ({tuned[1]})"
 
 
-def recall_at_1(
+def judge_embedders(
+    old: Embedder,
+    new: Embedder,
+    entries: Sequence[FaqEntry],
+    held_out: Sequence[QueryPair],
+    *,
+    tolerance: float = 0.0,
+) -> tuple[dict[str, float | None], dict[str, float | None], Verdict]:
+    """The embedder gate: both embedders rank `entries` for the same held-out queries; the new
+    one is promoted only when its margins rose at 95% confidence and its misses did not."""
+    old_hits, old_margins = ranking_items(old, entries, held_out)
+    new_hits, new_margins = ranking_items(new, entries, held_out)
+    before = {"recall_at_1": _mean(old_hits), "margin": _mean(old_margins)}
+    after = {"recall_at_1": _mean(new_hits), "margin": _mean(new_margins)}
+    if not held_out:
+        return before, after, _paired_verdict("embedder", None, (), tolerance)
+    # The margin (the right entry's best question over the best wrong one) moves on every
+    # query, so it can tell two embedders apart on a slice where recall@1 ties; a rise of
+    # misses at the same confidence refuses the new one whatever its margins.
+    misses = paired_bootstrap("miss_at_1", [1 - h for h in old_hits], [1 - h for h in new_hits])
+    margin = paired_bootstrap("margin", old_margins, new_margins)
+    return before, after, _paired_verdict("embedder", margin, [misses], tolerance)
+
+
+def ranking_items(
     embedder: Embedder, entries: Sequence[FaqEntry], pairs: Sequence[QueryPair]
-) -> float | None:
-    """Share of held-out logged queries whose nearest indexed question belongs to their entry."""
+) -> tuple[list[float], list[float]]:
+    """Per held-out query: 1.0 when its nearest indexed question belongs to its entry, and its
+    margin, the best similarity to its entry's questions less the best to any other entry's."""
     if not pairs:
-        return None
+        return [], []
     texts = [q for e in entries for q in e.questions]
     owner = np.array([i for i, e in enumerate(entries) for _ in e.questions])
     rows = np.asarray(embedder.encode(texts), dtype=np.float32)
     queries = np.asarray(embedder.encode([p.query for p in pairs]), dtype=np.float32)
-    best = owner[np.argmax(queries @ rows.T, axis=1)]
-    ids = [entries[int(i)].id for i in best]
-    hits = sum(i == p.faq_id for i, p in zip(ids, pairs, strict=True))
-    return round(hits / len(pairs), 4)
+    sims = queries @ rows.T
+    position = {e.id: i for i, e in enumerate(entries)}
+    hits, margins = [], []
+    for sim, pair in zip(sims, pairs, strict=True):
+        mine = owner == position[pair.faq_id] if pair.faq_id in position else owner < 0
+        right = float(sim[mine].max()) if mine.any() else -1.0
+        wrong = float(sim[~mine].max()) if (~mine).any() else -1.0
+        hits.append(float(right > wrong))
+        margins.append(right - wrong)
+    return hits, margins
+
+
+def recall_at_1(
+    embedder: Embedder, entries: Sequence[FaqEntry], pairs: Sequence[QueryPair]
+) -> float | None:
+    """Share of held-out logged queries whose nearest indexed question belongs to their entry."""
+    return _mean(ranking_items(embedder, entries, pairs)[0])
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return round(float(np.mean(values)), 4) if len(values) else None
+
+
+def _paired_verdict(
+    kind: str, better: Difference | None, worse: Sequence[Difference], tolerance: float
+) -> Verdict:
+    """The paired-bootstrap gate of `kind`; without held-out items nothing is promoted."""
+    if better is None:
+        return Verdict(
+            False, f"no held-out items to compare the {kind} models on; kept the current one"
+        )
+    return judge_paired(better, worse, tolerance=tolerance, keeping=f"the current {kind} model")
 
 
 def _store(

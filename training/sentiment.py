@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.sentiment.base import SentimentModel
 from engine.sentiment.classifier import ClassifierSentiment, train
-from engine.sentiment.evaluation import LabelledText, evaluate_sentiment, read_labelled
+from engine.sentiment.evaluation import (
+    LabelledText,
+    binary_label,
+    evaluate_sentiment,
+    read_labelled,
+)
 from retrieval.embedders import Embedder
 from training.data import SentimentRecord
 
@@ -25,6 +30,19 @@ class SentimentResult:
     validation_rows: int
     before: dict[str, float] | None
     after: dict[str, float]
+    # Per held-out row, 1.0 where the model's label is right: what the gate bootstraps.
+    before_correct: list[float] | None = None
+    after_correct: list[float] = field(default_factory=list)
+
+
+def correct_rows(model: SentimentModel, rows: Sequence[LabelledText]) -> list[float]:
+    """1.0 for each row `model` labels right, else 0.0 (binary where the gold labels are)."""
+    predicted = model.score_batch([row.text for row in rows])
+    binary = all(row.label != "neutral" for row in rows)
+    return [
+        float((binary_label(s) if binary else s.label) == row.label)
+        for s, row in zip(predicted, rows, strict=True)
+    ]
 
 
 def labelled_rows(
@@ -56,4 +74,12 @@ def retrain_sentiment(
         after["macro_f1"],
         before["macro_f1"] if before else None,
     )
-    return SentimentResult(model, len(train_rows), len(validation_rows), before, after)
+    return SentimentResult(
+        model,
+        len(train_rows),
+        len(validation_rows),
+        before,
+        after,
+        correct_rows(current, validation_rows) if current is not None else None,
+        correct_rows(model, validation_rows),
+    )
