@@ -17,6 +17,7 @@ from aiohttp import web as aioweb
 from playwright import async_api as playwright
 
 from engine.log import ConversationLog
+from engine.rating import QUESTION as RATING_QUESTION
 from engine.settings import WebConfig
 from retrieval import KnowledgeBase, RetrievalConfig
 from tests.bot.conftest import running_bot
@@ -162,14 +163,21 @@ async def test_customer_chats_rates_asks_for_a_person_and_gets_the_reply(
                 GROUP, "/close", user_id=MARIA, chat_type="supergroup", message_thread_id=topic
             )
             await messages.get_by_text("You are back with the bot").wait_for(timeout=15000)
+            # ... and asks for a rating; the customer's "5" is stored and thanked for.
+            await messages.get_by_text("How did we do?").wait_for(timeout=15000)
+            await chat.locator("#text").fill("5")
+            await chat.locator("#text").press("Enter")
+            await messages.get_by_text("Thank you for your rating!").wait_for(timeout=15000)
             await page.screenshot(path=shots / "5-back-with-the-bot.png")
             await browser.close()
 
         [conversation] = await bot_log.list_conversations("web")
         turns = await bot_log.recent_turns(conversation.id, 50)
         assert [t.text for t in turns if t.role == "operator"] == [
-            "Hi, Maria here. Your refund left today."
+            "Hi, Maria here. Your refund left today.",
+            RATING_QUESTION,
         ]
+        assert await bot_log.handover_ratings() == [5]
         assert any(t.feedback == 1 for t in turns)
         assert await bot_log.open_handover_for(conversation.id) is None
     assert sorted(p.name for p in shots.iterdir()) == [
