@@ -254,7 +254,8 @@ async def save(
         return _form_page(session, form, targets=targets, error=str(error), status=status)
     if report.version is not None and report.changed:
         operator, wording = provenance
-        admin.record(
+        await asyncio.to_thread(
+            admin.record,
             KbChange(
                 report.version,
                 time.time(),
@@ -266,7 +267,7 @@ async def save(
                 turn_id=turn_id,
                 operator=operator,
                 questions=wording,
-            )
+            ),
         )
         log.info(
             "kb %s version=%s entry=%s conversation=%s turn=%s",
@@ -332,7 +333,8 @@ async def delete(
     except ImportBusy as error:
         raise ApiError(409, str(error), code="import_busy") from None
     if report.version is not None:
-        admin.record(
+        await asyncio.to_thread(
+            admin.record,
             KbChange(
                 report.version,
                 time.time(),
@@ -340,7 +342,7 @@ async def delete(
                 "delete",
                 f"deleted {entry_id}",
                 entry_id=entry_id,
-            )
+            ),
         )
     return _back("/console/knowledge?saved=deleted")
 
@@ -379,14 +381,15 @@ async def import_files(
             error = str(busy)
     if report is not None and error is None and report.changed and report.version:
         shown = ", ".join(sorted(names.get(f, Path(f).name) for f in report.files))
-        admin.record(
+        await asyncio.to_thread(
+            admin.record,
             KbChange(
                 report.version,
                 time.time(),
                 session.user.name,
                 "import",
                 f"imported {shown}: {report.summary()}",
-            )
+            ),
         )
     problems = [
         (names.get(p.path, Path(p.path).name), p.location, p.reason)
@@ -483,8 +486,9 @@ async def revert(
         raise ApiError(404, "that version is no longer kept", code="version_not_found") from None
     except ImportBusy as error:
         raise ApiError(409, str(error), code="import_busy") from None
-    admin.record(
-        KbChange(meta.version, time.time(), session.user.name, "revert", f"content of {version}")
+    await asyncio.to_thread(
+        admin.record,
+        KbChange(meta.version, time.time(), session.user.name, "revert", f"content of {version}"),
     )
     return _back("/console/knowledge/history")
 

@@ -149,7 +149,7 @@ async def delete_entry(entry_id: EntryId, key: AdminKey, found: Served) -> Repor
         ) from None
     except ImportBusy as error:
         raise ApiError(409, str(error), code="import_busy") from None
-    _record(found, report, key, "delete", f"deleted {entry_id} (API)", entry_id)
+    await _record(found, report, key, "delete", f"deleted {entry_id} (API)", entry_id)
     return _report(report)
 
 
@@ -177,11 +177,11 @@ async def import_files(
         except ImportBusy as error:
             raise ApiError(409, str(error), code="import_busy") from None
     names = ", ".join(FilePath(f).name for f in report.files)
-    _record(found, report, key, "import", f"imported {names} (API): {report.summary()}")
+    await _record(found, report, key, "import", f"imported {names} (API): {report.summary()}")
     return _report(report, folder)
 
 
-def _record(
+async def _record(
     found: Served,
     report: ImportReport,
     key: ApiKey,
@@ -189,10 +189,12 @@ def _record(
     summary: str,
     entry_id: str | None = None,
 ) -> None:
-    """Write who made the new version into the knowledge base's change log."""
+    """Write who made the new version into the knowledge base's change log (an fsync'd
+    append, so in a worker thread)."""
     if report.version is not None and report.changed:
-        _admin(found).record(
-            KbChange(report.version, time.time(), f"key {key.name}", origin, summary, entry_id)
+        await asyncio.to_thread(
+            _admin(found).record,
+            KbChange(report.version, time.time(), f"key {key.name}", origin, summary, entry_id),
         )
 
 
@@ -205,7 +207,7 @@ async def _save(found: Served, body: EntryIn, entry_id: str | None, key: ApiKey)
         raise ApiError(400, str(error), code="invalid_entry") from None
     except ImportBusy as error:
         raise ApiError(409, str(error), code="import_busy") from None
-    _record(found, report, key, "edit", f"saved {entry.id} (API)", entry.id)
+    await _record(found, report, key, "edit", f"saved {entry.id} (API)", entry.id)
     return SavedOut(entry=_entry(entry), report=_report(report))
 
 

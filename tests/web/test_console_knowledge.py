@@ -3,6 +3,7 @@ suggested replies, and an operator's answer turned into an entry the bot then an
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from html import unescape
@@ -13,8 +14,9 @@ import pytest
 
 from bot.web.canned import CannedReplies
 from bot.web.console_knowledge import router as knowledge_router
+from bot.web.knowledge_admin import KnowledgeAdmin
 from bot.web.users import UserStore
-from retrieval.store import current_version, read_changes, version_entries
+from retrieval.store import KbChange, current_version, read_changes, version_entries
 from tests.web.conftest import HashKb
 from tests.web.server import WebServer, serve_web
 from tests.web.test_console import (
@@ -424,3 +426,45 @@ def test_changes_made_through_the_api_show_in_the_history(site: WebServer) -> No
     with sign_in(site, "olaf") as (http, _csrf):
         history = http.get("/console/knowledge/history").text
     assert history.count("key ops") == 3
+
+
+def test_change_records_are_written_off_the_event_loop(
+    site: WebServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Appending and fsyncing changes.jsonl blocks; on the loop it stalls every other request.
+    on_loop: list[str] = []
+    written: list[str] = []
+    record = KnowledgeAdmin.record
+
+    def spy(self: KnowledgeAdmin, change: KbChange) -> None:
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(change.origin)
+        except RuntimeError:
+            pass
+        written.append(change.origin)
+        record(self, change)
+
+    monkeypatch.setattr(KnowledgeAdmin, "record", spy)
+    with sign_in(site, "ann") as (http, csrf):
+        saved = http.post(
+            "/console/knowledge/save",
+            data={"csrf": csrf, "question": "Do you sell gift cards?", "answer": "Yes."},
+        )
+        assert saved.status_code == 303
+        entry_id = saved.headers["location"].split("id=")[1]
+        deleted = http.post("/console/knowledge/delete", data={"csrf": csrf, "entry_id": entry_id})
+        assert deleted.status_code == 303
+        files = {"files": ("bikes.csv", b"question,answer\nDo you repair bikes?,No.\n", "text/csv")}
+        assert http.post("/console/knowledge/import", data={"csrf": csrf}, files=files).is_success
+        reverted = http.post("/console/knowledge/revert", data={"csrf": csrf, "version": "v000002"})
+        assert reverted.status_code == 303
+    with site.client(site.keys.admin) as api:
+        body = {"question": "Do you sell maps?", "answer": "No."}
+        created = api.post("/api/kb/entries", json=body)
+        assert created.status_code == 201, created.text
+        assert api.delete(f"/api/kb/entries/{created.json()['entry']['id']}").status_code == 200
+        csv = ("maps.csv", b"question,answer\nDo you sell maps?,No.\n", "text/csv")
+        assert api.post("/api/kb/import", files={"files": csv}).status_code == 200
+    assert written == ["edit", "delete", "import", "revert", "edit", "delete", "import"]
+    assert on_loop == []
