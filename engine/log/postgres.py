@@ -64,11 +64,13 @@ from engine.log.rules import (
     handover_code,
 )
 from engine.log.summary import (
+    CONVERSATIONS,
     FEEDBACK,
     HANDOVERS,
     LATENCIES_POSTGRES,
     OUTCOMES,
     QUESTIONS,
+    TURN_COUNTS,
     LogSummary,
     Period,
     postgres_parameters,
@@ -605,7 +607,15 @@ class PostgresConversationLog:
         async with self._pool.acquire() as conn, snapshot(conn):
             rows = [
                 await conn.fetch(postgres_sql(sql), *values)
-                for sql in (OUTCOMES, HANDOVERS, FEEDBACK, LATENCIES_POSTGRES, QUESTIONS)
+                for sql in (
+                    OUTCOMES,
+                    HANDOVERS,
+                    FEEDBACK,
+                    LATENCIES_POSTGRES,
+                    QUESTIONS,
+                    CONVERSATIONS,
+                    TURN_COUNTS,
+                )
             ]
         return summary_from_rows(*rows)
 

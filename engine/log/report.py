@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from engine.log.export import LogTarget, read_log
 from engine.log.port import ConversationStore
 from engine.log.records import REASON_CODES, ReasonCode
-from engine.resolution import LoggedTurn, resolution_rate
+from engine.log.summary import Outcome, Period
+from engine.resolution import LoggedTurn, conversation_resolved
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,55 +78,46 @@ def normalise_question(text: str) -> str:
 
 
 async def build_report(store: ConversationStore, *, top: int = 10) -> LogReport:
-    """Count what the log holds, reading it through the export stream."""
-    conversations = handovers = 0
+    """Count what the log holds, from the aggregates the database computes (`summarise`)."""
+    summary = await store.summarise(Period())
     turns: Counter[str] = Counter()
     actions: Counter[str | None] = Counter()
     reasons: Counter[ReasonCode] = Counter()
-    feedback: Counter[int] = Counter()
-    unanswered: Counter[str] = Counter()
-    outcomes: list[tuple[list[LoggedTurn], bool]] = []
-    ratings: list[int] = []
-    async for conversation in store.export_conversations():
-        conversations += 1
-        handovers += len(conversation.handovers)
-        ratings += [h.rating for h in conversation.handovers if h.rating is not None]
-        outcomes.append(
-            (
-                [LoggedTurn(t.role, t.action, t.feedback) for t in conversation.turns],
-                bool(conversation.handovers),
-            )
-        )
-        waiting: list[str] = []  # the customer messages the next reply answers
-        for turn in conversation.turns:
-            turns[turn.role] += 1
-            if turn.feedback is not None:
-                feedback[turn.feedback] += 1
-            if turn.role == "customer":
-                waiting.append(turn.text)
-                continue
-            if turn.role == "bot":
-                actions[turn.action] += 1
-                if turn.reason_code is not None:
-                    reasons[turn.reason_code] += 1
-                if turn.action in ("handoff", "clarify"):
-                    unanswered.update(normalise_question(text) for text in waiting)
-            waiting = []
+    for role, action, code, count in summary.turn_counts:
+        turns[role] += count
+        if role == "bot":
+            actions[action] += count
+            if code is not None:
+                reasons[code] += count
+    unanswered = Counter(
+        normalise_question(q.text) for q in summary.questions if q.action in ("handoff", "clarify")
+    )
+    resolved = sum(
+        conversation_resolved(_last_turns(outcome), handed_over=outcome.handovers > 0)
+        for outcome in summary.outcomes
+    )
+    outcomes = len(summary.outcomes)
     return LogReport(
-        conversations=conversations,
+        conversations=summary.conversations,
         turns=sum(turns.values()),
         customer_turns=turns["customer"],
         answered=actions["answer"],
         clarified=actions["clarify"],
         handed_over=actions["handoff"],
-        handovers=handovers,
-        feedback_up=feedback[1],
-        feedback_down=feedback[-1],
+        handovers=len(summary.handovers),
+        feedback_up=summary.feedback_up,
+        feedback_down=summary.feedback_down,
         top_unanswered=tuple(UnansweredQuestion(t, n) for t, n in unanswered.most_common(top)),
         reasons=tuple((code, reasons[code]) for code in REASON_CODES if reasons[code]),
-        resolution_rate=resolution_rate(outcomes),
-        ratings=tuple(ratings),
+        resolution_rate=round(resolved / outcomes, 4) if outcomes else None,
+        ratings=tuple(await store.handover_ratings()),
     )
+
+
+def _last_turns(outcome: Outcome) -> list[LoggedTurn]:
+    """What decides resolution: the bot's last turn, and whether anyone spoke after it."""
+    last = [LoggedTurn("bot", outcome.last_bot_action, outcome.last_bot_feedback)]
+    return [*last, LoggedTurn("customer")] if outcome.followed else last
 
 
 def report(target: LogTarget, *, top: int = 10) -> LogReport:

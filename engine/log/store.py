@@ -40,11 +40,13 @@ from engine.log.rules import (
 )
 from engine.log.schema import prepare_file
 from engine.log.summary import (
+    CONVERSATIONS,
     FEEDBACK,
     HANDOVERS,
     LATENCIES_SQLITE,
     OUTCOMES,
     QUESTIONS,
+    TURN_COUNTS,
     LogSummary,
     Period,
     period_parameters,
@@ -434,7 +436,15 @@ class ConversationLog:
             await conn.execute("BEGIN")
             rows = [
                 list(await conn.execute_fetchall(sql, named))
-                for sql in (OUTCOMES, HANDOVERS, FEEDBACK, LATENCIES_SQLITE, QUESTIONS)
+                for sql in (
+                    OUTCOMES,
+                    HANDOVERS,
+                    FEEDBACK,
+                    LATENCIES_SQLITE,
+                    QUESTIONS,
+                    CONVERSATIONS,
+                    TURN_COUNTS,
+                )
             ]
             await conn.execute("COMMIT")
         finally:

@@ -65,6 +65,8 @@ class AskedQuestion:
 
     text: str
     answer: str | None
+    # What the bot did instead of answering: "handoff", "clarify", or an out-of-scope answer.
+    action: Action | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,10 @@ class LogSummary:
     # The sum of a bot turn's stage latencies, one per bot turn that recorded any.
     latencies_ms: tuple[float, ...]
     questions: tuple[AskedQuestion, ...]
+    # Every conversation of the period, with a customer message or not.
+    conversations: int = 0
+    # Turns per (role, action, reason code).
+    turn_counts: tuple[tuple[str, Action | None, ReasonCode | None, int], ...] = ()
 
 
 def period_parameters(period: Period) -> dict[str, object]:
@@ -141,13 +147,20 @@ QUESTIONS = (
     f"b.conversation_id AND n.role = 'bot' AND n.id > b.id), {_NO_TURN}) "
     "AND EXISTS (SELECT 1 FROM handovers h WHERE h.conversation_id = o.conversation_id "
     "AND h.opened_at <= o.created_at AND (h.closed_at IS NULL OR o.created_at <= h.closed_at)) "
-    "ORDER BY o.id LIMIT 1) "
+    "ORDER BY o.id LIMIT 1), b.action "
     "FROM turns b JOIN picked p ON p.id = b.conversation_id "
     "JOIN turns q ON q.conversation_id = b.conversation_id AND q.role = 'customer' "
     "AND q.id < b.id AND q.id > coalesce((SELECT max(x.id) FROM turns x "
     "WHERE x.conversation_id = b.conversation_id AND x.role <> 'customer' AND x.id < b.id), 0) "
     "WHERE b.role = 'bot' AND (b.action IN ('handoff', 'clarify') "
     "OR b.reason_code = 'out_of_scope') ORDER BY q.id"
+)
+
+
+CONVERSATIONS = _PICKED + "SELECT count(*) FROM picked"
+TURN_COUNTS = (
+    _PICKED + "SELECT t.role, t.action, t.reason_code, count(*) FROM turns t "
+    "JOIN picked p ON p.id = t.conversation_id GROUP BY t.role, t.action, t.reason_code"
 )
 
 
@@ -172,8 +185,11 @@ def summary_from_rows(
     feedback: Iterable[Sequence[Any]],
     latencies: Iterable[Sequence[Any]],
     questions: Iterable[Sequence[Any]],
+    conversations: Iterable[Sequence[Any]] = ((0,),),
+    turn_counts: Iterable[Sequence[Any]] = (),
 ) -> LogSummary:
-    """Build the summary from the rows the five queries returned."""
+    """Build the summary from the rows of OUTCOMES, HANDOVERS, FEEDBACK, the latencies,
+    QUESTIONS, CONVERSATIONS and TURN_COUNTS."""
     votes = {int(value): int(count) for value, count in feedback}
     return LogSummary(
         outcomes=tuple(
@@ -184,5 +200,7 @@ def summary_from_rows(
         feedback_up=votes.get(1, 0),
         feedback_down=votes.get(-1, 0),
         latencies_ms=tuple(float(row[0]) for row in latencies),
-        questions=tuple(AskedQuestion(row[0], row[1]) for row in questions),
+        questions=tuple(AskedQuestion(row[0], row[1], row[2]) for row in questions),
+        conversations=int(next(iter(conversations))[0]),
+        turn_counts=tuple((row[0], row[1], row[2], int(row[3])) for row in turn_counts),
     )
