@@ -200,6 +200,10 @@ def test_bench_engine_reports_throughput_json_last() -> None:
     assert 1 <= result["sentences_per_reply"] < round((16 + joined) / 16, 3)
     assert result["ratio_ceiling"] == pytest.approx(1 / result["sentences_per_reply"], abs=1e-3)
     assert result["backend"] == "torch"
+    assert result["cpu_ms_per_reply"] > 0 and result["encode_cpu_ms_per_sentence"] > 0
+    assert result["cpu_ratio"] == pytest.approx(
+        result["encode_cpu_ms_per_sentence"] / result["cpu_ms_per_reply"], rel=0.01
+    )
 
 
 def test_evaluate_sentiment_lexicon_and_trained_classifier(tmp_path: Path) -> None:
