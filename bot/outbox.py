@@ -55,26 +55,36 @@ class ConsoleOutbox:
         self._holders: dict[int, str] = {}
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._stopping = False
         self.sent = 0
 
     async def start(self, bot: Bot) -> None:
         """Begin watching the log (a dispatcher startup hook)."""
         self._task = asyncio.create_task(self._run(bot), name="console-outbox")
 
-    async def stop(self) -> None:
-        """Stop watching (a dispatcher shutdown hook); a send in progress is cancelled."""
-        if self._task is not None:
-            self._task.cancel()
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Stop watching (a dispatcher shutdown hook) once the pass in progress ends.
+
+        A send cut between Telegram's answer and the log's mark would be sent again after
+        `reclaim_s`, so a pass gets `grace_s` to finish before it is cancelled.
+        """
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        _, running = await asyncio.wait({self._task}, timeout=grace_s)
+        for task in running:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+        self._task = None
 
     def wake(self) -> None:
         """Look at the log now rather than at the next interval."""
         self._wake.set()
 
     async def _run(self, bot: Bot) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.deliver(bot)
                 await self.announce(bot)
@@ -88,6 +98,8 @@ class ConsoleOutbox:
         """One pass: send every pending operator turn this process claims; returns how many."""
         sent = 0
         for external_id, turn in await self._log.undelivered_turns(CHANNEL):
+            if self._stopping:
+                break
             # Bot turns are pending while their reply streams; the journal sees to those.
             if turn.role != "operator":
                 continue
