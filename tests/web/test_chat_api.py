@@ -190,6 +190,12 @@ def test_the_user_header_names_the_customer(web: WebServer) -> None:
     response = post(web, web.keys.chat, ask(), **{"X-Supportbot-User": "hal"})
     assert response.status_code == 200
     assert response.json()["supportbot"]["action"] == "answer"
+    # Limited like the `user` field, even where that field is given too.
+    long = post(web, web.keys.chat, ask(user="hal"), **{"X-Supportbot-User": "h" * 129})
+    assert long.status_code == 400 and error_of(long)["code"] == "invalid_request"
+    assert error_of(long)["param"] == "header.X-Supportbot-User"
+    assert "at most 128 characters" in error_of(long)["message"]
+    assert post(web, web.keys.chat, ask(), **{"X-Supportbot-User": "h" * 128}).status_code == 200
 
 
 def test_rate_limit_answers_429_with_retry_after(web: WebServer) -> None:
