@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,24 +112,32 @@ def edit_entries(
     *,
     upsert: Sequence[FaqEntry] = (),
     remove: Sequence[str] = (),
+    amend: Mapping[str, Callable[[FaqEntry], FaqEntry]] | None = None,
+    wait: float = 0.0,
 ) -> ImportReport:
     """Add or replace single entries and remove others by id, as one new live version.
 
-    Unknown ids in `remove` raise KeyError; the entries are taken as given (clean them first).
+    `amend` maps ids to functions that turn the live entry into its new form; they run under
+    the writer lock, so a read-modify-write loses no concurrent change. Unknown ids in `remove`
+    or `amend` raise KeyError; the entries are taken as given (clean them first). `wait` is how
+    long to wait for another writer before raising ImportBusy.
     """
     report = ImportReport()
-    with import_lock(kb_dir):
+    with import_lock(kb_dir, wait=wait):
         try:
             previous: Snapshot | None = read_snapshot(kb_dir, config)
         except IndexMissing:
             previous = None
         old = {e.id: e for e in previous.entries} if previous else {}
-        missing = [entry_id for entry_id in remove if entry_id not in old]
+        amend = amend or {}
+        missing = [entry_id for entry_id in [*remove, *amend] if entry_id not in old]
         if missing:
             raise KeyError(f"no entries {missing} in the knowledge base at {kb_dir}")
         merged = {k: e for k, e in old.items() if k not in set(remove)}
         report.removed = len(old) - len(merged)
-        for entry in upsert:
+        amended = [change(old[entry_id]) for entry_id, change in amend.items()]
+        assert [e.id for e in amended] == list(amend), "an amended entry keeps its id"
+        for entry in [*upsert, *amended]:
             before = old.get(entry.id)
             if before is None:
                 report.added += 1

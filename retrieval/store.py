@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
@@ -42,6 +43,7 @@ _POINTER = "CURRENT"
 _VERSIONS = "versions"
 _LOCK = ".import.lock"
 _READ_RETRIES = 5
+_LOCK_POLL_S = 0.05
 
 
 class IndexMissing(FileNotFoundError):
@@ -136,14 +138,22 @@ def _read_version(folder: Path, config: RetrievalConfig) -> Snapshot:
 
 
 @contextlib.contextmanager
-def import_lock(kb_dir: Path) -> Iterator[None]:
-    """Hold the knowledge base's writer lock; a second import fails fast instead of racing."""
+def import_lock(kb_dir: Path, *, wait: float = 0.0) -> Iterator[None]:
+    """Hold the knowledge base's writer lock; a second writer waits up to `wait` seconds for it,
+    then fails with ImportBusy instead of racing."""
     kb_dir.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait
     with (kb_dir / _LOCK).open("a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ImportBusy(f"another import is running on {kb_dir}; try again later") from None
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise ImportBusy(
+                        f"another import is running on {kb_dir}; try again later"
+                    ) from None
+                time.sleep(_LOCK_POLL_S)
         try:
             yield
         finally:

@@ -227,19 +227,10 @@ async def save(
     provenance = await _provenance(found, conversation_id, turn_id, [question, *alts])
     try:
         if target:
-            entry = await asyncio.to_thread(admin.entry, target)
-            if entry is None:
-                raise ValueError("the entry chosen to add the question to is gone; pick another")
-            known = {normalize_text(q) for q in entry.questions}
-            new = [q for q in [question, *alts] if normalize_text(q) not in known]
-            saved, report = await asyncio.to_thread(
-                admin.save,
-                entry.question,
-                entry.answer,
-                [*entry.alt_questions, *dict.fromkeys(new)],
-                entry_id=entry.id,
+            saved, report, added = await asyncio.to_thread(
+                admin.add_questions, target, [question, *alts]
             )
-            summary = f"{len(new)} alternative question(s) added to {entry.id}"
+            summary = f"{added} alternative question(s) added to {saved.id}"
         else:
             given = entry_id or _new_id(question)
             if entry_id and await asyncio.to_thread(admin.entry, entry_id) is None:

@@ -7,6 +7,7 @@ FAISS, file I/O); routes call them with asyncio.to_thread.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ from retrieval import (
     SearchResult,
     import_paths,
 )
-from retrieval.entries import chunk_answer, clean_text, derive_id
+from retrieval.entries import chunk_answer, clean_text, derive_id, normalize_text
 from retrieval.importer import edit_entries
 from retrieval.store import (
     KbChange,
@@ -33,6 +34,8 @@ from retrieval.store import (
 )
 
 SOURCE = "api"
+# How long adding questions to an entry waits for another edit or import to finish.
+EDIT_WAIT_S = 60.0
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -114,6 +117,44 @@ class KnowledgeAdmin:
         )
         self._kb.refresh()
         return entry, report
+
+    def add_questions(
+        self, entry_id: str, questions: Sequence[str]
+    ) -> tuple[FaqEntry, ImportReport, int]:
+        """Add questions the entry does not have yet as alternatives; returns the entry, the
+        report and how many were new. The entry is read and rewritten under the importer's
+        lock (waiting for another writer), so concurrent additions all survive."""
+        wanted = [q for q in (clean_text(x) for x in questions) if q]
+        done: list[tuple[FaqEntry, int]] = []
+
+        def extend(entry: FaqEntry) -> FaqEntry:
+            known = {normalize_text(q) for q in entry.questions}
+            new: dict[str, str] = {}
+            for question in wanted:
+                if normalize_text(question) not in known:
+                    new.setdefault(normalize_text(question), question)
+            changed = dataclasses.replace(
+                entry, alt_questions=(*entry.alt_questions, *new.values())
+            )
+            done.append((changed, len(new)))
+            return changed
+
+        try:
+            report = edit_entries(
+                self._kb_dir,
+                self._kb.embedder,
+                self._config,
+                self._import_config,
+                amend={entry_id: extend},
+                wait=EDIT_WAIT_S,
+            )
+        except KeyError:
+            raise ValueError(
+                "the entry chosen to add the question to is gone; pick another"
+            ) from None
+        self._kb.refresh()
+        entry, added = done[-1]
+        return entry, report, added
 
     def delete(self, entry_id: str) -> ImportReport:
         """Remove one entry; KeyError when there is none with that id."""

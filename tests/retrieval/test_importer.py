@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,6 +20,8 @@ from retrieval import (
     current_version,
     import_paths,
 )
+from retrieval.entries import FaqEntry
+from retrieval.importer import edit_entries
 from retrieval.store import import_lock
 from tests.fakes import HashEmbedder
 
@@ -216,3 +222,40 @@ def test_large_knowledge_bases_use_hnsw_with_the_same_answers(
         assert kb.snapshot.meta.index == kind
         results[kind] = [(h.entry.id, round(h.score, 5)) for h in kb.search("return period").hits]
     assert results["flat"] == results["hnsw"]
+
+
+def test_an_amending_edit_waits_for_the_lock_and_reads_under_it(
+    tmp_path: Path, hash_embedder: HashEmbedder
+) -> None:
+    kb_dir = tmp_path / "kb"
+    run_import([write_jsonl(tmp_path / "faq.jsonl", FAQ)], kb_dir, hash_embedder)
+    config, imports = RetrievalConfig(kb_dir=kb_dir), ImportConfig()
+
+    def ask_also(question: str) -> Callable[[FaqEntry], FaqEntry]:
+        return lambda e: replace(e, alt_questions=(*e.alt_questions, question))
+
+    def amend(question: str, wait: float) -> ImportReport:
+        return edit_entries(
+            kb_dir,
+            hash_embedder,
+            config,
+            imports,
+            amend={"delivery-time": ask_also(question)},
+            wait=wait,
+        )
+
+    with pytest.raises(KeyError, match="gone-entry"):
+        edit_entries(kb_dir, hash_embedder, config, imports, amend={"gone-entry": ask_also("x")})
+    with import_lock(kb_dir), pytest.raises(ImportBusy):
+        amend("refused?", 0.0)
+    # A writer holds the lock while two amending edits wait: each reads the entry once it
+    # holds the lock, so neither loses the other's question.
+    with ThreadPoolExecutor(2) as pool:
+        with import_lock(kb_dir):
+            waiting = [pool.submit(amend, q, 60.0) for q in ("how fast?", "when will it come?")]
+            time.sleep(0.3)
+            assert not any(f.done() for f in waiting)
+        assert [f.result().updated for f in waiting] == [1, 1]
+    entry = KnowledgeBase(kb_dir, hash_embedder, config).entry("delivery-time")
+    assert entry is not None
+    assert sorted(entry.alt_questions) == ["how fast?", "when will it come?"]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from html import unescape
 from pathlib import Path
 
@@ -468,3 +470,24 @@ def test_change_records_are_written_off_the_event_loop(
         assert api.post("/api/kb/import", files={"files": csv}).status_code == 200
     assert written == ["edit", "delete", "import", "revert", "edit", "delete", "import"]
     assert on_loop == []
+
+
+def test_concurrent_additions_to_one_entry_all_survive(site: WebServer) -> None:
+    # Each save reads the entry and writes it back; done outside the importer's lock, the
+    # last writer drops what the others added (or is refused as busy).
+    words = [f"is the warranty still valid in case {n}?" for n in range(4)]
+    with ExitStack() as stack:
+        sessions = [stack.enter_context(sign_in(site, "ann")) for _ in words]
+
+        def add(n: int) -> int:
+            http, csrf = sessions[n]
+            data = {"csrf": csrf, "question": words[n], "target": "warranty-length"}
+            return http.post("/console/knowledge/save", data=data).status_code
+
+        with ThreadPoolExecutor(len(words)) as pool:
+            statuses = list(pool.map(add, range(len(words))))
+    assert statuses == [303] * len(words)
+    live = {e.id: e for e in version_entries(site.kb_dir, current_version(site.kb_dir) or "")}
+    assert set(words) <= set(live["warranty-length"].alt_questions)
+    summaries = sorted(c.summary for c in read_changes(site.kb_dir))
+    assert summaries == ["1 alternative question(s) added to warranty-length"] * len(words)
