@@ -24,9 +24,11 @@ from engine.settings import BotConfig
 
 log = logging.getLogger(__name__)
 
-# A reply shown sooner needs no typing indicator; Telegram shows one for 5 s.
+# A reply shown sooner needs no typing indicator. Telegram shows one for 5 s (or until the
+# bot's next message); it is not renewed: a reply still not shown by then waits in a queue of
+# customers, where more chat actions would only slow every reply down, and generated text
+# shows its own progress (drafts, edits).
 TYPING_AFTER_S = 0.5
-TYPING_EVERY_S = 4.5
 
 
 async def reply_to(
@@ -106,7 +108,7 @@ async def reply_to(
 
 @contextlib.asynccontextmanager
 async def typing(bot: Bot, chat_id: int, thread_id: int | None) -> AsyncIterator[None]:
-    """Show "typing" in the chat while a reply is worked on, from `TYPING_AFTER_S` on.
+    """Show "typing" once in the chat when a reply has taken `TYPING_AFTER_S`.
 
     It stops before the reply's final form is sent, so the indicator never outlasts the
     answer; a chat action that fails is only logged (the reply matters, not the indicator).
@@ -114,13 +116,10 @@ async def typing(bot: Bot, chat_id: int, thread_id: int | None) -> AsyncIterator
 
     async def show() -> None:
         await asyncio.sleep(TYPING_AFTER_S)
-        while True:
-            try:
-                await bot.send_chat_action(chat_id, "typing", message_thread_id=thread_id)
-            except TelegramAPIError as error:
-                log.info("no typing indicator in chat=%s: %s", chat_id, error)
-                return
-            await asyncio.sleep(TYPING_EVERY_S)
+        try:
+            await bot.send_chat_action(chat_id, "typing", message_thread_id=thread_id)
+        except TelegramAPIError as error:
+            log.info("no typing indicator in chat=%s: %s", chat_id, error)
 
     task = asyncio.create_task(show())
     try:
