@@ -332,8 +332,11 @@ async def reply(
     conversation = await _conversation(found, conversation_id)
     log = found.engine.conversation_log
     handover = await log.open_handover_for(conversation_id)
-    if handover is not None:  # the first reply takes an unheld hand-over
-        await log.assign_handover(handover.id, session.user.name, take_over=False)
+    # Without one the bot is serving the customer (a stale page, a crafted form): refuse.
+    if handover is None:
+        raise ApiError(409, "no open hand-over to reply in", code="no_handover")
+    # The first reply takes an unheld hand-over.
+    await log.assign_handover(handover.id, session.user.name, take_over=False)
     # The web chat's stream sends operator turns as they are logged; other channels deliver
     # the turns still "pending".
     delivery: Delivery | None = None if conversation.channel == "web" else "pending"

@@ -293,3 +293,22 @@ def test_the_route_lists_above_name_every_console_route() -> None:
         path = path.replace("{conversation_id}", "1").replace("{name}", "someone")
         served |= {(method, path) for method in getattr(route, "methods", ())}
     assert served == listed | public
+
+
+def test_a_reply_needs_an_open_handover(site: WebServer) -> None:
+    """A stale page or a crafted form must not write to a customer the bot is serving."""
+    never = open_handover(site, "lee@example.com", "Where is my parcel?", handover=False)
+    resolved = open_handover(site, "max@example.com", HOSTILE)
+    with sign_in(site, "olaf") as (http, csrf):
+        here = f"/console/conversations/{resolved}"
+        assert http.post(f"{here}/resolve", data={"csrf": csrf}).status_code == 303
+        for conversation in (never, resolved):
+            refused = http.post(
+                f"/console/conversations/{conversation}/reply",
+                data={"csrf": csrf, "text": "Hello from a stale page"},
+            )
+            assert refused.status_code == 409, refused.text
+            assert "no_handover" in refused.text
+    for conversation in (never, resolved):
+        logged = read_log(site.log_path, conversation)
+        assert all(t.text != "Hello from a stale page" for t in logged.turns)
