@@ -360,7 +360,8 @@ def group_questions(
 
 def table_csv(table: str, figures: Figures, groups: Sequence[Group] = ()) -> str:
     """One of TABLES as CSV. Cells that a spreadsheet would run as a formula (customer text
-    starting with =, +, - or @) get a leading apostrophe."""
+    starting with =, +, -, @, a tab or a carriage return: OWASP's CSV injection list) get a
+    leading apostrophe."""
     if table not in TABLES:
         raise ValueError(f"no table {table!r}; one of {', '.join(TABLES)}")
     out = io.StringIO()
@@ -477,8 +478,12 @@ def _number(value: float | None) -> str:
     return "" if value is None else f"{value:.1f}"
 
 
+# What a spreadsheet may read as the start of a formula (OWASP, "CSV Injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: object) -> object:
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+    if isinstance(value, str) and value[:1] in _FORMULA_STARTS:
         return "'" + value
     return value
 

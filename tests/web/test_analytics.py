@@ -406,6 +406,18 @@ def table_of(groups: list[analytics.Group]) -> list[list[str]]:
     return list(csv.reader(io.StringIO(analytics.table_csv("clusters", figures, groups))))
 
 
+def test_a_leading_tab_or_carriage_return_is_defused_too() -> None:
+    """OWASP's CSV injection list: =, +, -, @, a tab and a carriage return."""
+    hidden = [
+        analytics.Group(1, ("\t=1+2",), ("\r=cmd|' /C calc'!A0",)),
+        analytics.Group(1, ("+1",), ("-2",)),
+    ]
+    assert table_of(hidden)[1:] == [
+        ["1", "'\t=1+2", "'\r=cmd|' /C calc'!A0"],
+        ["1", "'+1", "'-2"],
+    ]
+
+
 async def test_the_cache_reuses_figures_until_the_log_changes(
     timed_store: ConversationStore,
 ) -> None:
