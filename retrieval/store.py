@@ -23,7 +23,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -277,8 +277,9 @@ Origin = Literal["edit", "delete", "import", "revert", "conversation"]
 class KbChange:
     """Who made a version, when (Unix seconds) and from where; one line of changes.jsonl.
 
-    An entry learned from a conversation keeps the conversation, the operator's turn, who
-    wrote that reply and the customer's wording (`questions`), which retraining learns from.
+    An entry learned from a conversation keeps the ids of the conversation and the operator's
+    turn and who wrote that reply, never the customer's text: the entry holds the approved
+    wording, and erasing a customer from the log leaves nothing of theirs here.
     """
 
     version: str
@@ -290,12 +291,14 @@ class KbChange:
     conversation_id: int | None = None
     turn_id: int | None = None
     operator: str | None = None
-    questions: tuple[str, ...] = ()
+
+
+_CHANGE_FIELDS = frozenset(f.name for f in fields(KbChange))
 
 
 def record_change(kb_dir: Path, change: KbChange) -> None:
     """Append one change record (a single write of one line, then fsync)."""
-    line = json.dumps({**asdict(change), "questions": list(change.questions)}, ensure_ascii=False)
+    line = json.dumps(asdict(change), ensure_ascii=False)
     with (kb_dir / _CHANGES).open("a+b") as fh:
         # A line cut short by a crash is ended first, so it spoils no other record.
         torn = False
@@ -308,7 +311,8 @@ def record_change(kb_dir: Path, change: KbChange) -> None:
 
 
 def read_changes(kb_dir: Path) -> list[KbChange]:
-    """Every recorded change, oldest first; a torn last line is skipped."""
+    """Every recorded change, oldest first; a torn last line is skipped, and so are fields this
+    version does not know (records once kept the customer's wording)."""
     changes = []
     try:
         lines = (kb_dir / _CHANGES).read_text(encoding="utf-8").splitlines()
@@ -319,7 +323,7 @@ def read_changes(kb_dir: Path) -> list[KbChange]:
             data = json.loads(line)
         except json.JSONDecodeError:
             continue
-        changes.append(KbChange(**{**data, "questions": tuple(data.get("questions") or ())}))
+        changes.append(KbChange(**{k: v for k, v in data.items() if k in _CHANGE_FIELDS}))
     return changes
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -140,6 +140,7 @@ def export_training_sets(
     *,
     kb_entries: Sequence[FaqEntry] = (),
     kb_changes: Sequence[KbChange] = (),
+    kb_versions: Callable[[str], Sequence[FaqEntry]] | None = None,
     validation_share: float = 0.2,
     seed: int = 0,
     context_turns: int = 6,
@@ -147,8 +148,11 @@ def export_training_sets(
     """Read the log (a `LogConfig`, an SQLite file or a database URL) into split,
     deduplicated, PII-checked training sets, through the log's typed export API.
 
-    `kb_changes` (the knowledge base's change log) adds the customer's wording of each entry
-    learned from a conversation as a logged pair for that entry.
+    `kb_changes` (the knowledge base's change log) adds the questions each change made from a
+    conversation gave its entry as logged pairs for that entry. The change records keep ids
+    only; `kb_versions` (e.g. `functools.partial(version_entries, kb_dir)`) reads a version's
+    entries to tell which questions the change added; without it, or once that version is
+    pruned, all the live entry's questions count.
 
     Raises `PersonalDataFound` when any exported text still holds personal data.
     """
@@ -156,7 +160,11 @@ def export_training_sets(
         raise ValueError(f"validation_share must be in [0, 1), got {validation_share}")
     exports = read_exports(log, context_turns=context_turns)
     pairs = _dedupe(
-        [*_log_pairs(exports), *_learned_pairs(kb_changes, kb_entries), *_kb_pairs(kb_entries)],
+        [
+            *_log_pairs(exports),
+            *_learned_pairs(kb_changes, kb_entries, kb_versions),
+            *_kb_pairs(kb_entries),
+        ],
         key=lambda p: (normalize_text(p.query), p.faq_id),
     )
     dialogues = _dedupe(
@@ -209,15 +217,20 @@ def _log_pairs(exports: LogExports) -> Iterable[QueryPair]:
             )
 
 
-def _learned_pairs(changes: Sequence[KbChange], entries: Sequence[FaqEntry]) -> Iterable[QueryPair]:
-    """The customer's words of each entry an operator's answer became (still live)."""
-    live = {entry.id for entry in entries}
+def _learned_pairs(
+    changes: Sequence[KbChange],
+    entries: Sequence[FaqEntry],
+    versions: Callable[[str], Sequence[FaqEntry]] | None,
+) -> Iterable[QueryPair]:
+    """The questions of each entry an operator's answer became or joined, as still live."""
+    live = {entry.id: entry for entry in entries}
     for change in changes:
         if change.origin != "conversation" or change.entry_id is None:
             continue
-        if change.entry_id not in live:
+        entry = live.get(change.entry_id)
+        if entry is None:
             continue
-        for number, question in enumerate(change.questions):
+        for number, question in enumerate(_added_questions(change, entry, versions)):
             # No conversation: the text was just saved into the knowledge base, so held out
             # it would score about 1 for any embedder and push the retraining gate to a tie.
             yield QueryPair(
@@ -227,6 +240,32 @@ def _learned_pairs(changes: Sequence[KbChange], entries: Sequence[FaqEntry]) -> 
                 change.entry_id,
                 "log",
             )
+
+
+def _added_questions(
+    change: KbChange, entry: FaqEntry, versions: Callable[[str], Sequence[FaqEntry]] | None
+) -> list[str]:
+    """The live entry's questions that `change` added: those in its version and not in the
+    version before it (all of them when the change's version can no longer be read)."""
+    made = _entry_in(versions, change.version, entry.id)
+    if made is None:
+        return list(entry.questions)
+    digits = change.version[1:]
+    before = _entry_in(versions, f"v{int(digits) - 1:06d}", entry.id) if digits.isdigit() else None
+    had = {normalize_text(q) for q in before.questions} if before else set()
+    added = {normalize_text(q) for q in made.questions} - had
+    return [q for q in entry.questions if normalize_text(q) in added]
+
+
+def _entry_in(
+    versions: Callable[[str], Sequence[FaqEntry]] | None, version: str, entry_id: str
+) -> FaqEntry | None:
+    if versions is None:
+        return None
+    try:
+        return next((e for e in versions(version) if e.id == entry_id), None)
+    except FileNotFoundError:  # pruned
+        return None
 
 
 def _kb_pairs(entries: Sequence[FaqEntry]) -> Iterable[QueryPair]:

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from retrieval.store import (
     kept_versions,
     read_changes,
     read_snapshot,
+    version_entries,
 )
 from training.data import QueryPair, TrainingSets, export_training_sets
 from training.gate import Difference, Verdict, judge, judge_paired, paired_bootstrap
@@ -75,6 +77,7 @@ def run_retraining(settings: Settings, options: RunOptions) -> RunSummary:
         options.log_db,
         kb_entries=entries,
         kb_changes=read_changes(settings.retrieval.kb_dir),
+        kb_versions=partial(version_entries, settings.retrieval.kb_dir),
         validation_share=config.validation_share,
     )
     sets.write(run_dir / "data")

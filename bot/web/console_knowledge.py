@@ -4,8 +4,9 @@ replies, and turning an operator's answer into an entry.
 Operators read; only admins change the knowledge base or the canned replies. Every change goes
 through the importer as a new atomic version, and a line in the knowledge base's change log says
 who made it and from where (for an entry learned from a conversation: the conversation, the
-operator's turn, who wrote it and the customer's wording, which retraining learns from). URLs
-carry entry ids and version names only; entries made here get ids without their text.
+operator's turn and who wrote it; ids only, never the customer's words, so erasing a customer
+leaves nothing of theirs there). URLs carry entry ids and version names only; entries made here
+get ids without their text.
 """
 
 from __future__ import annotations
@@ -224,7 +225,7 @@ async def save(
         question, alternatives, answer, entry_id, conversation_id, turn_id, target=target
     )
     origin: Origin = "edit" if conversation_id is None else "conversation"
-    provenance = await _provenance(found, conversation_id, turn_id, [question, *alts])
+    operator = await _operator(found, conversation_id, turn_id)
     try:
         if target:
             saved, report, added = await asyncio.to_thread(
@@ -244,7 +245,6 @@ async def save(
         status = 409 if isinstance(error, ImportBusy) else 400
         return _form_page(session, form, targets=targets, error=str(error), status=status)
     if report.version is not None and report.changed:
-        operator, wording = provenance
         await asyncio.to_thread(
             admin.record,
             KbChange(
@@ -257,7 +257,6 @@ async def save(
                 conversation_id=conversation_id,
                 turn_id=turn_id,
                 operator=operator,
-                questions=wording,
             ),
         )
         log.info(
@@ -281,20 +280,13 @@ def _quote(value: str) -> str:
     return quote(value, safe="/")
 
 
-async def _provenance(
-    found: Found,
-    conversation_id: int | None,
-    turn_id: int | None,
-    given: Sequence[str],
-) -> tuple[str | None, tuple[str, ...]]:
-    """Who wrote the operator's reply and the customer's own words, read from the log (the
-    form's questions where the form names no reply of the conversation)."""
+async def _operator(found: Found, conversation_id: int | None, turn_id: int | None) -> str | None:
+    """Who wrote the operator's reply the entry was made from, read from the log."""
     if conversation_id is None:
-        return None, ()
+        return None
     conversation = await _conversation(found, conversation_id)
-    wording = unanswered_questions(conversation.turns).get(turn_id or -1)
     turn = next((t for t in conversation.turns if t.id == turn_id), None)
-    return _operator_of(conversation, turn), wording or tuple(q for q in given if q)
+    return _operator_of(conversation, turn)
 
 
 def _operator_of(conversation: Conversation, turn: Turn | None) -> str | None:

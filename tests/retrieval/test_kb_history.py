@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -68,9 +70,7 @@ def test_unknown_or_malformed_versions_are_refused(tmp_path: Path) -> None:
 def test_change_records_round_trip_and_a_torn_line_is_skipped(tmp_path: Path) -> None:
     kb_dir, *_ = _kb(tmp_path)
     assert read_changes(kb_dir) == []
-    learned = KbChange(
-        "v000002", 1.5, "ann", "conversation", "added x", "x", 4, 9, "olaf", ("hi <b>", "é?")
-    )
+    learned = KbChange("v000002", 1.5, "ann", "conversation", "added x <b>é", "x", 4, 9, "olaf")
     record_change(kb_dir, learned)
     with (kb_dir / "changes.jsonl").open("a", encoding="utf-8") as fh:
         fh.write('{"version": "v0000')  # a write cut short by a crash
@@ -78,3 +78,25 @@ def test_change_records_round_trip_and_a_torn_line_is_skipped(tmp_path: Path) ->
     edit = KbChange("v000003", 2.0, "ann", "edit", "changed x", "x")
     record_change(kb_dir, edit)
     assert read_changes(kb_dir) == [learned, edit]
+
+
+def test_a_change_record_keeps_ids_not_the_customers_words(tmp_path: Path) -> None:
+    kb_dir, *_ = _kb(tmp_path)
+    learned = KbChange("v000002", 1.0, "ann", "conversation", "added x", "x", 4, 9, "olaf")
+    record_change(kb_dir, learned)
+    assert set(json.loads((kb_dir / "changes.jsonl").read_text())) == {
+        "version",
+        "at",
+        "author",
+        "origin",
+        "summary",
+        "entry_id",
+        "conversation_id",
+        "turn_id",
+        "operator",
+    }
+    # A record written when the customer's wording was still kept reads without it.
+    legacy = {**dataclasses.asdict(learned), "version": "v000003", "questions": ["my words"]}
+    with (kb_dir / "changes.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(legacy) + "\n")
+    assert read_changes(kb_dir) == [learned, dataclasses.replace(learned, version="v000003")]

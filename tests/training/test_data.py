@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -108,23 +109,44 @@ async def test_a_postgres_log_exports_the_same_sets(
     assert from_server.counts() == from_file.counts() and len(from_server.dialogues) > 0
 
 
-async def test_customer_words_of_learned_entries_become_logged_pairs(
+async def test_questions_a_conversation_added_become_logged_pairs(
     filled_log: tuple[Path, dict[str, int]],
 ) -> None:
+    # The change records hold ids only: the questions come from the knowledge base's versions.
     path, _ = filled_log
-    learned = KbChange(
-        "v000002", 0.0, "ann", "conversation", "added", SHIPPING, 41, 7, "olaf", ("parcel when??",)
-    )
-    gone = KbChange(
-        "v000003", 0.0, "ann", "conversation", "added", "deleted/entry", 42, 9, None, ("x y z",)
-    )
-    edit = KbChange("v000004", 0.0, "ann", "edit", "changed", SHIPPING, questions=("not learned",))
+    (shipping,) = ENTRIES
+    joined = replace(shipping, alt_questions=(*shipping.alt_questions, "parcel when??"))
+    gone = FaqEntry(id="deleted/entry", question="x y z", answer="a.")
+    versions = {"v000001": ENTRIES, "v000002": (joined,), "v000003": (joined, gone)}
+
+    def read(version: str) -> tuple[FaqEntry, ...]:
+        if version not in versions:
+            raise FileNotFoundError(version)
+        return versions[version]
+
+    learned = KbChange("v000002", 0.0, "ann", "conversation", "added", SHIPPING, 41, 7, "olaf")
+    deleted = KbChange("v000003", 0.0, "ann", "conversation", "added", gone.id, 42, 9)
+    edit = KbChange("v000004", 0.0, "ann", "edit", "changed", SHIPPING)
     sets = export_training_sets(
-        path, kb_entries=ENTRIES, kb_changes=[learned, gone, edit], validation_share=0.0
+        path,
+        kb_entries=(joined,),
+        kb_changes=[learned, deleted, edit],
+        kb_versions=read,
+        validation_share=0.0,
     )
     pairs = [(p.id, p.query, p.faq_id, p.conversation_id, p.source) for p in sets.pairs.train]
-    assert ("learned-v000002-0", "parcel when??", SHIPPING, None, "log") in pairs
-    assert not any(p[1] in {"x y z", "not learned"} for p in pairs)
+    assert [p for p in pairs if p[0].startswith("learned-")] == [
+        ("learned-v000002-0", "parcel when??", SHIPPING, None, "log")
+    ]
+    assert not any(p[1] == "x y z" for p in pairs)
+    # Its version pruned, a change counts all the live entry's questions (the main one the
+    # log already has as a pair of its own).
+    versions.pop("v000002")
+    sets = export_training_sets(
+        path, kb_entries=(joined,), kb_changes=[learned], kb_versions=read, validation_share=0.0
+    )
+    learned_now = {p.query for p in sets.pairs.train if p.id.startswith("learned-")}
+    assert learned_now == {"delivery time?", "parcel when??"}
 
 
 async def test_learned_pairs_never_reach_the_held_out_set(
@@ -133,11 +155,12 @@ async def test_learned_pairs_never_reach_the_held_out_set(
     # Their text was just saved into the knowledge base, so any embedder finds it: held out,
     # they would score about 1 for old and new models alike and push the gate to a tie.
     path, _ = filled_log
+    entries = [FaqEntry(id=f"e{n}", question=f"question {n}?", answer="a.") for n in range(40, 50)]
     changes = [
-        KbChange(f"v{n:06d}", 0.0, "ann", "conversation", "added", SHIPPING, n, 7, None, (f"q{n}",))
+        KbChange(f"v{n:06d}", 0.0, "ann", "conversation", "added", f"e{n}", n, 7)
         for n in range(40, 50)
     ]
-    sets = export_training_sets(path, kb_entries=ENTRIES, kb_changes=changes, validation_share=0.5)
+    sets = export_training_sets(path, kb_entries=entries, kb_changes=changes, validation_share=0.5)
     assert sets.pairs.validation, "the log's own pairs are still split"
     assert not [p for p in sets.pairs.validation if p.id.startswith("learned-")]
     learned = [p for p in sets.pairs.train if p.id.startswith("learned-")]

@@ -1,9 +1,10 @@
-"""A retraining run reads the knowledge base's change log: an entry made from an operator's
-answer gives the customer's wording as a logged pair for the embedder."""
+"""A retraining run reads the knowledge base's change log: the questions an operator's answer
+gave an entry become logged pairs for the embedder (the record holds ids, the entry the words)."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from engine.log import ConversationLog
@@ -11,10 +12,11 @@ from engine.settings import Settings, TrainingConfig
 from retrieval import ImportConfig, RetrievalConfig
 from retrieval.entries import FaqEntry
 from retrieval.importer import edit_entries
-from retrieval.store import KbChange, current_version, record_change
+from retrieval.store import KbChange, record_change
 from tests.fakes import HashEmbedder
 from training.loop import RunOptions, run_retraining
 
+HOURS = FaqEntry("hours", "When are you open?", "9 to 5.")
 KIOSK = FaqEntry(
     "console/0a1b2c3d4e5f",
     "Which payment methods does the harbour kiosk take?",
@@ -26,22 +28,14 @@ KIOSK = FaqEntry(
 async def test_a_dry_run_counts_the_customers_words_as_logged_pairs(tmp_path: Path) -> None:
     kb_dir = tmp_path / "kb"
     config = RetrievalConfig(kb_dir=kb_dir, calibrate=False)
+    edit_entries(kb_dir, HashEmbedder(), config, ImportConfig(), upsert=[HOURS])
     edit_entries(kb_dir, HashEmbedder(), config, ImportConfig(), upsert=[KIOSK])
-    record_change(
-        kb_dir,
-        KbChange(
-            current_version(kb_dir) or "",
-            0.0,
-            "ann",
-            "conversation",
-            f"added {KIOSK.id}",
-            KIOSK.id,
-            conversation_id=7,
-            turn_id=3,
-            operator="olaf",
-            questions=("seashells ok at the kiosk??",),
-        ),
-    )
+    # Later the customer's words join an entry: only those are learned for it.
+    joined = replace(HOURS, alt_questions=("u open sunday?",))
+    edit_entries(kb_dir, HashEmbedder(), config, ImportConfig(), upsert=[joined])
+    for version, entry in (("v000002", KIOSK), ("v000003", joined)):
+        change = KbChange(version, 0.0, "ann", "conversation", "learned", entry.id, 7, 3, "olaf")
+        record_change(kb_dir, change)
     log_db = tmp_path / "log.db"
     async with await ConversationLog.open(log_db):
         pass
@@ -58,6 +52,10 @@ async def test_a_dry_run_counts_the_customers_words_as_logged_pairs(tmp_path: Pa
         for line in (summary.run_dir / "data" / "pairs.train.jsonl").read_text().splitlines()
     ]
     logged = [(r["query"], r["faq_id"], r["conversation_id"]) for r in rows if r["source"] == "log"]
-    assert logged == [("seashells ok at the kiosk??", KIOSK.id, None)]
+    assert logged == [
+        (KIOSK.question, KIOSK.id, None),
+        (KIOSK.alt_questions[0], KIOSK.id, None),
+        ("u open sunday?", HOURS.id, None),
+    ]
     (outcome,) = summary.outcomes
-    assert "1 logged question pairs for training" in outcome.note
+    assert "3 logged question pairs for training" in outcome.note
