@@ -12,6 +12,7 @@ from html import unescape
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 
 from bot.web.users import UserStore
@@ -476,50 +477,59 @@ def test_the_analytics_page_filters_links_each_table_and_drafts_entries(
     asyncio.run(make())
     kb_dir, embedder = hash_kb
     config = console_config(tmp_path)
-    UserStore(config.users_path).create("olaf", "operator", PASSWORD)
-    with (
-        serve_web(tmp_path, kb_dir, embedder, config=config) as site,
-        sign_in(site, "olaf") as (
-            http,
-            _,
-        ),
-    ):
-        page = http.get("/console/analytics", params={"since": "2026-03-02", "channel": "web"})
-        assert page.status_code == 200
-        assert '<td id="conversations">5</td>' in page.text
-        assert '<td id="deflection">60.0 %</td>' in page.text
-        links = re.findall(r'href="(/console/analytics\.csv[^"]*)"', page.text)
-        tables = {"summary", "daily", "reasons", "operators", "clusters"}
-        assert {parse_qs(urlsplit(unescape(link)).query)["table"][0] for link in links} == tables
-        for link in links:
-            query = parse_qs(urlsplit(unescape(link)).query)
-            assert query["since"] == ["2026-03-02"] and query["channel"] == ["web"]
-            response = http.get(unescape(link))
-            assert response.status_code == 200 and response.headers["content-type"].startswith(
-                "text/csv"
-            )
-            assert response.headers["content-disposition"].endswith(f'{query["table"][0]}.csv"')
-        clusters = http.get("/console/analytics.csv", params={"table": "clusters"}).text
-        assert '1,Do you sell gift cards?,"Yes, in the shop."' in clusters.replace("\r", "")
-        daily = http.get("/console/analytics.csv", params={"table": "daily", "until": "2026-03-02"})
-        assert len(daily.text.splitlines()) == 2  # the header and the first day
-        # Each group of questions posts a draft entry, its text in the form body only.
-        forms = re.findall(
-            r'<form method="post" action="/console/knowledge/draft">(.*?)</form>',
-            page.text,
-            re.S,
+    users = UserStore(config.users_path)
+    users.create("olaf", "operator", PASSWORD)
+    users.create("ann", "admin", PASSWORD)
+    with serve_web(tmp_path, kb_dir, embedder, config=config) as site:
+        # Drafting an entry is for admins: an operator sees the groups without the button.
+        with sign_in(site, "olaf") as (http, csrf):
+            page = http.get("/console/analytics", params={"since": "2026-03-02", "channel": "web"})
+            assert page.status_code == 200 and "Where is my parcel?" in page.text
+            assert "/console/knowledge/draft" not in page.text and "New entry" not in page.text
+            draft = {"csrf": csrf, "question": "Where is my parcel?", "answer": "Soon."}
+            assert http.post("/console/knowledge/draft", data=draft).status_code == 403
+        with sign_in(site, "ann") as (http, _):
+            analytics_page_as_admin(http)
+
+
+def analytics_page_as_admin(http: httpx.Client) -> None:
+    """The page an admin sees: filtered figures, the CSV links, a draft form per group."""
+    page = http.get("/console/analytics", params={"since": "2026-03-02", "channel": "web"})
+    assert page.status_code == 200
+    assert '<td id="conversations">5</td>' in page.text
+    assert '<td id="deflection">60.0 %</td>' in page.text
+    links = re.findall(r'href="(/console/analytics\.csv[^"]*)"', page.text)
+    tables = {"summary", "daily", "reasons", "operators", "clusters"}
+    assert {parse_qs(urlsplit(unescape(link)).query)["table"][0] for link in links} == tables
+    for link in links:
+        query = parse_qs(urlsplit(unescape(link)).query)
+        assert query["since"] == ["2026-03-02"] and query["channel"] == ["web"]
+        response = http.get(unescape(link))
+        assert response.status_code == 200 and response.headers["content-type"].startswith(
+            "text/csv"
         )
-        assert len(forms) == 3  # web: 5, 6 and 9 asked what the bot could not answer
-        fields = [dict(re.findall(r'name="(\w+)" value="([^"]*)"', form)) for form in forms]
-        assert all(set(f) == {"csrf", "question", "alternatives", "answer"} for f in fields)
-        drafts = {f["question"]: (f["alternatives"], f["answer"]) for f in fields}
-        assert drafts == {
-            "Where is my parcel?": ("", ""),
-            "This is awful!!": ("", "I am sorry, let me fix this."),
-            "Do you sell gift cards?": ("", "Yes, in the shop."),
-        }
-        hrefs = re.findall(r'(?:href|action)="([^"]*)"', page.text)
-        assert not any("parcel" in h or "gift" in h for h in hrefs)
-        assert http.get("/console/analytics.csv", params={"table": "nope"}).status_code == 404
-        assert http.get("/console/analytics", params={"channel": "fax"}).status_code == 400
-        assert http.get("/console/analytics", params={"until": "soon"}).status_code == 400
+        assert response.headers["content-disposition"].endswith(f'{query["table"][0]}.csv"')
+    clusters = http.get("/console/analytics.csv", params={"table": "clusters"}).text
+    assert '1,Do you sell gift cards?,"Yes, in the shop."' in clusters.replace("\r", "")
+    daily = http.get("/console/analytics.csv", params={"table": "daily", "until": "2026-03-02"})
+    assert len(daily.text.splitlines()) == 2  # the header and the first day
+    # Each group of questions posts a draft entry, its text in the form body only.
+    forms = re.findall(
+        r'<form method="post" action="/console/knowledge/draft">(.*?)</form>',
+        page.text,
+        re.S,
+    )
+    assert len(forms) == 3  # web: 5, 6 and 9 asked what the bot could not answer
+    fields = [dict(re.findall(r'name="(\w+)" value="([^"]*)"', form)) for form in forms]
+    assert all(set(f) == {"csrf", "question", "alternatives", "answer"} for f in fields)
+    drafts = {f["question"]: (f["alternatives"], f["answer"]) for f in fields}
+    assert drafts == {
+        "Where is my parcel?": ("", ""),
+        "This is awful!!": ("", "I am sorry, let me fix this."),
+        "Do you sell gift cards?": ("", "Yes, in the shop."),
+    }
+    hrefs = re.findall(r'(?:href|action)="([^"]*)"', page.text)
+    assert not any("parcel" in h or "gift" in h for h in hrefs)
+    assert http.get("/console/analytics.csv", params={"table": "nope"}).status_code == 404
+    assert http.get("/console/analytics", params={"channel": "fax"}).status_code == 400
+    assert http.get("/console/analytics", params={"until": "soon"}).status_code == 400
