@@ -126,6 +126,9 @@ class FollowUpSearch:
         known = {p: v for _, p in follow if (v := self._vectors.get((name, p))) is not None}
         unknown = list(dict.fromkeys(p for _, p in follow if p not in known))
         encoded = embedder.encode(texts + unknown)
+        if self._kb.embedder.name != name:
+            # An import re-embedded with another model went live meanwhile: encode again.
+            return self.search(queries)
         own_vectors = encoded[: len(texts)]
         known.update(zip(unknown, encoded[len(texts) :], strict=True))
         # The messages last: they are what the next follow-ups will refer to.
