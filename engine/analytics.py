@@ -143,10 +143,9 @@ async def compute(
     since: float | None = None,
     until: float | None = None,
     channel: str | None = None,
-    ratings: Sequence[int] = (),
 ) -> Figures:
     """The figures of conversations started in [since, until) (Unix seconds) on `channel`
-    (None: every channel); `ratings` are the CSAT answers of the same period."""
+    (None: every channel); CSAT from the ratings of those conversations' hand-overs."""
     period = Period(
         since=since if since is not None else 0.0,
         until=until if until is not None else math.inf,
@@ -194,7 +193,7 @@ async def compute(
         reasons=tuple(codes.most_common()),
         feedback_up=summary.feedback_up,
         feedback_down=summary.feedback_down,
-        ratings=tuple(ratings),
+        ratings=summary.ratings,
         latency_p50_ms=_percentile(summary.latencies_ms, 50),
         latency_p95_ms=_percentile(summary.latencies_ms, 95),
         days=tuple(
@@ -217,7 +216,7 @@ async def compute(
 class FiguresCache:
     """Figures and question groups reused while the log has no new turn or hand-over.
 
-    Keyed by the period, channel and ratings asked for, and valid while the log's newest turn
+    Keyed by the period and channel asked for, and valid while the log's newest turn
     and hand-over ids (`ConversationStore.activity`) stay as they were, for at most
     `max_age_s`: closing a hand-over or a thumbs-up adds no id, so those show within that age.
     A page load and the CSV links after it then cost one small query each.
@@ -236,16 +235,15 @@ class FiguresCache:
         since: float | None = None,
         until: float | None = None,
         channel: str | None = None,
-        ratings: Sequence[int] = (),
     ) -> Figures:
         """What `compute` returns, from the cache when the log has not changed."""
-        key = (since, until, channel, tuple(ratings))
+        key = (since, until, channel)
         mark = (await store.activity()).mark
         now = time.monotonic()
         hit = self._figures.get(key)
         if hit is not None and hit[0] == mark and now - hit[1] < self.max_age_s:
             return hit[2]
-        figures = await compute(store, since=since, until=until, channel=channel, ratings=ratings)
+        figures = await compute(store, since=since, until=until, channel=channel)
         self._figures[key] = (mark, now, figures)
         while len(self._figures) > self._size:
             del self._figures[next(iter(self._figures))]

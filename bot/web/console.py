@@ -424,14 +424,12 @@ async def _figures(
     until: str | None = None,
     channel: str | None = None,
 ) -> analytics.Figures:
-    # CSAT: the ratings customers gave resolved hand-overs, as the log keeps them.
-    ratings = await found.engine.conversation_log.handover_ratings(since=_since(since))
+    # CSAT comes with the other figures: ratings of the period's conversations, on the channel.
     return await _cache(request).compute(
         found.engine.conversation_log,
         since=_since(since),
         until=_until(until),
         channel=_channel(channel),
-        ratings=ratings,
     )
 
 

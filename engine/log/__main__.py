@@ -75,14 +75,8 @@ def _html(
     end = _day(until, "--until")
 
     async def figures_of(store: ConversationStore) -> analytics.Figures:
-        # CSAT: the customers' ratings of resolved hand-overs, kept on the hand-overs.
-        ratings = await store.handover_ratings(since=start)
         return await analytics.compute(
-            store,
-            since=start,
-            until=None if end is None else end + 86400,
-            channel=channel,
-            ratings=ratings,
+            store, since=start, until=None if end is None else end + 86400, channel=channel
         )
 
     figures = read_log(target, figures_of)

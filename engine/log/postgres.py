@@ -70,6 +70,7 @@ from engine.log.summary import (
     LATENCIES_POSTGRES,
     OUTCOMES,
     QUESTIONS,
+    RATINGS,
     TURN_COUNTS,
     LogSummary,
     Period,
@@ -615,6 +616,7 @@ class PostgresConversationLog:
                     QUESTIONS,
                     CONVERSATIONS,
                     TURN_COUNTS,
+                    RATINGS,
                 )
             ]
         return summary_from_rows(*rows)

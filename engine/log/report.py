@@ -110,7 +110,7 @@ async def build_report(store: ConversationStore, *, top: int = 10) -> LogReport:
         top_unanswered=tuple(UnansweredQuestion(t, n) for t, n in unanswered.most_common(top)),
         reasons=tuple((code, reasons[code]) for code in REASON_CODES if reasons[code]),
         resolution_rate=round(resolved / outcomes, 4) if outcomes else None,
-        ratings=tuple(await store.handover_ratings()),
+        ratings=summary.ratings,
     )
 
 

@@ -46,6 +46,7 @@ from engine.log.summary import (
     LATENCIES_SQLITE,
     OUTCOMES,
     QUESTIONS,
+    RATINGS,
     TURN_COUNTS,
     LogSummary,
     Period,
@@ -444,6 +445,7 @@ class ConversationLog:
                     QUESTIONS,
                     CONVERSATIONS,
                     TURN_COUNTS,
+                    RATINGS,
                 )
             ]
             await conn.execute("COMMIT")

@@ -2,8 +2,9 @@
 
 A `Period` picks conversations by when they started and by channel; `summarise` answers with
 one compact row per conversation (what decides whether it was resolved), one per hand-over
-(with the first operator reply inside it), the feedback counts, the reply latencies and the
-questions the bot could not answer (with an operator's answer to them, if any). The SQL is
+(with the first operator reply inside it), the feedback counts, the customers' ratings of
+hand-overs (CSAT), the reply latencies and the questions the bot could not answer (with an
+operator's answer to them, if any). The SQL is
 written once with named parameters and run by both stores: SQLite takes `:name`, PostgreSQL
 gets `$n` in its place.
 """
@@ -84,6 +85,8 @@ class LogSummary:
     conversations: int = 0
     # Turns per (role, action, reason code).
     turn_counts: tuple[tuple[str, Action | None, ReasonCode | None, int], ...] = ()
+    # The customers' ratings (1-5) of hand-overs, in hand-over order (CSAT).
+    ratings: tuple[int, ...] = ()
 
 
 def period_parameters(period: Period) -> dict[str, object]:
@@ -156,6 +159,13 @@ QUESTIONS = (
     "OR b.reason_code = 'out_of_scope') ORDER BY q.id"
 )
 
+# CSAT: the ratings of hand-overs in the period's conversations in which a customer wrote,
+# whenever the rating was given (the conversation's start decides, as for every figure).
+RATINGS = (
+    _PICKED + "SELECT h.rating FROM handovers h JOIN picked p ON p.id = h.conversation_id "
+    "WHERE h.rating IS NOT NULL AND EXISTS (SELECT 1 FROM turns t "
+    "WHERE t.conversation_id = p.id AND t.role = 'customer') ORDER BY h.id"
+)
 
 CONVERSATIONS = _PICKED + "SELECT count(*) FROM picked"
 TURN_COUNTS = (
@@ -187,9 +197,10 @@ def summary_from_rows(
     questions: Iterable[Sequence[Any]],
     conversations: Iterable[Sequence[Any]] = ((0,),),
     turn_counts: Iterable[Sequence[Any]] = (),
+    ratings: Iterable[Sequence[Any]] = (),
 ) -> LogSummary:
     """Build the summary from the rows of OUTCOMES, HANDOVERS, FEEDBACK, the latencies,
-    QUESTIONS, CONVERSATIONS and TURN_COUNTS."""
+    QUESTIONS, CONVERSATIONS, TURN_COUNTS and RATINGS."""
     votes = {int(value): int(count) for value, count in feedback}
     return LogSummary(
         outcomes=tuple(
@@ -203,4 +214,5 @@ def summary_from_rows(
         questions=tuple(AskedQuestion(row[0], row[1], row[2]) for row in questions),
         conversations=int(next(iter(conversations))[0]),
         turn_counts=tuple((row[0], row[1], row[2], int(row[3])) for row in turn_counts),
+        ratings=tuple(int(row[0]) for row in ratings),
     )

@@ -263,6 +263,8 @@ async def test_a_handover_is_assigned_and_its_holder_announced_once(
 
 async def test_a_resolved_handover_takes_one_rating(store: ConversationStore) -> None:
     conversation = await store.start_conversation("web", "9")
+    # The report's CSAT counts conversations in which a customer wrote, like every figure.
+    await store.add_turn(conversation, "customer", "A person, please")
     handover = await store.open_handover(conversation, "human_requested")
     assert not await store.rate_handover(handover, 5)  # not asked for
     await store.close_handover(handover, operator_id="olaf")

@@ -79,7 +79,7 @@ def test_figures_of_a_known_log(tmp_path: Path) -> None:
     async def run() -> analytics.Figures:
         log = await known_log(tmp_path / "log.db")
         try:
-            return await analytics.compute(log, ratings=[5, 3])
+            return await analytics.compute(log)
         finally:
             await log.close()
 
@@ -90,7 +90,7 @@ def test_figures_of_a_known_log(tmp_path: Path) -> None:
     assert figures.resolution_rate == 2 / 7 and figures.handover_rate == 3 / 7
     assert dict(figures.reasons) == {"human_requested": 2, "negative_sentiment": 1}
     assert (figures.feedback_up, figures.feedback_down) == (1, 1)
-    assert figures.csat == 4.0
+    assert figures.csat is None and figures.ratings == ()  # nobody rated
     # Latencies 20, 40, 100 ms: nearest-rank p50 is the 2nd, p95 the 3rd.
     assert (figures.latency_p50_ms, figures.latency_p95_ms) == (40.0, 100.0)
     assert sum(d.conversations for d in figures.days) == 7
@@ -169,6 +169,7 @@ def timed_log() -> list[Conversation]:
         feedback: int | None = None,
         handover: tuple[float | None, float | None, str | None] | None = None,
         answer: str | None = None,
+        rating: tuple[int, float] | None = None,
     ) -> Conversation:
         turns: list[Turn] = []
         handovers: tuple[Handover, ...] = ()
@@ -205,6 +206,9 @@ def timed_log() -> list[Conversation]:
                     operator if closed is not None else None,
                     None,
                     code,
+                    rating_asked_at=None if rating is None else at + 3 + (closed or 0),
+                    rating=None if rating is None else rating[0],
+                    rated_at=None if rating is None else rating[1],
                 ),
             )
         return Conversation(
@@ -225,6 +229,7 @@ def timed_log() -> list[Conversation]:
             "human_requested",
             handover=(60, 300, "ann"),
             answer="Let me help you.",
+            rating=(1, DAY2 + 10 * hour),  # rated the next day: still a first-day figure
         ),
         conversation(5, "web", DAY1 + 5 * hour, "Where is my parcel?", "clarify", "ambiguous"),
         conversation(
@@ -236,6 +241,7 @@ def timed_log() -> list[Conversation]:
             "negative_sentiment",
             handover=(120, 600, "olaf"),
             answer="I am sorry, let me fix this.",
+            rating=(5, DAY2 + 2 * hour),
         ),
         conversation(7, "telegram", DAY2 + 2 * hour, None),  # no customer message: not counted
         conversation(
@@ -347,8 +353,24 @@ async def test_the_channel_and_the_period_apply_to_every_figure(
     assert nothing.conversations == 0 and nothing.resolution_rate is None and nothing.days == ()
 
 
+async def test_csat_counts_the_ratings_of_the_conversations_asked_for(
+    timed_store: ConversationStore,
+) -> None:
+    """CSAT follows the period (by the conversation's start) and the channel like every figure:
+    conversation 4 (telegram, first day) was rated 1 on the second day, 6 (web) rated 5."""
+    assert (await analytics.compute(timed_store)).ratings == (1, 5)
+    telegram = await analytics.compute(timed_store, channel="telegram")
+    assert (telegram.csat, telegram.ratings) == (1.0, (1,))
+    assert (await analytics.compute(timed_store, channel="web")).ratings == (5,)
+    # The first day's conversations: 4's rating counts though given on the second day.
+    assert (await analytics.compute(timed_store, until=DAY2)).ratings == (1,)
+    second = await analytics.compute(timed_store, since=DAY2)
+    assert (second.csat, second.ratings) == (5.0, (5,))
+    assert (await analytics.compute(timed_store, since=DAY2, channel="telegram")).csat is None
+
+
 async def test_each_csv_table_of_a_known_log(timed_store: ConversationStore) -> None:
-    figures = await analytics.compute(timed_store, ratings=[5, 3])
+    figures = await analytics.compute(timed_store)
     groups = analytics.group_questions(
         figures.questions, HashEmbedder().encode, answers=figures.answers
     )
@@ -366,7 +388,8 @@ async def test_each_csv_table_of_a_known_log(timed_store: ConversationStore) -> 
     summary = dict(table("summary")[1:])
     assert summary["conversations"] == "8" and summary["deflection_rate"] == "0.5000"
     assert summary["resolution_rate"] == "0.2500" and summary["handover_rate"] == "0.5000"
-    assert summary["csat"] == "4.0" and summary["first_response_p90_s"] == "120.0"
+    assert summary["csat"] == "3.0" and summary["ratings"] == "2"
+    assert summary["first_response_p90_s"] == "120.0"
     assert table("daily") == [
         [
             "day",
@@ -494,6 +517,14 @@ def test_the_analytics_page_filters_links_each_table_and_drafts_entries(
 
 def analytics_page_as_admin(http: httpx.Client) -> None:
     """The page an admin sees: filtered figures, the CSV links, a draft form per group."""
+    # CSAT on the page and in the CSV: telegram's one rating (1), not web's (5).
+    telegram = {"channel": "telegram"}
+    assert (
+        '<th>CSAT (1-5, 1 ratings)</th><td id="csat">1.00</td>'
+        in http.get("/console/analytics", params=telegram).text
+    )
+    summary = http.get("/console/analytics.csv", params={**telegram, "table": "summary"}).text
+    assert "csat,1.0" in summary and "ratings,1" in summary
     page = http.get("/console/analytics", params={"since": "2026-03-02", "channel": "web"})
     assert page.status_code == 200
     assert '<td id="conversations">5</td>' in page.text
