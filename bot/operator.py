@@ -35,6 +35,7 @@ from bot.operator_summary import summary, topic_name
 from engine import Engine, FinalReply
 from engine.log import Handover
 from engine.rating import QUESTION as RATING_QUESTION
+from engine.rating import rating_key
 
 log = logging.getLogger(__name__)
 
@@ -350,8 +351,11 @@ class OperatorDesk:
         handover, (channel, external_id) = found
         operator = message.from_user
         assert operator is not None
-        await self._log.close_handover(handover.id, operator_id=str(operator.id))
+        closed = await self._log.close_handover(handover.id, operator_id=str(operator.id))
         self._posted.pop(handover.id, None)
+        if not closed:  # resolved in the console meanwhile, which asked for the rating
+            await message.reply("This hand-over was already resolved.")
+            return
         # The customer's next message, if a rating, is stored on the hand-over (engine.rating).
         await self._log.ask_rating(handover.id)
         customer = int(external_id) if channel == CHANNEL else None
@@ -367,7 +371,12 @@ class OperatorDesk:
             )
             await bot.send_message(customer, _(RATING_QUESTION, locale=self._locale(customer)))
         # Logged as sent by the desk (Telegram) or for the channel to show (the web chat).
-        await self._log.add_turn(handover.conversation_id, "operator", RATING_QUESTION)
+        await self._log.add_turn(
+            handover.conversation_id,
+            "operator",
+            RATING_QUESTION,
+            external_id=rating_key(handover.id),
+        )
         await message.reply("Closed: the customer is back with the bot.")
         topic = handover.topic_id
         assert topic is not None

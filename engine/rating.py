@@ -31,6 +31,11 @@ class Rating:
     text: str = THANKS
 
 
+def rating_key(handover_id: int) -> str:
+    """The external id of a hand-over's rating question: logged, and so sent, once."""
+    return f"rating:{handover_id}"
+
+
 def score_of(text: str) -> int | None:
     """The score a message gives when it is a rating, else None."""
     return _SCORES.get(text.strip().rstrip(".!").strip().replace("\ufe0f", ""))

@@ -35,7 +35,7 @@ from bot.web.limits import RateLimiter
 from bot.web.users import ROLES, Role, Session, UserStore
 from engine import analytics, analytics_html
 from engine.log import Conversation, ConversationStore, Delivery, Handover
-from engine.rating import QUESTION
+from engine.rating import QUESTION, rating_key
 
 SESSION_COOKIE = "sb_console"
 LOGIN_CSRF_COOKIE = "sb_login_csrf"
@@ -381,11 +381,19 @@ async def resolve(
     handover = await log.open_handover_for(conversation_id)
     if handover is None:
         raise ApiError(409, "no open hand-over to resolve", code="no_handover")
-    await log.close_handover(handover.id, operator_id=session.user.name)
+    # Of racing resolves (here or `/close` in a topic) only the one that closed it asks.
+    if not await log.close_handover(handover.id, operator_id=session.user.name):
+        raise ApiError(409, "the hand-over was resolved meanwhile", code="no_handover")
     # The customer's next message, if a rating, is stored on the hand-over (engine.rating).
     await log.ask_rating(handover.id)
     delivery: Delivery | None = None if conversation.channel == "web" else "pending"
-    await log.add_turn(conversation_id, "operator", RATING_QUESTION, delivery=delivery)
+    await log.add_turn(
+        conversation_id,
+        "operator",
+        RATING_QUESTION,
+        delivery=delivery,
+        external_id=rating_key(handover.id),
+    )
     return _back(_here(conversation_id))
 
 

@@ -107,8 +107,9 @@ class ConversationStore(Protocol):
         """
         ...
 
-    async def close_handover(self, handover_id: int, *, operator_id: str | None = None) -> None:
-        """Mark a handover closed; closing twice is a no-op."""
+    async def close_handover(self, handover_id: int, *, operator_id: str | None = None) -> bool:
+        """Mark a handover closed; True for the call that closed it, False when it was closed
+        already (closing twice changes nothing): of racing closers, one asks for a rating."""
         ...
 
     async def assign_handover(

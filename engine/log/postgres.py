@@ -312,17 +312,21 @@ class PostgresConversationLog:
             raise ValueError(f"no conversation {conversation_id} in the log") from exc
         return found
 
-    async def close_handover(self, handover_id: int, *, operator_id: str | None = None) -> None:
-        """Mark a handover closed, noting its operator; closing twice is a no-op."""
+    async def close_handover(self, handover_id: int, *, operator_id: str | None = None) -> bool:
+        """Mark a handover closed, noting its operator; True for the call that closed it, False
+        when it was closed already (a racing close waits on the row lock, then sees it closed)."""
         status = await self._pool.execute(
-            "UPDATE handovers SET closed_at = coalesce(closed_at, $1), "
-            "operator_id = coalesce($2, operator_id) WHERE id = $3",
+            "UPDATE handovers SET closed_at = $1, operator_id = coalesce($2, operator_id) "
+            "WHERE id = $3 AND closed_at IS NULL",
             time.time(),
             operator_id,
             handover_id,
         )
-        if status == "UPDATE 0":
+        if status == "UPDATE 1":
+            return True
+        if await self._pool.fetchval("SELECT 1 FROM handovers WHERE id = $1", handover_id) is None:
             raise ValueError(f"no handover {handover_id}; use the id open_handover returned")
+        return False
 
     async def assign_handover(
         self, handover_id: int, assignee: str, *, take_over: bool = True, announced: bool = False

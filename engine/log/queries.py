@@ -127,15 +127,20 @@ async def insert_handover(
 
 async def close_handover(
     conn: aiosqlite.Connection, handover_id: int, operator_id: str | None, now: float
-) -> None:
-    """Set a handover's closing time (once) and its operator (when given)."""
+) -> bool:
+    """Close an open handover, noting its operator (when given); False: it was closed already."""
     cursor = await conn.execute(
-        "UPDATE handovers SET closed_at = coalesce(closed_at, ?), "
-        "operator_id = coalesce(?, operator_id) WHERE id = ?",
+        "UPDATE handovers SET closed_at = ?, operator_id = coalesce(?, operator_id) "
+        "WHERE id = ? AND closed_at IS NULL",
         (now, operator_id, handover_id),
     )
-    if cursor.rowcount == 0:
+    if cursor.rowcount == 1:
+        return True
+    if not list(
+        await conn.execute_fetchall("SELECT 1 FROM handovers WHERE id = ?", (handover_id,))
+    ):
         raise ValueError(f"no handover {handover_id}; use the id open_handover returned")
+    return False
 
 
 async def update_delivery(conn: aiosqlite.Connection, turn_id: int, delivery: str) -> None:

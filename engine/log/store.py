@@ -259,12 +259,14 @@ class ConversationLog:
             lambda conn: queries.insert_handover(conn, conversation_id, reason, topic_id, now, code)
         )
 
-    async def close_handover(self, handover_id: int, *, operator_id: str | None = None) -> None:
-        """Mark a handover closed, noting the operator who handled it; closing twice is a no-op."""
+    async def close_handover(self, handover_id: int, *, operator_id: str | None = None) -> bool:
+        """Mark a handover closed, noting the operator who handled it; True for the call that
+        closed it, False when it was closed already (closing twice changes nothing)."""
         now = time.time()
-        await self._writer.submit(
+        closed: bool = await self._writer.submit(
             lambda conn: queries.close_handover(conn, handover_id, operator_id, now)
         )
+        return closed
 
     async def assign_handover(
         self, handover_id: int, assignee: str, *, take_over: bool = True, announced: bool = False

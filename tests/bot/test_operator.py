@@ -6,7 +6,9 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from engine.log import ConversationLog
+import pytest
+
+from engine.log import ConversationLog, Handover
 from retrieval import KnowledgeBase
 from tests.bot.conftest import StartBot, running_bot
 from tests.telegram.fake_api import FakeTelegram
@@ -202,3 +204,36 @@ async def test_the_topic_and_the_hand_over_survive_a_restart(
         await tg.wait_idle()
         assert await operator_turns(log, 207) == ["Back after the restart"]
     assert field(tg.messages(GROUP)[-1], "message_thread_id") == topic
+
+
+async def test_close_racing_a_console_resolve_asks_for_one_rating(
+    start_bot: StartBot,
+    tg: FakeTelegram,
+    conversation_log: ConversationLog,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The console resolves between the desk finding the hand-over and closing it: the console
+    asks for the rating, the desk does not ask a second time."""
+    tg.set_member(GROUP, MARIA, "member")
+    looked_up = conversation_log.handover_for_topic
+
+    async def resolved_in_the_console_meanwhile(topic: int) -> Handover | None:
+        found = await looked_up(topic)
+        if found is not None:
+            assert await conversation_log.close_handover(found.id, operator_id="olaf")
+        return found
+
+    async with start_bot(operator_chat_id=GROUP):
+        topic = await hand_over(tg, 209)
+        monkeypatch.setattr(
+            conversation_log, "handover_for_topic", resolved_in_the_console_meanwhile
+        )
+        from_operator(tg, topic, "/close")
+        await tg.wait_for(lambda: any("already resolved" in t for t in texts(tg, GROUP)))
+        await tg.wait_idle()
+    assert not any("How did we do?" in t for t in texts(tg, 209))
+    assert "How did we do?" not in " ".join(await operator_turns(conversation_log, 209))
+    conversation = await conversation_log.latest_conversation_id("telegram", "209")
+    assert conversation is not None
+    logged = await conversation_log.get_conversation(conversation)
+    assert logged is not None and logged.handovers[-1].operator_id == "olaf"
