@@ -351,7 +351,7 @@ class OperatorDesk:
         handover, (channel, external_id) = found
         operator = message.from_user
         assert operator is not None
-        closed = await self._log.close_handover(handover.id, operator_id=str(operator.id))
+        closed = await self._log.close_handover(handover.id, operator_id=desk_name(operator))
         self._posted.pop(handover.id, None)
         if not closed:  # resolved in the console meanwhile, which asked for the rating
             await message.reply("This hand-over was already resolved.")

@@ -135,6 +135,9 @@ async def test_close_hands_the_customer_back_and_the_bot_answers_again(
     assert conversation is not None
     assert await conversation_log.open_handover_for(conversation) is None
     assert await conversation_log.handover_for_topic(topic) is None
+    # Named as the holder is: analytics counts one operator, not a name and a number.
+    logged = await conversation_log.get_conversation(conversation)
+    assert logged is not None and logged.handovers[-1].operator_id == "Alice (Telegram)"
 
 
 async def test_non_members_other_chats_and_the_general_topic_are_not_operator_input(
