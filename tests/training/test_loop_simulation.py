@@ -40,6 +40,12 @@ async def test_traffic_through_the_engine_retrains_a_better_embedder(
     tmp_path: Path, minilm: Embedder
 ) -> None:
     traffic, held_out = split(read_questions(EXAMPLES / "queries.jsonl"))
+    # The gate needs more evidence than the log's few held-out pairs (three here: "not enough
+    # evidence"): it scores the held-out questions too, which nothing is trained on.
+    gate_file = tmp_path / "gate.jsonl"
+    gate_file.write_text(
+        "".join(json.dumps({"query": q.text, "faq_id": q.faq_id}) + "\n" for q in held_out)
+    )
     retrieval = RetrievalConfig(kb_dir=tmp_path / "kb")
     import_paths(
         [EXAMPLES / "kb"], retrieval.kb_dir, minilm, retrieval, ImportConfig(), progress=False
@@ -68,6 +74,7 @@ async def test_traffic_through_the_engine_retrains_a_better_embedder(
         what=("embedder",),
         evaluation_log=tmp_path / "held-out.db",
         policy=CustomerPolicy(upset_share=0.2),
+        gate_queries=gate_file,
     )
 
     stats = proof.traffic
