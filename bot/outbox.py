@@ -11,6 +11,11 @@ older than `reclaim_s` is taken again, so a process that died between its claim 
 loses nothing, and one that died after the send but before marking it delivered repeats the
 message once, `reclaim_s` later. At-least-once after a crash, exactly once otherwise: losing an
 operator's answer is worse than showing it twice.
+
+A send that fails on the way (network, Telegram's server, flood control waits longer than half
+the claim) gives its claim back at once, so the next pass of any process retries it; this process
+waits a growing delay (`BACKOFF_MAX_S` at most) before it tries that turn again. A send is cut off
+after `reclaim_s / 2`, so it never outlives its claim while another process sends the same turn.
 """
 
 from __future__ import annotations
@@ -22,7 +27,12 @@ import logging
 from collections.abc import Sequence
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramServerError
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 
 from bot.desk import CHANNEL
 from bot.operator import OperatorDesk
@@ -30,6 +40,11 @@ from engine import Engine
 from engine.log import Turn
 
 log = logging.getLogger(__name__)
+
+# The longest this process waits before it tries a failed turn again.
+BACKOFF_MAX_S = 60.0
+# Failures worth retrying: the message may go through later.
+_TRANSIENT = (TelegramNetworkError, TelegramServerError, TelegramRetryAfter, TimeoutError)
 
 
 class ConsoleOutbox:
@@ -53,6 +68,8 @@ class ConsoleOutbox:
         self._desk = desk
         # Hand-over id -> the holder this process saw last: the log is asked on a change only.
         self._holders: dict[int, str] = {}
+        # Turn id -> (failed sends so far, when this process may try it again).
+        self._backoff: dict[int, tuple[int, float]] = {}
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
@@ -96,13 +113,18 @@ class ConsoleOutbox:
 
     async def deliver(self, bot: Bot) -> int:
         """One pass: send every pending operator turn this process claims; returns how many."""
-        sent = 0
-        for external_id, turn in await self._log.undelivered_turns(CHANNEL):
+        sent, now = 0, asyncio.get_running_loop().time()
+        pending = await self._log.undelivered_turns(CHANNEL)
+        waiting = {turn.id for _, turn in pending}
+        self._backoff = {t: b for t, b in self._backoff.items() if t in waiting}
+        for external_id, turn in pending:
             if self._stopping:
                 break
             # Bot turns are pending while their reply streams; the journal sees to those.
             if turn.role != "operator":
                 continue
+            if turn.id in self._backoff and self._backoff[turn.id][1] > now:
+                continue  # failed lately here; another process may take it meanwhile
             if not await self._log.claim_delivery(turn.id, stale_after_s=self._reclaim_s):
                 continue  # another process sends it
             if await self._send(bot, external_id, turn):
@@ -140,10 +162,11 @@ class ConsoleOutbox:
 
     async def _send(self, bot: Bot, external_id: str, turn: Turn) -> bool:
         try:
-            await bot.send_message(int(external_id), html.escape(turn.text))
-        except (TelegramNetworkError, TelegramServerError) as error:
-            # Claimed but maybe not sent: taken again once the claim is stale.
-            log.warning("console reply turn=%s not sent yet: %s", turn.id, error.message)
+            # Flood-control retries (bot.retry) included: done well before the claim goes stale.
+            async with asyncio.timeout(self._reclaim_s / 2):
+                await bot.send_message(int(external_id), html.escape(turn.text))
+        except _TRANSIENT as error:
+            await self._retry_later(turn, error)
             return False
         except TelegramAPIError as error:  # blocked, chat gone: it will never arrive
             log.warning("console reply turn=%s undeliverable: %s", turn.id, error.message)
@@ -157,6 +180,20 @@ class ConsoleOutbox:
             await self._desk.release(int(external_id))
         await self._mirror(bot, external_id, turn)
         return True
+
+    async def _retry_later(self, turn: Turn, error: Exception) -> None:
+        """Give the claim back so the next pass (of any process) retries; back off here."""
+        failures = self._backoff.get(turn.id, (0, 0.0))[0] + 1
+        delay = min(self._interval_s * 2**failures, BACKOFF_MAX_S)
+        self._backoff[turn.id] = (failures, asyncio.get_running_loop().time() + delay)
+        log.warning(
+            "console reply turn=%s not sent (try %d, again in %.0f s): %s",
+            turn.id,
+            failures,
+            delay,
+            getattr(error, "message", None) or type(error).__name__,
+        )
+        await self._log.release_delivery(turn.id)
 
     async def _mirror(self, bot: Bot, external_id: str, turn: Turn) -> None:
         """Show the console's reply in the customer's forum topic, for the operators there."""

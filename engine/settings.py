@@ -22,6 +22,10 @@ DEFAULT_CONFIG_FILE = Path("supportbot.toml")
 _T = TypeVar("_T")
 
 
+# The shortest claim on a console reply's send (bot.outbox): two of Telegram's longest waits.
+OUTBOX_RECLAIM_MIN_S = 240.0
+
+
 @dataclass(frozen=True, slots=True)
 class BotConfig:
     """The Telegram front end; the bot token and webhook secret come from the environment only."""
@@ -61,6 +65,18 @@ class BotConfig:
     # after how long a send claimed by a process that died is taken again.
     outbox_interval_s: float = 1.0
     outbox_reclaim_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.outbox_interval_s <= 0:
+            raise ValueError("[bot] outbox_interval_s must be above 0")
+        # A send may take half the claim, and one flood-control wait is up to 60 s (bot.retry):
+        # below this a reply held by Telegram would be given up too soon, or sent twice.
+        if self.outbox_reclaim_s < OUTBOX_RECLAIM_MIN_S:
+            raise ValueError(
+                f"[bot] outbox_reclaim_s must be {OUTBOX_RECLAIM_MIN_S:.0f} or more "
+                f"(got {self.outbox_reclaim_s}): a console reply's send, flood-control waits "
+                "of up to 60 s included, gets half of it"
+            )
 
 
 @dataclass(frozen=True, slots=True)

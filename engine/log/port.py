@@ -85,6 +85,10 @@ class ConversationStore(Protocol):
         holds it. A claim older than `stale_after_s` (its sender died) may be taken again."""
         ...
 
+    async def release_delivery(self, turn_id: int) -> None:
+        """Give up a claim on a turn not sent (Telegram unreachable): the next pass retries."""
+        ...
+
     async def close_conversation(self, conversation_id: int) -> None:
         """Mark a conversation finished; once only."""
         ...

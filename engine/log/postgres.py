@@ -260,6 +260,13 @@ class PostgresConversationLog:
         )
         return bool(status == "UPDATE 1")
 
+    async def release_delivery(self, turn_id: int) -> None:
+        """Give up a claim on a turn not sent (Telegram unreachable): the next pass retries."""
+        await self._pool.execute(
+            "UPDATE turns SET delivery_claimed_at = NULL WHERE id = $1 AND delivery = 'pending'",
+            turn_id,
+        )
+
     async def close_conversation(self, conversation_id: int) -> None:
         """Mark a conversation finished; once only."""
         status = await self._pool.execute(

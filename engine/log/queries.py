@@ -162,6 +162,14 @@ async def claim_delivery(
     return cursor.rowcount == 1
 
 
+async def release_delivery(conn: aiosqlite.Connection, turn_id: int) -> None:
+    """Drop the claim on a turn still pending, so the next sender takes it."""
+    await conn.execute(
+        "UPDATE turns SET delivery_claimed_at = NULL WHERE id = ? AND delivery = 'pending'",
+        (turn_id,),
+    )
+
+
 async def close_conversation(conn: aiosqlite.Connection, conversation_id: int, now: float) -> None:
     """Set a conversation's closing time, once."""
     cursor = await conn.execute(

@@ -225,6 +225,10 @@ class ConversationLog:
         )
         return claimed
 
+    async def release_delivery(self, turn_id: int) -> None:
+        """Give up a claim on a turn not sent (Telegram unreachable): the next pass retries."""
+        await self._writer.submit(lambda conn: queries.release_delivery(conn, turn_id))
+
     async def close_conversation(self, conversation_id: int) -> None:
         """Mark a conversation finished (the customer or an operator ended it); once only."""
         now = time.time()

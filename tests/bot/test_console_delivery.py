@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -130,3 +131,50 @@ async def test_outboxes_passing_at_once_send_each_reply_once(
         assert await log.undelivered_turns("telegram") == []
     for chat in range(701, 706):
         assert texts(tg, chat) == [f"hi {chat}"]
+
+
+async def test_a_send_that_fails_on_the_way_is_retried_at_once_by_another_process(
+    tg: FakeTelegram, conversation_log: ConversationLog, sample_kb: KnowledgeBase
+) -> None:
+    engine = Engine(sample_kb, ExtractiveGenerator(), LexiconSentiment(), conversation_log)
+    conversation = await conversation_log.start_conversation("telegram", "314")
+    turn = await conversation_log.add_turn(conversation, "operator", "Hello?", delivery="pending")
+    # Nothing listens on the port the first bot talks to: a network error, not an answer.
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    down = make_bot(tg.token, BotConfig(api_base_url=f"http://127.0.0.1:{port}"))
+    up = make_bot(tg.token, BotConfig(api_base_url=tg.base_url))
+    first, second = ConsoleOutbox(engine), ConsoleOutbox(engine)
+    try:
+        assert await first.deliver(down) == 0
+        # The claim was given back: the next pass sends it, not one reclaim_s (300 s) later.
+        assert await first.deliver(up) == 0, "this process backs off before trying again"
+        assert await second.deliver(up) == 1
+    finally:
+        await down.session.close()
+        await up.session.close()
+    assert texts(tg, 314) == ["Hello?"]
+    sent = await conversation_log.get_turn(turn)
+    assert sent is not None and sent.delivery == "delivered"
+
+
+async def test_a_send_held_by_flood_control_gives_its_claim_back_before_it_goes_stale(
+    tg: FakeTelegram, conversation_log: ConversationLog, sample_kb: KnowledgeBase
+) -> None:
+    engine = Engine(sample_kb, ExtractiveGenerator(), LexiconSentiment(), conversation_log)
+    conversation = await conversation_log.start_conversation("telegram", "315")
+    turn = await conversation_log.add_turn(conversation, "operator", "Hello?", delivery="pending")
+    tg.rate_limit(315, retry_after=30, times=1)
+    bot = make_bot(tg.token, BotConfig(api_base_url=tg.base_url))
+    # A claim of 2 s: the send waiting 30 s for flood control is cut off after 1 s.
+    outbox = ConsoleOutbox(engine, reclaim_s=2.0, interval_s=0.05)
+    try:
+        assert await outbox.deliver(bot) == 0
+        assert await conversation_log.claim_delivery(turn, stale_after_s=3600)
+        await conversation_log.release_delivery(turn)
+        await asyncio.sleep(0.2)  # past this process's first back-off
+        assert await outbox.deliver(bot) == 1
+    finally:
+        await bot.session.close()
+    assert texts(tg, 315) == ["Hello?"]

@@ -30,6 +30,8 @@ def test_overrides_are_typed(tmp_path: Path) -> None:
         ('[retrieval]\ntop_k = "3"\n', "top_k must be int"),
         ("[import]\nmax_file_mb = true\n", "max_file_mb must be float"),
         ("[retrieval\n", "invalid TOML"),
+        ("[bot]\noutbox_reclaim_s = 5.0\n", "outbox_reclaim_s must be 240 or more"),
+        ("[bot]\noutbox_interval_s = 0.0\n", "outbox_interval_s must be above 0"),
     ],
 )
 def test_bad_config_names_the_problem(tmp_path: Path, text: str, message: str) -> None:

@@ -342,6 +342,10 @@ async def test_a_pending_turn_is_claimed_by_one_sender(
     assert sorted(claims) == [False, False, False, True]
     assert not await store.claim_delivery(reply, stale_after_s=60)
     assert not await store.claim_delivery(plain, stale_after_s=60)  # nothing to send
+    # The holder could not reach Telegram: released, any sender takes it at once.
+    await store.release_delivery(reply)
+    assert await store.claim_delivery(reply, stale_after_s=60)
+    assert not await store.claim_delivery(reply, stale_after_s=60)
     await asyncio.sleep(0.01)
     # The holder died before marking it: once the claim is stale another sender takes it.
     assert await store.claim_delivery(reply, stale_after_s=0.001)
