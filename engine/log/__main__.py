@@ -2,8 +2,10 @@
 
 python -m engine.log [report] [--db PATH|URL] [--top N] [--since YYYY-MM-DD]
                      [--until YYYY-MM-DD] [--channel NAME] [--html FILE]
-                                                             print the report (and write an
-                                                             HTML one with charts)
+                                                             print the report of the
+                                                             conversations started in the
+                                                             period, on the channel (and
+                                                             write an HTML one with charts)
 python -m engine.log copy --from PATH|URL --to PATH|URL      copy a log, then compare both
 
 Without --db the report reads the log that [log] names in --config FILE (default
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import calendar
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -25,6 +28,7 @@ from engine.log.copy import copy_log
 from engine.log.export import read_log
 from engine.log.port import ConversationStore
 from engine.log.report import report
+from engine.log.summary import Period
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,9 +49,9 @@ def _report(argv: list[str]) -> int:
     parser.add_argument("--db", help="the log: a file or a database URL (default: [log])")
     parser.add_argument("--config", type=Path, help="TOML settings (default: ./supportbot.toml)")
     parser.add_argument("--top", type=int, default=10, help="unanswered questions to list")
-    parser.add_argument("--since", help="HTML report: conversations from this day (YYYY-MM-DD)")
-    parser.add_argument("--until", help="HTML report: up to this day, included (YYYY-MM-DD)")
-    parser.add_argument("--channel", help="HTML report: one channel (telegram, web, ...)")
+    parser.add_argument("--since", help="conversations started from this day (YYYY-MM-DD)")
+    parser.add_argument("--until", help="up to this day, included (YYYY-MM-DD)")
+    parser.add_argument("--channel", help="one channel (telegram, web, ...)")
     parser.add_argument("--html", type=Path, help="also write a self-contained HTML report here")
     args = parser.parse_args(argv)
     # Imported here: the settings import this package, and only this entry point needs them.
@@ -55,28 +59,30 @@ def _report(argv: list[str]) -> int:
 
     config = load_settings(args.config).log
     target = log_config_for(args.db, config) if args.db else config
-    print(report(target, top=args.top).render())
+    start = _day(args.since, "--since")
+    end = _day(args.until, "--until")
+    period = Period(
+        since=start or 0.0,
+        until=math.inf if end is None else end + 86400,
+        channel=args.channel or None,
+    )
+    print(report(target, top=args.top, period=period).render())
     if args.html:
-        _html(target, args.html, args.top, args.since, args.until, args.channel)
+        _html(target, args.html, args.top, period, args.since, args.until)
     return 0
 
 
 def _html(
-    target: LogConfig,
-    path: Path,
-    top: int,
-    since: str | None,
-    until: str | None = None,
-    channel: str | None = None,
+    target: LogConfig, path: Path, top: int, period: Period, since: str | None, until: str | None
 ) -> None:
     from engine import analytics, analytics_html
 
-    start = _day(since, "--since")
-    end = _day(until, "--until")
+    channel = period.channel
 
     async def figures_of(store: ConversationStore) -> analytics.Figures:
+        # The same period as the text report's.
         return await analytics.compute(
-            store, since=start, until=None if end is None else end + 86400, channel=channel
+            store, since=period.since, until=period.until, channel=channel
         )
 
     figures = read_log(target, figures_of)

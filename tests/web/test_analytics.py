@@ -6,10 +6,14 @@ import asyncio
 import calendar
 import csv
 import io
+import itertools
 import re
+import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from html import unescape
 from pathlib import Path
+from typing import cast
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -564,3 +568,137 @@ def analytics_page_as_admin(http: httpx.Client) -> None:
     assert http.get("/console/analytics.csv", params={"table": "nope"}).status_code == 404
     assert http.get("/console/analytics", params={"channel": "fax"}).status_code == 400
     assert http.get("/console/analytics", params={"until": "soon"}).status_code == 400
+
+
+def text_figures(out: str) -> dict[str, object]:
+    """The figures the text report printed that the console shows too."""
+
+    def block(header: str) -> dict[str, int]:
+        lines = out.split(header, 1)[1].splitlines()[1:] if header in out else []
+        rows = [re.fullmatch(r"\s+(\d+)\s+(.+)", line) for line in lines]
+        return {
+            row.group(2): int(row.group(1))
+            for row in itertools.takewhile(lambda r: r is not None, rows)
+            if row
+        }
+
+    def number(pattern: str) -> tuple[str, ...]:
+        found = re.search(pattern, out)
+        return found.groups() if found else ()
+
+    return {
+        "conversations": int(number(r"conversations +\d+ \((\d+) with a customer")[0]),
+        "handed_over": int(number(r"handed over +(\d+) \(")[0]),
+        "handovers": int(number(r"\((\d+) handovers opened\)")[0]),
+        "reasons": block("hand-overs by reason:"),
+        "unanswered": sum(block("top unanswered questions").values()),
+        "ratings": int((number(r"CSAT .*\((\d+) ratings\)") or ("0",))[0]),
+        "resolution": (number(r"resolution rate +([\d.]+)%") or (None,))[0],
+    }
+
+
+def html_figures(html: str) -> dict[str, object]:
+    """The same figures from the HTML report."""
+    main, reasons = html.split("<h2>Hand-overs by reason</h2>", 1)
+    reasons, rest = reasons.split("<h2>Operators</h2>", 1)
+    grouped = rest.split("<h2>What to add next</h2>", 1)[1]
+    ratings = re.search(r"<th>CSAT \(1-5, (\d+) ratings\)</th>", main)
+    resolution = re.search(
+        r"Resolution rate \(the bot&#x27;s last answer stood\)</th><td>(.*?)<", main
+    )
+    assert ratings and resolution
+    return {
+        "conversations": int(
+            re.findall(r"<th>Conversations with a customer message</th><td>(\d+)<", main)[0]
+        ),
+        "handover_rate": re.findall(r"<th>Hand-over rate</th><td>(.*?)</td>", main)[0],
+        "reasons": {
+            name: int(count)
+            for name, count in re.findall(r"<tr><td>([^<]+)</td><td>(\d+)</td>", reasons)
+            if count != "0"
+        },
+        "unanswered": sum(int(n) for n in re.findall(r"<tr><td>(\d+)</td><td>", grouped)),
+        "ratings": int(ratings.group(1)),
+        "resolution": resolution.group(1),
+    }
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        [],
+        ["--channel", "telegram"],
+        ["--channel", "web"],
+        ["--since", "2026-03-03"],
+        ["--until", "2026-03-02"],
+        ["--since", "2026-03-02", "--until", "2026-03-02", "--channel", "telegram"],
+    ],
+)
+def test_the_text_report_the_html_and_the_console_agree(
+    timed_config: LogConfig,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    options: list[str],
+) -> None:
+    """Same period, same channel: the same conversations, hand-overs, reasons, unanswered
+    questions (out of scope included) and CSAT in the text report, the HTML and `compute`."""
+    # An out-of-scope answer: not handed over, still a question the bot could not answer.
+    joke = Conversation(
+        10,
+        "telegram",
+        "user-10",
+        None,
+        DAY2 + 5 * 3600,
+        DAY2 + 5 * 3600 + 5,
+        (
+            Turn(90, 10, "customer", "Tell me a joke", DAY2 + 5 * 3600),
+            Turn(
+                91,
+                10,
+                "bot",
+                "I only help with orders.",
+                DAY2 + 5 * 3600 + 1,
+                action="answer",
+                reason_code="out_of_scope",
+            ),
+        ),
+    )
+
+    async def restore_and_compute() -> analytics.Figures:
+        store = await open_store(timed_config)
+        try:
+            await store.restore([*timed_log(), joke])
+            since = dict(zip(options[::2], options[1::2], strict=True)).get("--since")
+            until = dict(zip(options[::2], options[1::2], strict=True)).get("--until")
+            return await analytics.compute(
+                store,
+                since=calendar.timegm(time.strptime(since, "%Y-%m-%d")) if since else None,
+                until=calendar.timegm(time.strptime(until, "%Y-%m-%d")) + 86400 if until else None,
+                channel=dict(zip(options[::2], options[1::2], strict=True)).get("--channel"),
+            )
+        finally:
+            await store.close()
+
+    figures = asyncio.run(restore_and_compute())
+    page = tmp_path / "report.html"
+    db = timed_config.url
+    assert db is not None
+    assert log_main(["report", "--db", db, "--top", "100", *options, "--html", str(page)]) == 0
+    text = text_figures(capsys.readouterr().out)
+    html = html_figures(page.read_text())
+    groups = dict(analytics.REASON_GROUPS)
+    by_group = Counter({name: count for name, count in figures.reason_groups if count})
+    text_groups: Counter[str] = Counter()
+    for code, count in cast(dict[str, int], text["reasons"]).items():
+        text_groups[next((n for n, c in groups.items() if c == code), "other")] += count
+    assert text["conversations"] == html["conversations"] == figures.conversations
+    assert text["handed_over"] == figures.handed_over
+    assert html["handover_rate"] == analytics_html.rate(figures.handover_rate)
+    assert text["handovers"] == figures.handovers == sum(by_group.values())
+    assert text["reasons"] == dict(figures.reasons)
+    assert text_groups == by_group == Counter(cast(dict[str, int], html["reasons"]))
+    assert text["unanswered"] == html["unanswered"] == len(figures.questions)
+    assert text["ratings"] == html["ratings"] == len(figures.ratings)
+    rate = figures.resolution_rate
+    assert text["resolution"] == (None if rate is None else f"{rate:.1%}"[:-1])
+    assert html["resolution"] == analytics_html.rate(rate)
