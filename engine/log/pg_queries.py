@@ -28,7 +28,7 @@ CONVERSATION_COLUMNS = (
 CONVERSATION_FIELDS = "channel, external_user_id, language, created_at, updated_at, closed_at"
 HANDOVER_COLUMNS = (
     "id, conversation_id, reason, opened_at, closed_at, operator_id, topic_id, reason_code, "
-    "assignee, assigned_at, rating_asked_at, rating, rated_at"
+    "assignee, assigned_at, rating_asked_at, rating, rated_at, announced_assignee"
 )
 OF_CUSTOMER = "SELECT id FROM conversations WHERE channel = $1 AND external_user_id = $2"
 # Rows of every table that an erasure deletes from, so VACUUM can drop them for good.
@@ -171,7 +171,7 @@ async def upsert_conversations(conn: Any, conversations: Sequence[Conversation])
         ],
     )
     await conn.executemany(
-        f"INSERT INTO handovers ({HANDOVER_COLUMNS}) VALUES ({placeholders(13)}) "
+        f"INSERT INTO handovers ({HANDOVER_COLUMNS}) VALUES ({placeholders(14)}) "
         "ON CONFLICT (id) DO UPDATE SET " + _excluded(HANDOVER_COLUMNS.removeprefix("id, ")),
         [
             astuple(h)  # the fields are HANDOVER_COLUMNS, in order

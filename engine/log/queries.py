@@ -29,7 +29,7 @@ _CONVERSATION_COLUMNS = (
 )
 _HANDOVER_COLUMNS = (
     "id, conversation_id, reason, opened_at, closed_at, operator_id, topic_id, reason_code, "
-    "assignee, assigned_at, rating_asked_at, rating, rated_at"
+    "assignee, assigned_at, rating_asked_at, rating, rated_at, announced_assignee"
 )
 # Every table of the log, parents first: the order a copy writes them in.
 TABLES = ("conversations", "turns", "retrieved", "feedback", "handovers")
@@ -351,7 +351,7 @@ async def upsert_conversations(
                     (t.id, t.feedback, t.created_at if t.feedback_at is None else t.feedback_at),
                 )
         await conn.executemany(
-            f"INSERT INTO handovers ({_HANDOVER_COLUMNS}) VALUES ({', '.join('?' * 13)}) "
+            f"INSERT INTO handovers ({_HANDOVER_COLUMNS}) VALUES ({', '.join('?' * 14)}) "
             "ON CONFLICT (id) DO UPDATE SET " + _excluded(_HANDOVER_COLUMNS.removeprefix("id, ")),
             [
                 (
@@ -368,6 +368,7 @@ async def upsert_conversations(
                     h.rating_asked_at,
                     h.rating,
                     h.rated_at,
+                    h.announced_assignee,
                 )
                 for h in c.handovers
             ],

@@ -103,6 +103,9 @@ class Handover:
     rating_asked_at: float | None = None
     rating: int | None = None
     rated_at: float | None = None
+    # The holder the operator desk's forum topic was told of (bot.outbox), so a copy of the log
+    # does not announce every held hand-over again.
+    announced_assignee: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

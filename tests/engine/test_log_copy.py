@@ -186,3 +186,34 @@ def test_the_command_line_copies_both_ways(tmp_path: Path, postgres_url: str) ->
 def test_copying_a_log_onto_itself_is_refused(tmp_path: Path) -> None:
     path = str(tmp_path / "x.db")
     assert main(["copy", "--from", path, "--to", path, "--no-progress"]) == 1
+
+
+async def test_hand_over_holders_ratings_and_announcements_survive_a_copy(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    source = tmp_path / "source.db"
+    async with await open_store(LogConfig(path=source)) as log:
+        c = await log.start_conversation("telegram", "held")
+        await log.add_turn(c, "customer", "a person, please")
+        rated = await log.open_handover(c, "human_requested", topic_id=9)
+        await log.assign_handover(rated, "olaf")
+        await log.close_handover(rated, operator_id="olaf")
+        await log.ask_rating(rated)
+        assert await log.rate_handover(rated, 4)
+        held = await log.open_handover(c, "human_requested", topic_id=9)
+        await log.assign_handover(held, "ann")
+        assert await log.claim_assignment_notice(held, "ann")  # announced in its topic
+    there = await copy_log(LogConfig(path=source), LogConfig(url=postgres_url))
+    back_config = LogConfig(path=tmp_path / "back.db")
+    back = await copy_log(LogConfig(url=postgres_url), back_config)
+    assert there.identical and back.identical
+    async with await open_store(back_config) as log:
+        copied = await log.get_conversation(c)
+        assert copied is not None
+        first, second = copied.handovers
+        assert (first.assignee, first.operator_id, first.rating) == ("olaf", "olaf", 4)
+        assert None not in (first.assigned_at, first.rating_asked_at, first.rated_at)
+        assert (second.id, second.assignee, second.closed_at) == (held, "ann", None)
+        # Announced before the copy: the outbox must not say "Taken by ann" again.
+        assert second.announced_assignee == "ann"
+        assert not await log.claim_assignment_notice(held, "ann")
