@@ -19,6 +19,7 @@ from engine.log import Conversation, ConversationLog
 from engine.settings import WebConfig
 from tests.ports import free_port
 from tests.web.conftest import HashKb
+from tests.web.console_helpers import open_handover
 from tests.web.server import WebServer, serve_web
 
 HOSTILE = '<script>alert("x")</script><b>bold</b>'
@@ -177,24 +178,6 @@ def test_the_session_cookie_is_secure_httponly_and_lax(tmp_path: Path, hash_kb: 
         assert flag in cookie, cookie
     assert page.headers["x-frame-options"] == "DENY"
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
-
-
-def open_handover(site: WebServer, user: str, text: str, *, handover: bool = True) -> int:
-    with site.client(site.keys.chat) as api:
-        reply = api.post(
-            "/v1/chat/completions",
-            json={
-                "model": "supportbot",
-                "messages": [{"role": "user", "content": text}],
-                "user": user,
-            },
-        )
-        assert reply.status_code == 200, reply.text
-        conversation = int(reply.json()["supportbot"]["conversation_id"])
-        if handover:
-            handed = api.post(f"/api/conversations/{conversation}/handover", json={})
-            assert handed.status_code == 200, handed.text
-    return conversation
 
 
 def read_log(path: Path, conversation_id: int) -> Conversation:

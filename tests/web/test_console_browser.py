@@ -13,6 +13,7 @@ from playwright import async_api as playwright
 from bot.web.users import UserStore
 from engine.log import ConversationLog
 from tests.web.conftest import HashKb
+from tests.web.console_helpers import browser_sign_in, open_handover
 from tests.web.server import serve_web
 from tests.web.test_browser import chromium  # noqa: F401  the fixture
 from tests.web.test_console import HOSTILE, PASSWORD, console_config
@@ -30,28 +31,13 @@ async def test_an_operator_takes_answers_and_resolves_a_handover_in_the_browser(
     shots.mkdir()
     with serve_web(tmp_path, kb_dir, embedder, config=config) as web:
         # The simulated customer: asks, then asks for a person, over the API.
-        with web.client(web.keys.chat) as api:
-            reply = api.post(
-                "/v1/chat/completions",
-                json={
-                    "model": "supportbot",
-                    "messages": [{"role": "user", "content": HOSTILE}],
-                    "user": "kim",
-                },
-            )
-            conversation = int(reply.json()["supportbot"]["conversation_id"])
-            assert api.post(f"/api/conversations/{conversation}/handover", json={}).is_success
+        conversation = open_handover(web, "kim", HOSTILE)
         async with playwright.async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=str(chromium))
             page = await browser.new_page(viewport={"width": 1100, "height": 800})
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
-            await page.goto(f"{web.url}/console")
-            assert page.url.endswith("/console/login")
-            await page.screenshot(path=shots / "1-login.png", full_page=True)
-            await page.fill("input[name=name]", "ann")
-            await page.fill("input[name=password]", PASSWORD)
-            await page.click("button:has-text('Sign in')")
+            await browser_sign_in(page, web.url, "ann", PASSWORD, shot=shots / "1-login.png")
             link = page.locator(f"a[href='/console/conversations/{conversation}']")
             await link.wait_for()
             await page.screenshot(path=shots / "2-inbox.png", full_page=True)

@@ -21,15 +21,9 @@ from bot.web.knowledge_admin import KnowledgeAdmin
 from bot.web.users import UserStore
 from retrieval.store import KbChange, current_version, read_changes, version_entries
 from tests.web.conftest import HashKb
+from tests.web.console_helpers import ask, open_handover
 from tests.web.server import WebServer, serve_web
-from tests.web.test_console import (
-    HOSTILE,
-    PASSWORD,
-    console_config,
-    open_handover,
-    read_log,
-    sign_in,
-)
+from tests.web.test_console import HOSTILE, PASSWORD, console_config, read_log, sign_in
 from training.data import export_training_sets
 
 ENTRY = "/console/knowledge/entry?id=warranty-length"
@@ -282,21 +276,6 @@ def test_canned_and_suggested_replies_on_the_conversation_page(
     assert CannedReplies(site.config.users_path).all() == []
 
 
-def _ask(site: WebServer, user: str, text: str) -> tuple[int, str]:
-    with site.client(site.keys.chat) as api:
-        reply = api.post(
-            "/v1/chat/completions",
-            json={
-                "model": "supportbot",
-                "messages": [{"role": "user", "content": text}],
-                "user": user,
-            },
-        )
-        assert reply.status_code == 200, reply.text
-        body = reply.json()
-        return int(body["supportbot"]["conversation_id"]), body["choices"][0]["message"]["content"]
-
-
 def test_an_operators_answer_becomes_an_entry_the_bot_answers_from(site: WebServer) -> None:
     conversation = open_handover(site, "kim", UNKNOWN)
     assert read_log(site.log_path, conversation).turns[1].action != "answer"
@@ -374,7 +353,7 @@ def test_an_operators_answer_becomes_an_entry_the_bot_answers_from(site: WebServ
         (UNKNOWN, entry_id, None, "log"),
     ]
     # A new customer asks the same question: the bot answers from the new entry.
-    asked, answer = _ask(site, "lea", UNKNOWN)
+    asked, answer = ask(site, "lea", UNKNOWN)
     assert answer == REPLY
     bot = next(t for t in read_log(site.log_path, asked).turns if t.role == "bot")
     assert bot.action == "answer" and bot.retrieved[0].faq_id == entry_id

@@ -15,28 +15,11 @@ from playwright.async_api import FilePayload
 from bot.web.users import UserStore
 from retrieval.store import read_changes
 from tests.web.conftest import HashKb
-from tests.web.server import WebServer, serve_web
+from tests.web.console_helpers import ask, browser_sign_in
+from tests.web.server import serve_web
 from tests.web.test_browser import chromium  # noqa: F401  the fixture
 from tests.web.test_console import PASSWORD, console_config
 from tests.web.test_console_knowledge import REPLY, UNKNOWN
-
-
-def _ask(web: WebServer, user: str, text: str, *, handover: bool = False) -> tuple[int, str]:
-    """A simulated customer on the web API: asks, and asks for a person when told to."""
-    with web.client(web.keys.chat) as api:
-        reply = api.post(
-            "/v1/chat/completions",
-            json={
-                "model": "supportbot",
-                "messages": [{"role": "user", "content": text}],
-                "user": user,
-            },
-        )
-        assert reply.status_code == 200, reply.text
-        conversation = int(reply.json()["supportbot"]["conversation_id"])
-        if handover:
-            assert api.post(f"/api/conversations/{conversation}/handover", json={}).is_success
-        return conversation, str(reply.json()["choices"][0]["message"]["content"])
 
 
 async def test_an_answer_becomes_an_entry_the_bot_then_answers_from_in_the_browser(
@@ -50,17 +33,14 @@ async def test_an_answer_becomes_an_entry_the_bot_then_answers_from_in_the_brows
     shots = tmp_path / "screenshots"
     shots.mkdir()
     with serve_web(tmp_path, kb_dir, embedder, config=config) as web:
-        conversation, first = _ask(web, "kim", UNKNOWN, handover=True)
+        conversation, first = ask(web, "kim", UNKNOWN, handover=True)
         assert first != REPLY
         async with playwright.async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=str(chromium))
             page = await browser.new_page(viewport={"width": 1100, "height": 800})
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
-            await page.goto(f"{web.url}/console/login")
-            await page.fill("input[name=name]", "ann")
-            await page.fill("input[name=password]", PASSWORD)
-            await page.click("button:has-text('Sign in')")
+            await browser_sign_in(page, web.url, "ann", PASSWORD)
             await page.locator("a:has-text('Knowledge')").wait_for()
 
             # The knowledge pages: entries, a search, one entry, the import with its problems.
@@ -127,7 +107,7 @@ async def test_an_answer_becomes_an_entry_the_bot_then_answers_from_in_the_brows
             await browser.close()
             assert errors == []
         # The next customer who asks the same question gets the bot's answer: the entry.
-        _, answer = _ask(web, "lea", UNKNOWN)
+        _, answer = ask(web, "lea", UNKNOWN)
         assert answer == REPLY
     learned = [c for c in read_changes(kb_dir) if c.origin == "conversation"]
     assert [(c.conversation_id, c.operator) for c in learned] == [(conversation, "ann")]

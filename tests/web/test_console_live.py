@@ -16,12 +16,12 @@ from bot.web.users import UserStore
 from engine.log import LogConfig, open_store
 from engine.log.activity import ActivityEvent, ActivityMark
 from tests.web.conftest import HashKb
+from tests.web.console_helpers import ask, browser_sign_in, open_handover
 from tests.web.server import WebServer, serve_web
 from tests.web.test_browser import chromium  # noqa: F401  the fixture
 from tests.web.test_console import (  # noqa: F401  site: the fixture
     PASSWORD,
     console_config,
-    open_handover,
     sign_in,
     site,
 )
@@ -86,20 +86,6 @@ def test_the_event_stream_is_behind_sign_in(site: WebServer) -> None:  # noqa: F
     assert response.status_code == 303 and response.headers["location"] == "/console/login"
 
 
-def customer_writes(web: WebServer, user: str, text: str) -> int:
-    with web.client(web.keys.chat) as api:
-        reply = api.post(
-            "/v1/chat/completions",
-            json={
-                "model": "supportbot",
-                "messages": [{"role": "user", "content": text}],
-                "user": user,
-            },
-        )
-        assert reply.status_code == 200, reply.text
-        return int(reply.json()["supportbot"]["conversation_id"])
-
-
 async def test_the_inbox_and_a_transcript_update_without_a_reload(
     tmp_path: Path,
     hash_kb: HashKb,
@@ -117,10 +103,7 @@ async def test_the_inbox_and_a_transcript_update_without_a_reload(
             await page.add_init_script(COUNT_OPEN_STREAMS)
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
-            await page.goto(f"{web.url}/console/login")
-            await page.fill("input[name=name]", "ann")
-            await page.fill("input[name=password]", PASSWORD)
-            await page.click("button:has-text('Sign in')")
+            await browser_sign_in(page, web.url, "ann", PASSWORD)
             await page.get_by_text("Nothing here.").wait_for()
             # A mark on the window: a reload would drop it.
             await page.evaluate("window.notReloaded = true")
@@ -136,7 +119,7 @@ async def test_the_inbox_and_a_transcript_update_without_a_reload(
             await page.get_by_text("My parcel is late & <i>lost</i>").wait_for()
             await page.evaluate("window.notReloaded = true")
             await page.wait_for_function(STREAM_OPEN)
-            again = await asyncio.to_thread(customer_writes, web, "kim", "Hello? Anyone there?")
+            again, _ = await asyncio.to_thread(ask, web, "kim", "Hello? Anyone there?")
             assert again == conversation
             await page.get_by_text("Hello? Anyone there?").wait_for(timeout=30_000)
             assert await page.evaluate("window.notReloaded === true")

@@ -1,0 +1,49 @@
+"""Steps the console tests share: a customer asking over the web API (and opening a hand-over),
+and signing in to the console in a browser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright import async_api as playwright
+
+from tests.web.server import WebServer
+
+
+def ask(web: WebServer, user: str, text: str, *, handover: bool = False) -> tuple[int, str]:
+    """A simulated customer on the web API: asks, then asks for a person when `handover` says
+    so; the conversation's id and the bot's reply."""
+    with web.client(web.keys.chat) as api:
+        reply = api.post(
+            "/v1/chat/completions",
+            json={
+                "model": "supportbot",
+                "messages": [{"role": "user", "content": text}],
+                "user": user,
+            },
+        )
+        assert reply.status_code == 200, reply.text
+        body = reply.json()
+        conversation = int(body["supportbot"]["conversation_id"])
+        if handover:
+            handed = api.post(f"/api/conversations/{conversation}/handover", json={})
+            assert handed.status_code == 200, handed.text
+        return conversation, str(body["choices"][0]["message"]["content"])
+
+
+def open_handover(web: WebServer, user: str, text: str, *, handover: bool = True) -> int:
+    """The customer asks and opens a hand-over (only asks with `handover=False`); the id."""
+    return ask(web, user, text, handover=handover)[0]
+
+
+async def browser_sign_in(
+    page: playwright.Page, url: str, name: str, password: str, *, shot: Path | None = None
+) -> None:
+    """Open the console, land on its sign-in form (a screenshot of it to `shot`), sign in."""
+    await page.goto(f"{url}/console")
+    assert page.url.endswith("/console/login"), page.url
+    if shot is not None:
+        await page.screenshot(path=shot, full_page=True)
+    await page.fill("input[name=name]", name)
+    await page.fill("input[name=password]", password)
+    await page.click("button:has-text('Sign in')")
