@@ -27,6 +27,7 @@ import uvicorn
 
 from bot.web.access import Services
 from bot.web.app import create_app
+from bot.web.console_upgrade import import_old_console
 from bot.web.keys import SCOPES, KeyStore
 from bot.web.knowledge_admin import KnowledgeAdmin
 from bot.web.limits import RateLimiter
@@ -61,6 +62,8 @@ async def serve(settings: Settings) -> None:
         knowledge = KnowledgeAdmin(
             engine.knowledge_base, settings.retrieval.kb_dir, settings.retrieval, settings.importing
         )
+        # An older console file's holders and ratings go to the log before the console serves.
+        await import_old_console(UserStore(config.users_path), engine.conversation_log)
         limiter = RateLimiter(config.rate_per_minute, config.rate_burst)
         app = create_app(Services(engine, config, keys, limiter, knowledge))
         server = uvicorn.Server(

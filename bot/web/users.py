@@ -6,7 +6,7 @@ live in the same SQLite file as the accounts, so that several server processes s
 `python -m bot.web users` can change an account while the server runs (a removed account's
 sessions end with it). The file also keeps operators' internal notes. Who holds a hand-over and
 the customer's rating of it live in the conversation log, shared with the Telegram desk (an
-older file's `assignments` and `ratings` tables are left as they are, unread).
+older file's `assignments` and `ratings` tables are moved there once, by bot.web.console_upgrade).
 """
 
 from __future__ import annotations
@@ -59,6 +59,20 @@ class Session:
     user: User
     csrf: str
     expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class OldState:
+    """What an older console file kept that now lives in the conversation log."""
+
+    # (hand-over id, console user name) of hand-overs taken in the console.
+    assignments: list[tuple[int, str]]
+    # (hand-over id, score or None while awaited) of ratings asked for on resolving.
+    ratings: list[tuple[int, int | None]]
+
+
+# An older file's tables, and the names they keep once their rows are in the log.
+_OLD_TABLES = {"assignments": "imported_assignments", "ratings": "imported_ratings"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +195,41 @@ class UserStore:
                 (conversation_id,),
             ).fetchall()
         return [Note(*row) for row in rows]
+
+    def old_state(self) -> OldState | None:
+        """The hand-over holders and ratings of an older console file; None when there are none
+        (a new file, or one moved to the log already)."""
+        with self._connect() as conn:
+            tables = {
+                row[0]
+                for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+            if not tables & _OLD_TABLES.keys():
+                return None
+            assignments: list[tuple[int, str]] = []
+            ratings: list[tuple[int, int | None]] = []
+            if "assignments" in tables:
+                assignments = [
+                    (int(h), str(name))
+                    for h, name in conn.execute(
+                        "SELECT handover_id, name FROM assignments ORDER BY handover_id"
+                    )
+                ]
+            if "ratings" in tables:
+                ratings = [
+                    (int(h), None if score is None else int(score))
+                    for h, score in conn.execute(
+                        "SELECT handover_id, score FROM ratings ORDER BY handover_id"
+                    )
+                ]
+        return OldState(assignments, ratings)
+
+    def retire_old_state(self) -> None:
+        """Rename an older file's tables once their rows are in the log: kept, never read."""
+        with self._connect() as conn:
+            for old, new in _OLD_TABLES.items():
+                with contextlib.suppress(sqlite3.OperationalError):  # absent: nothing to move
+                    conn.execute(f"ALTER TABLE {old} RENAME TO {new}")
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
