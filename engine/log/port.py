@@ -175,6 +175,11 @@ class ConversationStore(Protocol):
         """The customer's most recent conversation on a channel, if any."""
         ...
 
+    async def open_conversation_id(self, channel: str, external_user_id: str) -> int | None:
+        """The customer's most recent conversation on a channel unless it was closed; None
+        when it was or there is none. One indexed row: no turns are read."""
+        ...
+
     # Hand-overs and the operator desk's topics.
 
     async def open_handover_for(self, conversation_id: int) -> Handover | None:

@@ -501,6 +501,20 @@ class PostgresConversationLog:
         )
         return found
 
+    async def open_conversation_id(self, channel: str, external_user_id: str) -> int | None:
+        """The customer's most recent conversation on a channel unless it was closed (then, or
+        with none, None): one indexed row, no turns read."""
+        row = await self._pool.fetchrow(
+            "SELECT id, closed_at FROM conversations WHERE channel = $1 "
+            "AND external_user_id = $2 ORDER BY id DESC LIMIT 1",
+            channel,
+            external_user_id,
+        )
+        if row is None or row["closed_at"] is not None:
+            return None
+        found: int = row["id"]
+        return found
+
     # Hand-overs and topics.
 
     async def open_handover_for(self, conversation_id: int) -> Handover | None:

@@ -451,6 +451,23 @@ async def select_latest_conversation_id(
     return found
 
 
+async def select_open_conversation_id(
+    conn: aiosqlite.Connection, channel: str, user_id: str
+) -> int | None:
+    """The customer's newest conversation id on a channel unless it is closed, or None."""
+    rows = list(
+        await conn.execute_fetchall(
+            "SELECT id, closed_at FROM conversations WHERE channel = ? AND external_user_id = ? "
+            "ORDER BY id DESC LIMIT 1",
+            (channel, user_id),
+        )
+    )
+    if not rows or rows[0][1] is not None:
+        return None
+    found: int = rows[0][0]
+    return found
+
+
 async def select_open_handover(
     conn: aiosqlite.Connection, column: Literal["conversation_id", "topic_id"], value: int
 ) -> Handover | None:

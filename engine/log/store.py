@@ -373,6 +373,12 @@ class ConversationLog:
         async with self._snapshot() as conn:
             return await queries.select_latest_conversation_id(conn, channel, external_user_id)
 
+    async def open_conversation_id(self, channel: str, external_user_id: str) -> int | None:
+        """The customer's most recent conversation on a channel unless it was closed (then, or
+        with none, None): one indexed row, no turns read."""
+        async with self._snapshot() as conn:
+            return await queries.select_open_conversation_id(conn, channel, external_user_id)
+
     async def open_handover_for(self, conversation_id: int) -> Handover | None:
         """The conversation's handover that is still open, if any."""
         async with self._snapshot() as conn:

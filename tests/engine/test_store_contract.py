@@ -173,6 +173,26 @@ async def test_a_conversation_round_trips_with_everything_it_records(
     assert await store.get_conversation(conversation + 100) is None
 
 
+async def test_the_open_conversation_is_the_newest_unless_closed(
+    store: ConversationStore,
+) -> None:
+    assert await store.open_conversation_id("web", "42") is None
+    older = await store.start_conversation("web", "42")
+    assert await store.open_conversation_id("web", "42") == older
+    newest = await store.start_conversation("web", "42")
+    await store.start_conversation("web", "43")
+    await store.start_conversation("telegram", "42")
+    assert await store.open_conversation_id("web", "42") == newest
+    await store.close_conversation(newest)
+    # The older one is still open, but a closed newest one means a new conversation is due.
+    assert await store.open_conversation_id("web", "42") is None
+    assert await store.latest_conversation_id("web", "42") == newest
+    again = await store.start_conversation("web", "42")
+    assert await store.open_conversation_id("web", "42") == again
+    await store.erase_customer("web", "42")
+    assert await store.open_conversation_id("web", "42") is None
+
+
 async def test_bad_writes_are_refused_the_same_way(store: ConversationStore) -> None:
     conversation = await store.start_conversation("telegram", "1")
     question = await store.add_turn(conversation, "customer", "hi")
