@@ -34,11 +34,11 @@ Said = TextDelta | FinalReply | Relayed
 async def conversation_of(services: Services, external_user_id: str) -> int:
     """The customer's open conversation; a new one after a conversation was closed."""
     engine = services.engine
-    conversation = await engine.conversation(CHANNEL, external_user_id)
-    found = await engine.conversation_log.get_conversation(conversation)
-    if found is not None and found.closed_at is not None:
-        conversation = await engine.conversation(CHANNEL, external_user_id, new=True)
-    return conversation
+    # One indexed row per message: reading the conversation would load all its turns.
+    found = await engine.conversation_log.open_conversation_id(CHANNEL, external_user_id)
+    if found is not None:
+        return found
+    return await engine.conversation(CHANNEL, external_user_id, new=True)
 
 
 async def say(services: Services, external_user_id: str, text: str) -> AsyncGenerator[Said, None]:
