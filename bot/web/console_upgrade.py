@@ -30,8 +30,8 @@ async def import_old_console(users: UserStore, store: ConversationStore) -> Impo
     """Bring an older console file's state into the log; None when there was none.
 
     A holder is kept for hand-overs still open (noted as announced: the topic was told when it
-    was taken); a rating asked for is asked again in the log (its window starts now) and a
-    given score is stored, dated now.
+    was taken); ratings keep the times they were asked for and given, so CSAT stays in its
+    period and an old question's window is not opened again.
     """
     old = users.old_state()
     if old is None:
@@ -40,12 +40,12 @@ async def import_old_console(users: UserStore, store: ConversationStore) -> Impo
     for handover_id, name in old.assignments:
         held = await store.assign_handover(handover_id, name, take_over=False, announced=True)
         holders += held == name
-    for handover_id, score in old.ratings:
+    for handover_id, asked_at, score, rated_at in old.ratings:
         try:
-            await store.ask_rating(handover_id)
+            await store.ask_rating(handover_id, at=asked_at)
         except ValueError:  # the log has no such hand-over (erased): nothing to keep
             continue
-        if score is None or await store.rate_handover(handover_id, score):
+        if score is None or await store.rate_handover(handover_id, score, at=rated_at):
             ratings += 1
     users.retire_old_state()
     done = Imported(holders, ratings)

@@ -67,8 +67,8 @@ class OldState:
 
     # (hand-over id, console user name) of hand-overs taken in the console.
     assignments: list[tuple[int, str]]
-    # (hand-over id, score or None while awaited) of ratings asked for on resolving.
-    ratings: list[tuple[int, int | None]]
+    # (hand-over id, when asked, score or None while awaited, when given) of ratings.
+    ratings: list[tuple[int, float, int | None, float | None]]
 
 
 # An older file's tables, and the names they keep once their rows are in the log.
@@ -207,7 +207,7 @@ class UserStore:
             if not tables & _OLD_TABLES.keys():
                 return None
             assignments: list[tuple[int, str]] = []
-            ratings: list[tuple[int, int | None]] = []
+            ratings: list[tuple[int, float, int | None, float | None]] = []
             if "assignments" in tables:
                 assignments = [
                     (int(h), str(name))
@@ -217,9 +217,10 @@ class UserStore:
                 ]
             if "ratings" in tables:
                 ratings = [
-                    (int(h), None if score is None else int(score))
-                    for h, score in conn.execute(
-                        "SELECT handover_id, score FROM ratings ORDER BY handover_id"
+                    (int(h), float(asked), *((None, None) if score is None else (int(score), at)))
+                    for h, asked, score, at in conn.execute(
+                        "SELECT handover_id, asked_at, score, rated_at FROM ratings "
+                        "ORDER BY handover_id"
                     )
                 ]
         return OldState(assignments, ratings)

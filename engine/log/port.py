@@ -130,13 +130,14 @@ class ConversationStore(Protocol):
         true once per change of holder, for one of several processes asking."""
         ...
 
-    async def ask_rating(self, handover_id: int) -> None:
-        """Note that the customer was asked to rate a handover (the first time counts)."""
+    async def ask_rating(self, handover_id: int, *, at: float | None = None) -> None:
+        """Note that the customer was asked to rate a handover (the first time counts), now or
+        `at` (Unix seconds, for state brought over from elsewhere)."""
         ...
 
-    async def rate_handover(self, handover_id: int, score: int) -> bool:
+    async def rate_handover(self, handover_id: int, score: int, *, at: float | None = None) -> bool:
         """Store the customer's rating (1-5) of a handover they were asked to rate; False when
-        it was not asked for or is rated already (the first answer counts)."""
+        it was not asked for or is rated already (the first answer counts). Dated now or `at`."""
         ...
 
     async def assign_topic(self, handover_id: int, topic_id: int) -> None:

@@ -370,25 +370,26 @@ class PostgresConversationLog:
         )
         return bool(status == "UPDATE 1")
 
-    async def ask_rating(self, handover_id: int) -> None:
-        """Note that the customer was asked to rate a handover (the first time counts)."""
+    async def ask_rating(self, handover_id: int, *, at: float | None = None) -> None:
+        """Note that the customer was asked to rate a handover (the first time counts), now or
+        `at` (Unix seconds, for state brought over from elsewhere)."""
         status = await self._pool.execute(
             "UPDATE handovers SET rating_asked_at = coalesce(rating_asked_at, $1) WHERE id = $2",
-            time.time(),
+            time.time() if at is None else at,
             handover_id,
         )
         if status == "UPDATE 0":
             raise ValueError(f"no handover {handover_id}; use the id open_handover returned")
 
-    async def rate_handover(self, handover_id: int, score: int) -> bool:
+    async def rate_handover(self, handover_id: int, score: int, *, at: float | None = None) -> bool:
         """Store the customer's rating (1-5) of a handover they were asked to rate; False when
-        it was not asked for or is rated already (the first answer counts)."""
+        it was not asked for or is rated already (the first answer counts). Dated now or `at`."""
         check_rating(score)
         status = await self._pool.execute(
             "UPDATE handovers SET rating = $1, rated_at = $2 WHERE id = $3 AND rating IS NULL "
             "AND rating_asked_at IS NOT NULL",
             score,
-            time.time(),
+            time.time() if at is None else at,
             handover_id,
         )
         return bool(status == "UPDATE 1")

@@ -294,16 +294,17 @@ class ConversationLog:
         )
         return claimed
 
-    async def ask_rating(self, handover_id: int) -> None:
-        """Note that the customer was asked to rate a handover (the first time counts)."""
-        now = time.time()
+    async def ask_rating(self, handover_id: int, *, at: float | None = None) -> None:
+        """Note that the customer was asked to rate a handover (the first time counts), now or
+        `at` (Unix seconds, for state brought over from elsewhere)."""
+        now = time.time() if at is None else at
         await self._writer.submit(lambda conn: queries.ask_rating(conn, handover_id, now))
 
-    async def rate_handover(self, handover_id: int, score: int) -> bool:
+    async def rate_handover(self, handover_id: int, score: int, *, at: float | None = None) -> bool:
         """Store the customer's rating (1-5) of a handover they were asked to rate; False when
-        it was not asked for or is rated already (the first answer counts)."""
+        it was not asked for or is rated already (the first answer counts). Dated now or `at`."""
         check_rating(score)
-        now = time.time()
+        now = time.time() if at is None else at
         rated: bool = await self._writer.submit(
             lambda conn: queries.rate_handover(conn, handover_id, score, now)
         )

@@ -312,6 +312,12 @@ async def test_a_resolved_handover_takes_one_rating(store: ConversationStore) ->
     other = await store.open_handover(conversation, "negative_sentiment")
     await store.close_handover(other)
     assert await store.awaiting_rating(conversation, since=0) is None
+    # Brought over from elsewhere (an older console): the original times are kept.
+    await store.ask_rating(other, at=1000.0)
+    assert await store.rate_handover(other, 2, at=1500.0)
+    dated = await store.get_conversation(conversation)
+    assert dated is not None
+    assert (dated.handovers[1].rating_asked_at, dated.handovers[1].rated_at) == (1000.0, 1500.0)
 
 
 async def test_delivery_and_idempotent_customer_turns(store: ConversationStore) -> None:

@@ -56,7 +56,7 @@ async def test_an_old_console_files_holders_and_ratings_move_to_the_log(tmp_path
             conn.executemany(
                 "INSERT INTO ratings VALUES (?, ?, ?, ?, ?)",
                 [
-                    (rated, rated_c, now, 4, now),
+                    (rated, rated_c, now - 86400, 4, now - 86000),
                     (awaited, awaited_c, now, None, None),
                     (999, 999, now, 5, now),  # erased from the log since
                 ],
@@ -71,6 +71,10 @@ async def test_an_old_console_files_holders_and_ratings_move_to_the_log(tmp_path
         # Announced when it was taken: the outbox does not post it in the topic again.
         assert taken.announced_assignee == "olaf"
         assert await log.handover_ratings() == [4]
+        # Dated as before: CSAT stays in the period it was given in.
+        assert await log.handover_ratings(since=now - 3600) == []
+        before = await log.get_conversation(rated_c)
+        assert before is not None and before.handovers[0].rated_at == now - 86000
         # The awaited rating is collected: "5" is a rating, not a question for the bot.
         collected = await take_rating(log, awaited_c, "5")
         assert collected is not None and collected.handover_id == awaited
