@@ -221,18 +221,21 @@ class SteadyChats:
             return
         chat = call["chat_id"]
         waiting = self._open.get(chat)
+        if waiting is None:
+            return
+        kind = _kind(self._notes, call.get("text", "")) if call.method == "sendMessage" else ""
+        if kind in ("recovery", "flood", "handover"):
+            # A note, such as the hand-over notice after an answer: no reply of its own.
+            self.counts[kind] += 1
+            return
         if not waiting:
-            if waiting is not None and call.method == "sendMessage":
+            if call.method == "sendMessage":
                 self.unexpected.append((chat, call.get("text", "")))
             return
         question = waiting[0]
         if not question.shown_at:
             question.shown_at = call.time
         if call.method != "sendMessage":
-            return
-        kind = _kind(self._notes, call.get("text", ""))
-        if kind != "answer" and kind != "apology":
-            self.counts[kind] += 1
             return
         if kind == "apology":
             self.counts["apology"] += 1
@@ -283,5 +286,6 @@ def steady_summary(chats: SteadyChats) -> dict[str, Any]:
         "lost": sum(1 for q in questions if not q.replies),
         "duplicated": len(chats.unexpected),
         "flood_notices": chats.counts["flood"],
+        "handover_notices": chats.counts["handover"],
         "apologies": chats.counts["apology"],
     }
