@@ -616,18 +616,6 @@ class PostgresConversationLog:
                 table: int(await conn.fetchval(f"SELECT count(*) FROM {table}")) for table in TABLES
             }
 
-    async def restore(self, conversations: Sequence[Conversation]) -> None:
-        """Write exported conversations with their ids in one transaction, replacing rows with
-        the same ids; text is stored as given."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            await upsert_conversations(conn, conversations)
-            for table in ("conversations", "turns", "handovers"):
-                # Ids written explicitly do not move the sequence: move it past them.
-                await conn.execute(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), m) "
-                    f"FROM (SELECT max(id) AS m FROM {table}) s "
-                    f"WHERE m > (SELECT last_value FROM {sequence_name(table)})"
-                )
     async def summarise(self, period: Period) -> LogSummary:
         """The aggregates analytics shows for a period, computed by PostgreSQL in one snapshot."""
         values = postgres_parameters(period)
@@ -663,3 +651,15 @@ class PostgresConversationLog:
             )
         return activity_from_rows(after, turns, handovers, changed)
 
+    async def restore(self, conversations: Sequence[Conversation]) -> None:
+        """Write exported conversations with their ids in one transaction, replacing rows with
+        the same ids; text is stored as given."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await upsert_conversations(conn, conversations)
+            for table in ("conversations", "turns", "handovers"):
+                # Ids written explicitly do not move the sequence: move it past them.
+                await conn.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), m) "
+                    f"FROM (SELECT max(id) AS m FROM {table}) s "
+                    f"WHERE m > (SELECT last_value FROM {sequence_name(table)})"
+                )
