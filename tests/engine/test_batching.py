@@ -80,7 +80,10 @@ async def test_batcher_splits_results_per_caller_and_shares_errors() -> None:
 
 
 async def test_a_caller_that_gives_up_does_not_stop_the_others() -> None:
-    batcher = SearchBatcher(lambda qs: [result(q) for q in qs], max_wait_s=0.01)
+    def search(queries: list[str]) -> list[SearchResult]:
+        return [result(q) for q in queries]
+
+    batcher = SearchBatcher(search, max_wait_s=0.01)
     impatient = asyncio.create_task(batcher.search(["a"]))
     patient = asyncio.create_task(batcher.search(["b"]))
     await asyncio.sleep(0)
