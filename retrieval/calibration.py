@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -207,9 +208,22 @@ def off_topic_ceiling(
     of the customers' own questions (in banking77, whose 77 intents sit close together, the
     held-out evidence alone asked for 0.69 while no off-topic message passed 0.52)."""
     state = _reduced(entries, row_entry, vectors, np.arange(len(row_entry)), embedder)
-    texts = list(OFF_TOPIC)
-    found = candidates(state, texts, embedder.encode(texts), config, weights)
+    found = candidates(state, list(OFF_TOPIC), off_topic_vectors(embedder), config, weights)
     return round(float(_top(found, weights).max()) + OFF_TOPIC_MARGIN, 4)
+
+
+# The off-topic messages as each embedder (object) encoded them: they never change, so a
+# process that imports again (the service, the console, retraining) embeds only what changed.
+_OFF_TOPIC_VECTORS: weakref.WeakKeyDictionary[Embedder, Vectors] = weakref.WeakKeyDictionary()
+
+
+def off_topic_vectors(embedder: Embedder) -> Vectors:
+    """The shipped off-topic messages embedded by `embedder`, encoded once per embedder."""
+    vectors = _OFF_TOPIC_VECTORS.get(embedder)
+    if vectors is None:
+        vectors = embedder.encode(list(OFF_TOPIC))
+        _OFF_TOPIC_VECTORS[embedder] = vectors
+    return vectors
 
 
 def _reduced(
