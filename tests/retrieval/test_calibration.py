@@ -9,6 +9,7 @@ import numpy as np
 
 from retrieval import ImportConfig, KnowledgeBase, RetrievalConfig, import_paths
 from retrieval.calibration import (
+    OUT_OF_SCOPE_MARGIN,
     PLAIN,
     calibrate,
     choose_threshold,
@@ -126,7 +127,7 @@ def test_languages_of_a_knowledge_base() -> None:
     assert unread_languages("/models/my-own", frozenset({"zh"})) == set()
 
 
-def test_the_threshold_is_halfway_between_held_out_scores_under_an_off_topic_ceiling() -> None:
+def test_the_threshold_is_halfway_between_held_out_scores_within_a_margin_of_out_of_scope() -> None:
     embedder = HashEmbedder()
     questions = [q for qs in TOPICS.values() for q in qs]
     row_entry = np.repeat(np.arange(len(TOPICS), dtype=np.int32), 4)
@@ -141,20 +142,53 @@ def test_the_threshold_is_halfway_between_held_out_scores_under_an_off_topic_cei
         if int(found.entries[int(np.argmax(scores))]) == gold:
             own.append(float(scores.max()))
             other.append(float(scores[found.entries != gold].max()))
-    halfway = round((np.percentile(other, 50) + np.percentile(own, 25)) / 2, 4)
+    median = float(np.percentile(other, 50))
+    halfway = (median + float(np.percentile(own, 25))) / 2
+    expected = round(min(halfway, median + OUT_OF_SCOPE_MARGIN), 4)
 
     ceiling = off_topic_ceiling(entries, row_entry, vectors, embedder, config, weights)
 
-    assert choose_threshold(evidence, weights) == halfway
+    assert choose_threshold(evidence, weights, floor=0.0) == expected
     assert calibrate(entries, row_entry, vectors, embedder, config).threshold == min(
-        halfway, ceiling
+        expected, ceiling
     )
+
+
+def test_tight_paraphrases_hold_the_threshold_a_margin_above_the_other_entries() -> None:
+    # Each entry's alternatives are its own question with one word added: halfway to their
+    # own score (near 1) would refuse customers who word it differently.
+    embedder = HashEmbedder()
+    entries = [
+        FaqEntry(topic, qs[0], "answer", (f"{qs[0]} now", f"so {qs[0]}", f"{qs[0]} today"))
+        for topic, qs in TOPICS.items()
+    ]
+    row_entry = np.repeat(np.arange(len(entries), dtype=np.int32), 4)
+    vectors = embedder.encode([q for e in entries for q in e.questions])
+    config = RetrievalConfig(default_threshold=0.0)
+    evidence = gather_evidence(entries, row_entry, vectors, embedder, config)
+    weights, _ = choose_weights(evidence, config)
+    other = [
+        float(f.scores(weights)[f.entries != gold].max())
+        for f, gold in zip(evidence.held, evidence.gold, strict=True)
+    ]
+    median = float(np.percentile(other, 50))
+    assert median + OUT_OF_SCOPE_MARGIN < 0.9
+
+    assert choose_threshold(evidence, weights, floor=0.0) == round(median + OUT_OF_SCOPE_MARGIN, 4)
+    # The configured default raises the base the margin is added to.
+    floor = median + 0.1
+    assert choose_threshold(evidence, weights, floor) == round(floor + OUT_OF_SCOPE_MARGIN, 4)
 
 
 def test_far_from_every_off_topic_message_the_ceiling_holds_the_threshold_down() -> None:
     embedder = HashEmbedder(dim=4096)  # wide, so that no off-topic word shares a bucket
     words = ["zorblax", "quintrel", "vampex", "glorphin", "brindlewop"]
-    entries = [FaqEntry(w, f"{w} {w}", "answer", (w, f"{w} {w} {w}", f"{w}!")) for w in words]
+    # A shared word puts the other entries near, so the held-out evidence asks for more than
+    # the off-topic messages (none shares a word with them) need.
+    entries = [
+        FaqEntry(w, f"plonk {w} {w}", "answer", (f"plonk {w}", f"plonk {w} {w} {w}", f"{w}!"))
+        for w in words
+    ]
     row_entry = np.repeat(np.arange(len(entries), dtype=np.int32), 4)
     vectors = embedder.encode([q for e in entries for q in e.questions])
     config = RetrievalConfig(default_threshold=0.0)
@@ -164,5 +198,5 @@ def test_far_from_every_off_topic_message_the_ceiling_holds_the_threshold_down()
 
     found = calibrate(entries, row_entry, vectors, embedder, config)
 
-    assert ceiling < choose_threshold(evidence, weights)
+    assert ceiling < choose_threshold(evidence, weights, floor=0.0)
     assert found.threshold == ceiling
