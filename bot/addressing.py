@@ -34,10 +34,18 @@ def _mentions(message: Message) -> set[str]:
     text = message.text or message.caption or ""
     found: set[str] = set()
     for entity in message.entities or message.caption_entities or []:
-        if entity.type in ("mention", "bot_command"):
-            part = entity.extract_from(text)
+        part = _entity_text(text, entity.offset, entity.length)
+        if entity.type in ("mention", "bot_command") and part:
             found.add(part[part.find("@") :].lower() if "@" in part else part.lower())
     return found
+
+
+def _entity_text(text: str, offset: int, length: int) -> str:
+    """The text an entity covers. Telegram counts UTF-16 code units, and an update's offsets
+    are not to be trusted: one may split a surrogate pair, which aiogram's `extract_from`
+    raises on, so half characters are dropped instead."""
+    units = text.encode("utf-16-le", errors="surrogatepass")
+    return units[offset * 2 : (offset + length) * 2].decode("utf-16-le", errors="ignore")
 
 
 class Addressed(Filter):
