@@ -7,30 +7,32 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
 from tests.conftest import ROOT
 
 
-@pytest.mark.slow
-def test_the_bot_survives_load_and_a_kill_without_losing_or_repeating_answers() -> None:
+def _bench(*flags: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """Run scripts/bench_bot.py with `flags`; its last line of output is one JSON object."""
     run = subprocess.run(
-        [
-            sys.executable,
-            "scripts/bench_bot.py",
-            "--chats=20",
-            "--messages=3",
-            "--phases=echo,fault,webhook-fault",
-            "--timeout=400",
-        ],
+        [sys.executable, "scripts/bench_bot.py", *flags],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=480,
         check=False,
     )
-    result = json.loads(run.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
+    return run, result
+
+
+@pytest.mark.slow
+def test_the_bot_survives_load_and_a_kill_without_losing_or_repeating_answers() -> None:
+    run, result = _bench(
+        "--chats=20", "--messages=3", "--phases=echo,fault,webhook-fault", "--timeout=400"
+    )
     echo = result["echo"]
     assert echo["replies"] == echo["questions"] == 60
     for fault in (result["fault"], result["webhook-fault"]):
@@ -65,22 +67,7 @@ def test_the_bot_survives_load_and_a_kill_without_losing_or_repeating_answers() 
 @pytest.mark.slow
 def test_several_bot_processes_survive_a_killed_worker() -> None:
     """One receiver and two workers on Redis and PostgreSQL; a worker gets SIGKILL mid-run."""
-    run = subprocess.run(
-        [
-            sys.executable,
-            "scripts/bench_bot.py",
-            "--chats=20",
-            "--messages=3",
-            "--phases=workers-fault",
-            "--timeout=400",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=480,
-        check=False,
-    )
-    result = json.loads(run.stdout.strip().splitlines()[-1])
+    run, result = _bench("--chats=20", "--messages=3", "--phases=workers-fault", "--timeout=400")
     several = result["workers-fault"]
     assert several["log"] == "postgresql", several["log"]
     assert several["questions"] == several["customer_turns"] == 60, run.stdout
@@ -96,25 +83,15 @@ def test_several_bot_processes_survive_a_killed_worker() -> None:
 @pytest.mark.slow
 def test_the_engine_alone_the_bot_and_a_steady_rate_are_measured_in_one_run() -> None:
     """The three figures of one run at tiny size: every question counted, none lost."""
-    run = subprocess.run(
-        [
-            sys.executable,
-            "scripts/bench_bot.py",
-            "--chats=6",
-            "--messages=2",
-            "--phases=engine,load,steady",
-            "--steady-rate=4",
-            "--steady-seconds=3",
-            "--steady-chats=6",
-            "--timeout=400",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=480,
-        check=False,
+    run, result = _bench(
+        "--chats=6",
+        "--messages=2",
+        "--phases=engine,load,steady",
+        "--steady-rate=4",
+        "--steady-seconds=3",
+        "--steady-chats=6",
+        "--timeout=400",
     )
-    result = json.loads(run.stdout.strip().splitlines()[-1])
     engine = result["engine"]
     # Before and after the load phase, each run answering every question of every chat.
     assert [r["replies"] for r in engine["runs"]] == [12, 12], run.stdout
