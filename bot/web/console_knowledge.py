@@ -38,7 +38,7 @@ from bot.web.console import (
     _when,
 )
 from bot.web.errors import ApiError
-from bot.web.knowledge_admin import KnowledgeAdmin, write_uploads
+from bot.web.knowledge_admin import KnowledgeAdmin, importer_refusals, write_uploads
 from bot.web.users import Session
 from engine.log import Conversation, Turn
 from engine.policy import asks_for_human
@@ -305,16 +305,8 @@ async def delete(
     session: Admin, found: Found, entry_id: Annotated[str, Form(max_length=200)]
 ) -> Response:
     admin = _admin(found)
-    try:
+    with importer_refusals(missing="no such entry"):
         report = await asyncio.to_thread(admin.delete, entry_id)
-    except KeyError:
-        raise ApiError(404, "no such entry", code="entry_not_found") from None
-    except NothingToImport:
-        raise ApiError(
-            400, "that is the last entry; keep at least one", code="last_entry"
-        ) from None
-    except ImportBusy as error:
-        raise ApiError(409, str(error), code="import_busy") from None
     if report.version is not None:
         await asyncio.to_thread(
             admin.record,
@@ -463,12 +455,13 @@ async def revert(
 ) -> Response:
     """Make an earlier version's exact content live again, as a new version."""
     admin = _admin(found)
-    try:
-        meta = await asyncio.to_thread(admin.revert, version)
-    except FileNotFoundError:
-        raise ApiError(404, "that version is no longer kept", code="version_not_found") from None
-    except ImportBusy as error:
-        raise ApiError(409, str(error), code="import_busy") from None
+    with importer_refusals():
+        try:
+            meta = await asyncio.to_thread(admin.revert, version)
+        except FileNotFoundError:
+            raise ApiError(
+                404, "that version is no longer kept", code="version_not_found"
+            ) from None
     await asyncio.to_thread(
         admin.record,
         KbChange(meta.version, time.time(), session.user.name, "revert", f"content of {version}"),

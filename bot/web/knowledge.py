@@ -17,8 +17,8 @@ from pydantic import BaseModel, Field
 from bot.web.access import AdminKey, Served
 from bot.web.errors import ApiError, documented
 from bot.web.keys import ApiKey
-from bot.web.knowledge_admin import KnowledgeAdmin, write_uploads
-from retrieval import FaqEntry, ImportBusy, ImportReport, NothingToImport
+from bot.web.knowledge_admin import KnowledgeAdmin, importer_refusals, write_uploads
+from retrieval import FaqEntry, ImportReport, NothingToImport
 from retrieval.store import KbChange, Origin
 
 router = APIRouter(tags=["knowledge"])
@@ -139,16 +139,10 @@ async def update_entry(entry_id: EntryId, body: EntryIn, key: AdminKey, found: S
 @router.delete("/api/kb/entries/{entry_id:path}", responses=_WRITE)
 async def delete_entry(entry_id: EntryId, key: AdminKey, found: Served) -> ReportOut:
     """Remove an entry as a new version."""
-    try:
+    with importer_refusals(
+        f"no entry {entry_id!r}", "that is the last entry; a knowledge base cannot be empty"
+    ):
         report = await asyncio.to_thread(_admin(found).delete, entry_id)
-    except KeyError:
-        raise ApiError(404, f"no entry {entry_id!r}", code="entry_not_found") from None
-    except NothingToImport:
-        raise ApiError(
-            400, "that is the last entry; a knowledge base cannot be empty", code="last_entry"
-        ) from None
-    except ImportBusy as error:
-        raise ApiError(409, str(error), code="import_busy") from None
     await _record(found, report, key, "delete", f"deleted {entry_id} (API)", entry_id)
     return _report(report)
 
@@ -165,17 +159,18 @@ async def import_files(
     uploads = [(upload.filename or "", await upload.read()) for upload in files]
     with tempfile.TemporaryDirectory(prefix="supportbot-import-") as folder:
         paths = await asyncio.to_thread(write_uploads, FilePath(folder), uploads)
-        try:
-            report = await asyncio.to_thread(admin.import_files, paths, replace=replace)
-        except NothingToImport as error:
-            raise ApiError(
-                400,
-                "nothing to import: "
-                + "; ".join(f"{FilePath(p.path).name}: {p.reason}" for p in error.report.problems),
-                code="nothing_to_import",
-            ) from None
-        except ImportBusy as error:
-            raise ApiError(409, str(error), code="import_busy") from None
+        with importer_refusals():
+            try:
+                report = await asyncio.to_thread(admin.import_files, paths, replace=replace)
+            except NothingToImport as error:
+                raise ApiError(
+                    400,
+                    "nothing to import: "
+                    + "; ".join(
+                        f"{FilePath(p.path).name}: {p.reason}" for p in error.report.problems
+                    ),
+                    code="nothing_to_import",
+                ) from None
     names = ", ".join(FilePath(f).name for f in report.files)
     await _record(found, report, key, "import", f"imported {names} (API): {report.summary()}")
     return _report(report, folder)
@@ -199,14 +194,17 @@ async def _record(
 
 
 async def _save(found: Served, body: EntryIn, entry_id: str | None, key: ApiKey) -> SavedOut:
-    try:
-        entry, report = await asyncio.to_thread(
-            _admin(found).save, body.question, body.answer, body.alt_questions, entry_id=entry_id
-        )
-    except ValueError as error:
-        raise ApiError(400, str(error), code="invalid_entry") from None
-    except ImportBusy as error:
-        raise ApiError(409, str(error), code="import_busy") from None
+    with importer_refusals():
+        try:
+            entry, report = await asyncio.to_thread(
+                _admin(found).save,
+                body.question,
+                body.answer,
+                body.alt_questions,
+                entry_id=entry_id,
+            )
+        except ValueError as error:
+            raise ApiError(400, str(error), code="invalid_entry") from None
     await _record(found, report, key, "edit", f"saved {entry.id} (API)", entry.id)
     return SavedOut(entry=_entry(entry), report=_report(report))
 

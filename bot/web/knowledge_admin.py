@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
+from bot.web.errors import ApiError
 from retrieval import (
     FaqEntry,
+    ImportBusy,
     ImportConfig,
     ImportReport,
     KnowledgeBase,
+    NothingToImport,
     RetrievalConfig,
     SearchResult,
     import_paths,
@@ -54,6 +58,25 @@ def write_uploads(folder: Path, uploads: Sequence[tuple[str, bytes]]) -> list[Pa
         path.write_bytes(content)
         paths.append(path)
     return paths
+
+
+@contextmanager
+def importer_refusals(
+    missing: str | None = None, last: str = "that is the last entry; keep at least one"
+) -> Iterator[None]:
+    """Turn the importer's refusals into errors for the caller: removing the last entry
+    (NothingToImport) 400, another writer holding the lock (ImportBusy) 409, and, where the
+    caller names an entry and says what to answer, no such entry (KeyError) 404."""
+    try:
+        yield
+    except KeyError:
+        if missing is None:
+            raise
+        raise ApiError(404, missing, code="entry_not_found") from None
+    except NothingToImport:
+        raise ApiError(400, last, code="last_entry") from None
+    except ImportBusy as error:
+        raise ApiError(409, str(error), code="import_busy") from None
 
 
 class KnowledgeAdmin:

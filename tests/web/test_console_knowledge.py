@@ -19,7 +19,13 @@ from bot.web.canned import CannedReplies
 from bot.web.console_knowledge import router as knowledge_router
 from bot.web.knowledge_admin import KnowledgeAdmin
 from bot.web.users import UserStore
-from retrieval.store import KbChange, current_version, read_changes, version_entries
+from retrieval.store import (
+    KbChange,
+    current_version,
+    import_lock,
+    read_changes,
+    version_entries,
+)
 from tests.web.conftest import HashKb
 from tests.web.console_helpers import ask, open_handover
 from tests.web.server import WebServer, serve_web
@@ -236,6 +242,41 @@ def test_an_import_shows_each_files_problems(site: WebServer) -> None:
         assert current_version(site.kb_dir) == version
     (change,) = read_changes(site.kb_dir)
     assert change.summary.startswith("imported gifts.csv: added 1 /") and change.origin == "import"
+
+
+def test_importer_refusals_become_404_400_and_409(site: WebServer) -> None:
+    one = {"files": ("one.csv", b"question,answer\nOpen on Sundays?,No.\n", "text/csv")}
+    with sign_in(site, "ann") as (http, csrf):
+        kept = current_version(site.kb_dir)
+        with import_lock(site.kb_dir):
+            deleted = http.post(
+                "/console/knowledge/delete", data={"csrf": csrf, "entry_id": "warranty-claim"}
+            )
+            reverted = http.post("/console/knowledge/revert", data={"csrf": csrf, "version": kept})
+        for response in (deleted, reverted):
+            assert response.status_code == 409, response.text
+            assert response.json()["error"]["code"] == "import_busy"
+            assert "another import is running" in response.json()["error"]["message"]
+        assert current_version(site.kb_dir) == kept
+        replaced = http.post(
+            "/console/knowledge/import", data={"csrf": csrf, "replace": "1"}, files=one
+        )
+        assert replaced.status_code == 200 and "added 1 /" in replaced.text
+        live = current_version(site.kb_dir)
+        assert live is not None
+        (only,) = version_entries(site.kb_dir, live)
+        missing = http.post("/console/knowledge/delete", data={"csrf": csrf, "entry_id": "nope"})
+        assert missing.status_code == 404
+        assert missing.json()["error"] == {
+            "message": "no such entry",
+            "type": "not_found_error",
+            "param": None,
+            "code": "entry_not_found",
+        }
+        last = http.post("/console/knowledge/delete", data={"csrf": csrf, "entry_id": only.id})
+        assert last.status_code == 400
+        assert last.json()["error"]["code"] == "last_entry"
+        assert last.json()["error"]["message"] == "that is the last entry; keep at least one"
 
 
 def test_canned_and_suggested_replies_on_the_conversation_page(

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.web.knowledge_admin import write_uploads
+import pytest
+
+from bot.web.errors import ApiError
+from bot.web.knowledge_admin import importer_refusals, write_uploads
+from retrieval import ImportBusy, ImportReport, NothingToImport
 
 
 def test_uploads_keep_their_own_safe_names_in_order(tmp_path: Path) -> None:
@@ -28,3 +32,29 @@ def test_uploads_keep_their_own_safe_names_in_order(tmp_path: Path) -> None:
     ]
     assert all(p.parent == tmp_path for p in paths)
     assert [p.read_bytes() for p in paths] == [b"one", b"two", b"three", b"four", b"five"]
+
+
+@pytest.mark.parametrize(
+    ("refusal", "status", "code", "message"),
+    [
+        (KeyError("x"), 404, "entry_not_found", "no entry 'x'"),
+        (
+            NothingToImport(ImportReport()),
+            400,
+            "last_entry",
+            "that is the last entry; keep at least one",
+        ),
+        (ImportBusy("another import is running"), 409, "import_busy", "another import is running"),
+    ],
+)
+def test_importer_refusals_become_api_errors(
+    refusal: Exception, status: int, code: str, message: str
+) -> None:
+    with pytest.raises(ApiError) as caught, importer_refusals(missing="no entry 'x'"):
+        raise refusal
+    assert (caught.value.status, caught.value.code, caught.value.message) == (status, code, message)
+
+
+def test_a_key_error_where_no_entry_is_named_stays_a_bug() -> None:
+    with pytest.raises(KeyError), importer_refusals():
+        raise KeyError("x")

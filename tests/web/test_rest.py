@@ -9,7 +9,7 @@ import httpx
 
 from engine.log import ConversationLog
 from engine.settings import WebConfig
-from retrieval.store import kept_versions
+from retrieval.store import import_lock, kept_versions
 from tests.ports import free_port
 from tests.web.conftest import HashKb
 from tests.web.server import WebServer, serve_web
@@ -163,6 +163,42 @@ def test_file_import_reports_problems_per_file(web: WebServer) -> None:
         only_bad = admin.post("/api/kb/import", files=[files[1]]).json()
         assert only_bad["added"] == 0 and only_bad["version"] == report["version"]
         assert [p["path"] for p in only_bad["problems"]] == ["notes.exe"]
+
+
+def test_importer_refusals_become_404_400_and_409(web: WebServer) -> None:
+    one = b'{"id": "only-1", "question": "Open on Sundays?", "answer": "No, Monday to Saturday."}\n'
+    entry = {"question": "Open on Sundays?", "answer": "Closed on Sundays."}
+    with web.client(web.keys.admin) as admin:
+        with import_lock(web.kb_dir):
+            refused = [
+                admin.delete("/api/kb/entries/only-1"),
+                admin.post("/api/kb/entries", json=entry),
+                admin.post("/api/kb/import", files=[("files", ("one.jsonl", one, "text/plain"))]),
+            ]
+        for response in refused:
+            assert response.status_code == 409, response.text
+            assert response.json()["error"]["code"] == "import_busy"
+            assert "another import is running" in response.json()["error"]["message"]
+        replaced = admin.post(
+            "/api/kb/import",
+            params={"replace": "true"},
+            files=[("files", ("one.jsonl", one, "text/plain"))],
+        )
+        assert replaced.status_code == 200 and replaced.json()["added"] == 1, replaced.text
+        missing = admin.delete("/api/kb/entries/nope").json()["error"]
+        assert missing == {
+            "message": "no entry 'nope'",
+            "type": "not_found_error",
+            "param": None,
+            "code": "entry_not_found",
+        }
+        last = admin.delete("/api/kb/entries/only-1")
+        assert last.status_code == 400
+        assert last.json()["error"]["code"] == "last_entry"
+        assert last.json()["error"]["message"] == (
+            "that is the last entry; a knowledge base cannot be empty"
+        )
+        assert admin.get("/api/kb/entries/only-1").status_code == 200
 
 
 def test_report_counts_the_log(web: WebServer) -> None:
