@@ -1,18 +1,23 @@
-"""A web server over the sample knowledge base, embedded with the hash fake (HTTP is the point)."""
+"""A web server over the sample knowledge base, embedded with the hash fake (HTTP is the point);
+the same with console accounts; Debian's Chromium and a folder for screenshots."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from bot.web.users import UserStore
 from retrieval import ImportConfig, RetrievalConfig, import_paths
 from tests.conftest import EXAMPLES
 from tests.fakes import HashEmbedder
+from tests.web.console_helpers import PASSWORD, console_config
 from tests.web.server import WebServer, serve_web
 
 HashKb = tuple[Path, HashEmbedder]
+CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.fixture
@@ -37,3 +42,34 @@ def web(tmp_path: Path, hash_kb: HashKb) -> Iterator[WebServer]:
     kb_dir, embedder = hash_kb
     with serve_web(tmp_path, kb_dir, embedder) as server:
         yield server
+
+
+@pytest.fixture
+def site(tmp_path: Path, hash_kb: HashKb) -> Iterator[WebServer]:
+    """A web server with the console: ann is an admin, olaf an operator (password PASSWORD)."""
+    kb_dir, embedder = hash_kb
+    config = console_config(tmp_path)
+    users = UserStore(config.users_path)
+    users.create("ann", "admin", PASSWORD)
+    users.create("olaf", "operator", PASSWORD)
+    with serve_web(tmp_path, kb_dir, embedder, config=config) as server:
+        yield server
+
+
+@pytest.fixture
+def chromium() -> Path:
+    """Debian's Chromium; missing, the test skips locally and fails in CI."""
+    if not CHROMIUM.exists():
+        missing = "needs Debian's chromium: apt-get install chromium"
+        if os.environ.get("CI"):
+            pytest.fail(missing)
+        pytest.skip(missing)
+    return CHROMIUM
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """A folder for a browser test's screenshots, one per page it visits."""
+    folder = tmp_path / "screenshots"
+    folder.mkdir()
+    return folder

@@ -1,5 +1,5 @@
-"""Steps the console tests share: a customer asking over the web API (and opening a hand-over),
-and signing in to the console in a browser."""
+"""What the console tests share: a console's configuration and password, a customer asking
+over the web API (and opening a hand-over), and signing in to the console in a browser."""
 
 from __future__ import annotations
 
@@ -7,7 +7,22 @@ from pathlib import Path
 
 from playwright import async_api as playwright
 
+from engine.settings import WebConfig
+from tests.ports import free_port
 from tests.web.server import WebServer
+
+PASSWORD = "correct horse battery"
+
+
+def console_config(folder: Path, *, secure: bool = False) -> WebConfig:
+    """A web server's configuration with its keys and console accounts in `folder`."""
+    return WebConfig(
+        listen_port=free_port(),
+        keys_path=folder / "keys.db",
+        users_path=folder / "console.db",
+        cookie_secure=secure,
+        login_per_minute=0.5,  # no try comes back within a test
+    )
 
 
 def ask(web: WebServer, user: str, text: str, *, handover: bool = False) -> tuple[int, str]:
@@ -47,3 +62,8 @@ async def browser_sign_in(
     await page.fill("input[name=name]", name)
     await page.fill("input[name=password]", password)
     await page.click("button:has-text('Sign in')")
+
+
+def saved_shots(folder: Path) -> list[str]:
+    """The names of the screenshots a browser test saved in `folder`, sorted."""
+    return sorted(path.name for path in folder.iterdir())

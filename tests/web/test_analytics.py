@@ -35,8 +35,9 @@ from engine.log import (
 from engine.log.__main__ import main as log_main
 from tests.fakes import HashEmbedder
 from tests.web.conftest import HashKb
+from tests.web.console_helpers import PASSWORD, console_config
 from tests.web.server import serve_web
-from tests.web.test_console import PASSWORD, console_config, sign_in
+from tests.web.test_console import sign_in
 
 
 async def known_log(path: Path) -> ConversationLog:

@@ -7,12 +7,10 @@ Screenshots of every step are saved as PNG files in the test's tmp_path.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp import web as aioweb
 from playwright import async_api as playwright
 
@@ -26,7 +24,6 @@ from tests.telegram.fake_api import FakeTelegram
 from tests.web.conftest import HashKb
 from tests.web.server import serve_web
 
-CHROMIUM = Path("/usr/bin/chromium")
 GROUP = -1001234
 MARIA = 900
 RETURN_WINDOW = "How long do I have to return an item?"
@@ -46,17 +43,6 @@ async def until(check: Callable[[], bool], seconds: float = 15.0) -> None:
     while not check():
         assert asyncio.get_running_loop().time() < deadline, "timed out"
         await asyncio.sleep(0.05)
-
-
-@pytest.fixture
-def chromium() -> Path:
-    """Debian's Chromium; missing, the test skips locally and fails in CI."""
-    if not CHROMIUM.exists():
-        missing = "needs Debian's chromium: apt-get install chromium"
-        if os.environ.get("CI"):
-            pytest.fail(missing)
-        pytest.skip(missing)
-    return CHROMIUM
 
 
 async def test_customer_chats_rates_asks_for_a_person_and_gets_the_reply(

@@ -16,14 +16,11 @@ from bot.web.__main__ import main
 from bot.web.console import router as console_router
 from bot.web.users import UserStore
 from engine.log import Conversation, ConversationLog
-from engine.settings import WebConfig
-from tests.ports import free_port
 from tests.web.conftest import HashKb
-from tests.web.console_helpers import open_handover
+from tests.web.console_helpers import PASSWORD, console_config, open_handover
 from tests.web.server import WebServer, serve_web
 
 HOSTILE = '<script>alert("x")</script><b>bold</b>'
-PASSWORD = "correct horse battery"
 ADMIN_ROUTES = [
     ("GET", "/console/users"),
     ("POST", "/console/users"),
@@ -42,27 +39,6 @@ OPERATOR_ROUTES = [
     ("POST", "/console/conversations/1/resolve"),
     ("POST", "/console/logout"),
 ]
-
-
-def console_config(folder: Path, *, secure: bool = False) -> WebConfig:
-    return WebConfig(
-        listen_port=free_port(),
-        keys_path=folder / "keys.db",
-        users_path=folder / "console.db",
-        cookie_secure=secure,
-        login_per_minute=0.5,  # no try comes back within a test
-    )
-
-
-@pytest.fixture
-def site(tmp_path: Path, hash_kb: HashKb) -> Iterator[WebServer]:
-    kb_dir, embedder = hash_kb
-    config = console_config(tmp_path)
-    users = UserStore(config.users_path)
-    users.create("ann", "admin", PASSWORD)
-    users.create("olaf", "operator", PASSWORD)
-    with serve_web(tmp_path, kb_dir, embedder, config=config) as server:
-        yield server
 
 
 def form_token(page: str) -> str:

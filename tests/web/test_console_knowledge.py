@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from functools import partial
 from html import unescape
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,7 +16,6 @@ import pytest
 from bot.web.canned import CannedReplies
 from bot.web.console_knowledge import router as knowledge_router
 from bot.web.knowledge_admin import KnowledgeAdmin
-from bot.web.users import UserStore
 from retrieval.store import (
     KbChange,
     current_version,
@@ -28,8 +25,8 @@ from retrieval.store import (
 )
 from tests.web.conftest import HashKb
 from tests.web.console_helpers import ask, open_handover
-from tests.web.server import WebServer, serve_web
-from tests.web.test_console import HOSTILE, PASSWORD, console_config, read_log, sign_in
+from tests.web.server import WebServer
+from tests.web.test_console import HOSTILE, read_log, sign_in
 from training.data import export_training_sets
 
 ENTRY = "/console/knowledge/entry?id=warranty-length"
@@ -55,17 +52,6 @@ PUBLIC = {("GET", "/console/knowledge/fill.js")}
 # A question the sample shop's knowledge base cannot answer.
 UNKNOWN = "Can I pay with seashells at the harbour kiosk?"
 REPLY = "We only take cards and cash at the harbour kiosk, no seashells."
-
-
-@pytest.fixture
-def site(tmp_path: Path, hash_kb: HashKb) -> Iterator[WebServer]:
-    kb_dir, embedder = hash_kb
-    config = console_config(tmp_path)
-    users = UserStore(config.users_path)
-    users.create("ann", "admin", PASSWORD)
-    users.create("olaf", "operator", PASSWORD)
-    with serve_web(tmp_path, kb_dir, embedder, config=config) as server:
-        yield server
 
 
 def _form(data: dict[str, str]) -> dict[str, str]:

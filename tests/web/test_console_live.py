@@ -12,19 +12,11 @@ import httpx
 import pytest
 from playwright import async_api as playwright
 
-from bot.web.users import UserStore
 from engine.log import LogConfig, open_store
 from engine.log.activity import ActivityEvent, ActivityMark
-from tests.web.conftest import HashKb
-from tests.web.console_helpers import ask, browser_sign_in, open_handover
-from tests.web.server import WebServer, serve_web
-from tests.web.test_browser import chromium  # noqa: F401  the fixture
-from tests.web.test_console import (  # noqa: F401  site: the fixture
-    PASSWORD,
-    console_config,
-    sign_in,
-    site,
-)
+from tests.web.console_helpers import PASSWORD, ask, browser_sign_in, open_handover, saved_shots
+from tests.web.server import WebServer
+from tests.web.test_console import sign_in
 
 # Counts the event streams a page has open, so a test waits for the stream instead of a guess.
 COUNT_OPEN_STREAMS = """
@@ -63,7 +55,7 @@ def read_events(
 
 
 def test_the_event_stream_tells_of_a_customer_message_and_a_handover(
-    site: WebServer,  # noqa: F811
+    site: WebServer,
 ) -> None:
     with sign_in(site, "olaf") as (http, _):
         found: list[dict[str, object]] = []
@@ -80,53 +72,45 @@ def test_the_event_stream_tells_of_a_customer_message_and_a_handover(
     assert all(set(event) <= {"kind", "conversation", "role"} for event in found)
 
 
-def test_the_event_stream_is_behind_sign_in(site: WebServer) -> None:  # noqa: F811
+def test_the_event_stream_is_behind_sign_in(site: WebServer) -> None:
     with httpx.Client(base_url=site.url, timeout=30) as http:
         response = http.get("/console/events")
     assert response.status_code == 303 and response.headers["location"] == "/console/login"
 
 
 async def test_the_inbox_and_a_transcript_update_without_a_reload(
-    tmp_path: Path,
-    hash_kb: HashKb,
-    chromium: Path,  # noqa: F811
+    site: WebServer, chromium: Path, shots: Path
 ) -> None:
-    kb_dir, embedder = hash_kb
-    config = console_config(tmp_path)
-    UserStore(config.users_path).create("ann", "admin", PASSWORD)
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
-    with serve_web(tmp_path, kb_dir, embedder, config=config) as web:
-        async with playwright.async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=str(chromium))
-            page = await browser.new_page(viewport={"width": 1100, "height": 800})
-            await page.add_init_script(COUNT_OPEN_STREAMS)
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            await browser_sign_in(page, web.url, "ann", PASSWORD)
-            await page.get_by_text("Nothing here.").wait_for()
-            # A mark on the window: a reload would drop it.
-            await page.evaluate("window.notReloaded = true")
-            await page.wait_for_function(STREAM_OPEN)
-            conversation = await asyncio.to_thread(
-                open_handover, web, "kim", "My parcel is late & <i>lost</i>"
-            )
-            link = page.locator(f"a[href='/console/conversations/{conversation}']")
-            await link.wait_for(timeout=30_000)
-            assert await page.evaluate("window.notReloaded === true")
-            await page.screenshot(path=shots / "1-inbox-live.png", full_page=True)
-            await link.click()
-            await page.get_by_text("My parcel is late & <i>lost</i>").wait_for()
-            await page.evaluate("window.notReloaded = true")
-            await page.wait_for_function(STREAM_OPEN)
-            again, _ = await asyncio.to_thread(ask, web, "kim", "Hello? Anyone there?")
-            assert again == conversation
-            await page.get_by_text("Hello? Anyone there?").wait_for(timeout=30_000)
-            assert await page.evaluate("window.notReloaded === true")
-            await page.screenshot(path=shots / "2-conversation-live.png", full_page=True)
-            await browser.close()
-            assert errors == []
-    assert sorted(p.name for p in shots.iterdir()) == [
+    async with playwright.async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(chromium))
+        page = await browser.new_page(viewport={"width": 1100, "height": 800})
+        await page.add_init_script(COUNT_OPEN_STREAMS)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        await browser_sign_in(page, site.url, "ann", PASSWORD)
+        await page.get_by_text("Nothing here.").wait_for()
+        # A mark on the window: a reload would drop it.
+        await page.evaluate("window.notReloaded = true")
+        await page.wait_for_function(STREAM_OPEN)
+        conversation = await asyncio.to_thread(
+            open_handover, site, "kim", "My parcel is late & <i>lost</i>"
+        )
+        link = page.locator(f"a[href='/console/conversations/{conversation}']")
+        await link.wait_for(timeout=30_000)
+        assert await page.evaluate("window.notReloaded === true")
+        await page.screenshot(path=shots / "1-inbox-live.png", full_page=True)
+        await link.click()
+        await page.get_by_text("My parcel is late & <i>lost</i>").wait_for()
+        await page.evaluate("window.notReloaded = true")
+        await page.wait_for_function(STREAM_OPEN)
+        again, _ = await asyncio.to_thread(ask, site, "kim", "Hello? Anyone there?")
+        assert again == conversation
+        await page.get_by_text("Hello? Anyone there?").wait_for(timeout=30_000)
+        assert await page.evaluate("window.notReloaded === true")
+        await page.screenshot(path=shots / "2-conversation-live.png", full_page=True)
+        await browser.close()
+        assert errors == []
+    assert saved_shots(shots) == [
         "1-inbox-live.png",
         "2-conversation-live.png",
     ]

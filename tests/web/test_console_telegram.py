@@ -21,8 +21,9 @@ from tests.bot.conftest import Harness, running_bot
 from tests.bot.test_operator import GROUP, MARIA, field, hand_over, texts
 from tests.telegram.fake_api import FakeTelegram
 from tests.web.conftest import HashKb
+from tests.web.console_helpers import PASSWORD, console_config
 from tests.web.server import WebServer, serve_web
-from tests.web.test_console import PASSWORD, console_config, sign_in
+from tests.web.test_console import sign_in
 
 CUSTOMER = 321
 

@@ -11,6 +11,7 @@ from bot.web.console_upgrade import Imported, import_old_console
 from bot.web.users import UserStore
 from engine.log import ConversationLog
 from engine.rating import take_rating
+from tests.web.console_helpers import PASSWORD
 
 # The console file's tables before holders and ratings moved to the log (commit 11405d1).
 OLD_SCHEMA = (
@@ -28,7 +29,6 @@ OLD_SCHEMA = (
     "handover_id INTEGER PRIMARY KEY, conversation_id INTEGER NOT NULL, "
     "asked_at REAL NOT NULL, score INTEGER, rated_at REAL)",
 )
-PASSWORD = "correct horse battery"
 
 
 def tables(path: Path) -> set[str]:
