@@ -12,7 +12,6 @@ customer's id or text, and nothing here logs request details.
 from __future__ import annotations
 
 import asyncio
-import calendar
 import hashlib
 import hmac
 import secrets
@@ -32,6 +31,7 @@ from bot.web import console_live
 from bot.web.access import Services, services
 from bot.web.errors import ApiError
 from bot.web.limits import RateLimiter
+from bot.web.period import day_end, day_start
 from bot.web.users import ROLES, Role, Session, UserStore
 from engine import analytics, analytics_html
 from engine.log import Conversation, ConversationStore, Delivery, Handover
@@ -400,23 +400,6 @@ async def resolve(
 # Analytics.
 
 
-def _since(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return calendar.timegm(time.strptime(value, "%Y-%m-%d"))
-    except ValueError:
-        raise ApiError(
-            400, f"since={value!r}: give a date as YYYY-MM-DD", code="bad_date"
-        ) from None
-
-
-def _until(value: str | None) -> float | None:
-    """The end of the day given (included), in Unix seconds."""
-    start = _since(value)
-    return None if start is None else start + 86400
-
-
 def _channel(value: str | None) -> str | None:
     if value in (None, "", "all"):
         return None
@@ -435,8 +418,8 @@ async def _figures(
     # CSAT comes with the other figures: ratings of the period's conversations, on the channel.
     return await _cache(request).compute(
         found.engine.conversation_log,
-        since=_since(since),
-        until=_until(until),
+        since=day_start(since),
+        until=day_end(until),
         channel=_channel(channel),
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
@@ -14,8 +15,10 @@ from pydantic import BaseModel, Field
 
 from bot.web.access import CHANNEL, AdminKey, ChatKey, Served, Services, customer_id, owns
 from bot.web.errors import ApiError, documented
+from bot.web.period import day_end, day_start
 from engine.log import Conversation, Turn, build_report
 from engine.log.records import ConversationSummary
+from engine.log.summary import Period
 
 router = APIRouter(tags=["conversations"])
 _KEYED = documented(401, 403, 429)
@@ -83,18 +86,35 @@ class Erased(BaseModel):
 
 
 class ReportOut(BaseModel):
-    conversations: int
+    """The text report's figures (`python -m engine.log report`), with its definitions."""
+
+    conversations: int = Field(description="conversations started in the period, on the channel")
+    with_customer: int = Field(
+        description="those with a customer message: the conversation figures count these"
+    )
     turns: int
     customer_turns: int
-    answered: int
-    clarified: int
-    handed_over: int
-    handovers: int
+    answered: int = Field(description="bot turns that answered")
+    clarified: int = Field(description="bot turns that asked to clarify")
+    handoff_turns: int = Field(description="bot turns that handed over")
+    handed_over: int = Field(description="conversations with a hand-over")
+    handovers: int = Field(description="hand-overs opened in those conversations")
+    handover_reasons: dict[str, int] = Field(
+        description='hand-overs per reason code ("other" for none), most first'
+    )
+    resolution_rate: float | None = Field(
+        description="share of conversations whose bot answer stood; null without any"
+    )
+    csat: float | None = Field(description="mean rating (1-5) of resolved hand-overs")
+    ratings: int = Field(description="how many ratings the CSAT is the mean of")
     feedback_up: int
     feedback_down: int
-    top_unanswered: list[dict[str, str | int]]
-    # Bot turns per reason code (why the bot answered, asked or handed over).
-    reasons: dict[str, int] = {}
+    top_unanswered: list[dict[str, str | int]] = Field(
+        description="questions the bot handed over, clarified or found out of scope"
+    )
+    reasons: dict[str, int] = Field(
+        default={}, description="bot turns per reason code (why it answered, asked or handed over)"
+    )
 
 
 @router.get("/api/conversations", responses=_KEYED)
@@ -213,20 +233,40 @@ async def erase_customer(
     return Erased(conversations=erased)
 
 
-@router.get("/api/report", responses=_KEYED)
+@router.get("/api/report", responses=documented(400, 401, 403, 429))
 async def log_report(
-    key: AdminKey, found: Served, top: Annotated[int, Query(ge=1, le=100)] = 10
+    key: AdminKey,
+    found: Served,
+    top: Annotated[int, Query(ge=1, le=100)] = 10,
+    since: Annotated[
+        str | None, Query(max_length=10, description="conversations started from this day")
+    ] = None,
+    until: Annotated[
+        str | None, Query(max_length=10, description="up to this day, included (YYYY-MM-DD)")
+    ] = None,
+    channel: Annotated[str | None, Query(max_length=64, description="one channel")] = None,
 ) -> ReportOut:
-    """The log's counts and its most frequent unanswered questions (admin keys)."""
-    counted = await build_report(found.engine.conversation_log, top=top)
+    """The report `python -m engine.log report` prints, for the same period and channel
+    (admin keys)."""
+    start, end = day_start(since), day_end(until)
+    period = Period(
+        since=start or 0.0, until=math.inf if end is None else end, channel=channel or None
+    )
+    counted = await build_report(found.engine.conversation_log, top=top, period=period)
     return ReportOut(
         conversations=counted.conversations,
+        with_customer=counted.with_customer,
         turns=counted.turns,
         customer_turns=counted.customer_turns,
         answered=counted.answered,
         clarified=counted.clarified,
-        handed_over=counted.handed_over,
+        handoff_turns=counted.handed_over,
+        handed_over=counted.conversations_handed_over,
         handovers=counted.handovers,
+        handover_reasons=dict(counted.handover_reasons),
+        resolution_rate=counted.resolution_rate,
+        csat=counted.csat,
+        ratings=len(counted.ratings),
         feedback_up=counted.feedback_up,
         feedback_down=counted.feedback_down,
         top_unanswered=[{"text": q.text, "count": q.count} for q in counted.top_unanswered],

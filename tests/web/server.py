@@ -19,7 +19,7 @@ import uvicorn
 from bot.web import KeyStore, KnowledgeAdmin, RateLimiter, Services, create_app
 from engine import Engine, EngineConfig
 from engine.generators import ExtractiveGenerator, Generator
-from engine.log import ConversationLog
+from engine.log import ConversationLog, ConversationStore, LogConfig, open_store
 from engine.sentiment import LexiconSentiment
 from engine.settings import WebConfig
 from retrieval import Embedder, ImportConfig, KnowledgeBase, RetrievalConfig
@@ -71,8 +71,10 @@ def serve_web(
     config: WebConfig | None = None,
     generator: Callable[[], Generator] = ExtractiveGenerator,
     log_path: Path | None = None,
+    log: LogConfig | None = None,
 ) -> Iterator[WebServer]:
-    """Run the app over a fresh engine until the block ends, then shut it down gracefully."""
+    """Run the app over a fresh engine until the block ends, then shut it down gracefully;
+    the conversation log is the SQLite file `log_path`, or the store `log` names."""
     log_path = log_path or folder / "conversations.db"
     config = config or WebConfig(listen_port=free_port(), keys_path=folder / "keys.db")
     keys = make_keys(config.keys_path)
@@ -82,7 +84,9 @@ def serve_web(
     server = WebServer(f"http://127.0.0.1:{config.listen_port}", keys, log_path, kb_dir, config)
 
     async def run() -> None:
-        conversation_log = await ConversationLog.open(log_path)
+        conversation_log: ConversationStore = (
+            await open_store(log) if log is not None else await ConversationLog.open(log_path)
+        )
         try:
             kb = KnowledgeBase(kb_dir, embedder, retrieval)
             engine = Engine(kb, generator(), LexiconSentiment(), conversation_log, EngineConfig())

@@ -588,7 +588,11 @@ def text_figures(out: str) -> dict[str, object]:
         return found.groups() if found else ()
 
     return {
+        "all_conversations": int(number(r"conversations +(\d+) \(")[0]),
         "conversations": int(number(r"conversations +\d+ \((\d+) with a customer")[0]),
+        "answered": int(number(r"answered +(\d+)")[0]),
+        "clarified": int(number(r"clarified +(\d+)")[0]),
+        "feedback": number(r"feedback +\+(\d+) / -(\d+)"),
         "handed_over": int(number(r"handed over +(\d+) \(")[0]),
         "handovers": int(number(r"\((\d+) handovers opened\)")[0]),
         "reasons": block("hand-overs by reason:"),
@@ -624,17 +628,18 @@ def html_figures(html: str) -> dict[str, object]:
     }
 
 
-@pytest.mark.parametrize(
-    "options",
-    [
-        [],
-        ["--channel", "telegram"],
-        ["--channel", "web"],
-        ["--since", "2026-03-03"],
-        ["--until", "2026-03-02"],
-        ["--since", "2026-03-02", "--until", "2026-03-02", "--channel", "telegram"],
-    ],
-)
+# The text report's options: every channel and day filter, alone and together.
+FILTER_SETS = [
+    [],
+    ["--channel", "telegram"],
+    ["--channel", "web"],
+    ["--since", "2026-03-03"],
+    ["--until", "2026-03-02"],
+    ["--since", "2026-03-02", "--until", "2026-03-02", "--channel", "telegram"],
+]
+
+
+@pytest.mark.parametrize("options", FILTER_SETS)
 def test_the_text_report_the_html_and_the_console_agree(
     timed_config: LogConfig,
     tmp_path: Path,
@@ -703,3 +708,62 @@ def test_the_text_report_the_html_and_the_console_agree(
     rate = figures.resolution_rate
     assert text["resolution"] == (None if rate is None else f"{rate:.1%}"[:-1])
     assert html["resolution"] == analytics_html.rate(rate)
+
+
+def test_the_api_report_is_the_text_report(
+    timed_config: LogConfig, tmp_path: Path, hash_kb: HashKb, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`GET /api/report` counts as `python -m engine.log report` does, for every filter set."""
+
+    async def restore() -> None:
+        store = await open_store(timed_config)
+        try:
+            await store.restore(timed_log())
+        finally:
+            await store.close()
+
+    asyncio.run(restore())
+    db = timed_config.url
+    assert db is not None
+    kb_dir, embedder = hash_kb
+    with (
+        serve_web(tmp_path, kb_dir, embedder, log=timed_config) as web,
+        web.client(web.keys.admin) as admin,
+    ):
+        everything = admin.get("/api/report").json()
+        # By hand (see timed_log): 9 conversations, 8 with a customer message; 4 handed over
+        # (4, 6, 8, 9), one hand-over each, after one handoff turn each; resolved 1 and 2.
+        assert everything["conversations"] == 9 and everything["with_customer"] == 8
+        assert everything["handed_over"] == everything["handovers"] == 4
+        assert everything["handoff_turns"] == 4 and everything["answered"] == 3
+        assert everything["handover_reasons"] == {
+            "human_requested": 1,
+            "negative_sentiment": 1,
+            "repeated_failure": 1,
+            "out_of_scope": 1,
+        }
+        assert everything["resolution_rate"] == 0.25
+        assert everything["ratings"] == 2 and everything["csat"] == 3.0
+        for options in FILTER_SETS:
+            assert log_main(["report", "--db", db, "--top", "100", *options]) == 0
+            text = text_figures(capsys.readouterr().out)
+            asked = {
+                k.removeprefix("--"): v for k, v in zip(options[::2], options[1::2], strict=True)
+            }
+            api = admin.get("/api/report", params={**asked, "top": 100}).json()
+            rate = api["resolution_rate"]
+            assert {
+                "all_conversations": api["conversations"],
+                "conversations": api["with_customer"],
+                "answered": api["answered"],
+                "clarified": api["clarified"],
+                "feedback": (str(api["feedback_up"]), str(api["feedback_down"])),
+                "handed_over": api["handed_over"],
+                "handovers": api["handovers"],
+                "reasons": api["handover_reasons"],
+                "unanswered": sum(q["count"] for q in api["top_unanswered"]),
+                "ratings": api["ratings"],
+                "resolution": None if rate is None else f"{rate:.1%}"[:-1],
+            } == text, options
+        bad = admin.get("/api/report", params={"until": "2026-02-30"})
+        assert bad.status_code == 400 and bad.json()["error"]["param"] == "until"

@@ -206,8 +206,11 @@ def test_report_counts_the_log(web: WebServer) -> None:
     chat(web, "pat", "What is the airspeed of an unladen swallow?")
     with web.client(web.keys.admin) as admin:
         report = admin.get("/api/report").json()
-    assert report["conversations"] == 1 and report["customer_turns"] == 2
-    assert report["answered"] == 1 and report["handed_over"] == 1
+    assert report["conversations"] == report["with_customer"] == 1
+    assert report["customer_turns"] == 2
+    assert report["answered"] == 1 and report["handoff_turns"] == 1
+    # The out-of-scope reply offers a person but opens no hand-over: none handed over.
+    assert report["handed_over"] == report["handovers"] == 0
     assert report["top_unanswered"][0]["count"] == 1
     assert sum(report["reasons"].values()) == 2  # one reason code per bot turn
 
