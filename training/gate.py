@@ -1,18 +1,12 @@
-"""The promotion gate: a new model goes live only when it measures at least as well as the old."""
+"""The promotion gate: old and new models scored on the same held-out items; the new one goes
+live only when a paired bootstrap shows it better, never on a tie."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-# Per kind: the metric the gate compares, and whether higher is better.
-GATE_METRICS: dict[str, tuple[str, bool]] = {
-    "embedder": ("recall_at_1", True),
-    "lora": ("validation_loss", False),
-    "sentiment": ("macro_f1", True),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,38 +15,6 @@ class Verdict:
 
     promote: bool
     reason: str
-
-
-def judge(
-    kind: str,
-    new: Mapping[str, float | None],
-    current: Mapping[str, float | None] | None,
-    *,
-    margin: float = 0.0,
-) -> Verdict:
-    """Promote when the new model's metric is no worse than the current one's by more than `margin`.
-
-    With no current model to compare with, the new one is promoted.
-    """
-    if kind not in GATE_METRICS:
-        raise ValueError(f"unknown model kind {kind!r}; valid: {', '.join(GATE_METRICS)}")
-    metric, higher_is_better = GATE_METRICS[kind]
-    value = new.get(metric)
-    if value is None:
-        return Verdict(False, f"the new {kind} model has no {metric}; kept the current one")
-    old = current.get(metric) if current is not None else None
-    if old is None:
-        return Verdict(True, f"{metric} {value:.4f}; no current {kind} model to compare with")
-    good_enough = value >= old - margin if higher_is_better else value <= old + margin
-    direction = "≥" if higher_is_better else "≤"
-    bound = old - margin if higher_is_better else old + margin
-    if good_enough:
-        return Verdict(True, f"{metric} {value:.4f} {direction} {bound:.4f} (current {old:.4f})")
-    return Verdict(
-        False,
-        f"{metric} {value:.4f} is worse than the current {old:.4f} beyond the margin {margin}; "
-        f"kept the current {kind} model",
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,3 +91,23 @@ def judge_paired(
         return Verdict(False, f"not enough evidence: {better.render()} holds zero; kept {keeping}")
     notes = "; ".join(d.render() for d in worse)
     return Verdict(True, f"better: {better.render()}" + (f"; {notes}" if notes else ""))
+
+
+def judge_adapters(
+    old_losses: Sequence[float], new_losses: Sequence[float], *, tolerance: float = 0.0
+) -> Verdict:
+    """The adapter gate on the same held-out dialogues: per dialogue, the loss per token of the
+    reference answer under the current model and under the new adapter.
+
+    Compared as the answer's log-likelihood per token (the negated loss, higher is better), so
+    the new adapter is promoted only when it rose at 95% confidence; a tie is "not enough
+    evidence". Without held-out dialogues nothing is promoted.
+    """
+    if not old_losses and not new_losses:
+        return Verdict(
+            False, "no held-out dialogues to compare the adapters on; kept the current one"
+        )
+    likelihood = paired_bootstrap(
+        "answer_log_likelihood", [-x for x in old_losses], [-x for x in new_losses]
+    )
+    return judge_paired(likelihood, tolerance=tolerance, keeping="the current lora model")

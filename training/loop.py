@@ -30,7 +30,7 @@ from retrieval.store import (
     version_entries,
 )
 from training.data import QueryPair, TrainingSets, export_training_sets
-from training.gate import Difference, Verdict, judge, judge_paired, paired_bootstrap
+from training.gate import Difference, Verdict, judge_adapters, judge_paired, paired_bootstrap
 from training.registry import ModelRegistry, ModelVersion
 from training.report import KindOutcome, write_report
 
@@ -141,8 +141,10 @@ def _train_lora(
     )
     after = result.metrics()
     # The bar is what answers now on the same held-out slice: the live adapter, else the base.
+    old_items = result.base_item_losses
     if current is not None:
         before: dict[str, float | None] = {"validation_loss": result.current_validation_loss}
+        old_items = result.current_item_losses or []
         note = f"current = live adapter {current.version}, on the same held-out slice"
     else:
         before = {
@@ -152,7 +154,7 @@ def _train_lora(
         note = "current = the base model without an adapter, on the same held-out slice"
         if other_base:
             note += f" ({other_base})"
-    verdict = judge("lora", after, before, margin=config.margin)
+    verdict = judge_adapters(old_items, result.item_losses, tolerance=config.margin)
     outcome = KindOutcome(
         "lora", True, note, before, after, verdict, None, result.losses, result.eval_losses
     )

@@ -76,6 +76,11 @@ class LoraResult:
     answer_overlap: float | None = None
     # The live adapter's validation loss on the same held-out examples, when one was given.
     current_validation_loss: float | None = None
+    # Per held-out example, in order: the mean loss per answer token of the base model, of the
+    # new adapter and of the live one (when given); the gate compares them pair by pair.
+    base_item_losses: list[float] = field(default_factory=list)
+    item_losses: list[float] = field(default_factory=list)
+    current_item_losses: list[float] | None = None
 
     def metrics(self) -> dict[str, float | None]:
         return {
@@ -180,16 +185,18 @@ def train_lora(
             processing_class=tokenizer,
             peft_config=peft_config,
         )
-        current_loss = None
+        current_loss = current_items = None
         if current_adapter is not None:
-            current_loss = _adapter_loss(
+            current_loss, current_items = _adapter_loss(
                 base_model, current_adapter, tokenizer, args, dataset(held_out)
             )
         # LoRA starts with B = 0, so the untrained adapter is exactly the base model.
         separate = train_set if validation else None
         before = _evaluate(trainer, separate)
+        base_items = _item_losses(trainer)
         trainer.train()
         after = _evaluate(trainer, separate)
+        items = _item_losses(trainer)
         overlap_base = overlap = None
         if config.sample_answers > 0:
             overlap_base, overlap = _answer_overlap(
@@ -219,6 +226,9 @@ def train_lora(
         answer_overlap_base=overlap_base,
         answer_overlap=overlap,
         current_validation_loss=current_loss,
+        base_item_losses=base_items,
+        item_losses=items,
+        current_item_losses=current_items,
     )
     (out / LOSSES_FILE).write_text(
         json.dumps({**asdict(result), "out": str(out), "config": asdict(config)}, indent=2) + "\n",
@@ -237,8 +247,9 @@ def train_lora(
 
 def _adapter_loss(
     base_model: Path, adapter: Path, tokenizer: Any, args: Any, held_out: Any
-) -> float:
-    """Validation loss of an existing adapter on `held_out`, computed as for the new one."""
+) -> tuple[float, list[float]]:
+    """Validation loss of an existing adapter on `held_out`, computed as for the new one, and
+    its loss on each example."""
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
@@ -252,7 +263,34 @@ def _adapter_loss(
         eval_dataset={"validation": held_out},
         processing_class=tokenizer,
     )
-    return round(float(trainer.evaluate()["eval_validation_loss"]), 4)
+    return round(float(trainer.evaluate()["eval_validation_loss"]), 4), _item_losses(trainer)
+
+
+def _item_losses(trainer: Any) -> list[float]:
+    """Mean loss per answer token of each held-out example, in order, under the trainer's model.
+
+    The same tokens and labels as the trainer's validation loss, which weighs all answer tokens
+    of the set together; per example, two models can be compared pair by pair.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    model = trainer.model
+    model.eval()
+    losses: list[float] = []
+    with torch.no_grad():
+        for batch in trainer.get_eval_dataloader("validation"):
+            ids = batch["input_ids"].to(model.device)
+            mask = batch["attention_mask"].to(model.device)
+            target = batch["labels"].to(model.device)[:, 1:]
+            logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1]
+            nll = F.cross_entropy(
+                logits.float().transpose(1, 2), target, ignore_index=-100, reduction="none"
+            )
+            answer = target != -100
+            per_example = (nll * answer).sum(dim=1) / answer.sum(dim=1).clamp(min=1)
+            losses += [round(float(x), 4) for x in per_example]
+    return losses
 
 
 def _evaluate(trainer: Any, train_set: Any | None) -> dict[str, float]:

@@ -1,32 +1,11 @@
-"""The promotion gate lets a model through when it is at least as good, never when worse."""
+"""The promotion gate lets a model through when it measures better on the same items, never on a
+tie or when worse."""
 
 from __future__ import annotations
 
 import pytest
 
-from training.gate import judge, judge_paired, paired_bootstrap
-
-
-def test_better_or_equal_is_promoted() -> None:
-    assert judge("sentiment", {"macro_f1": 0.80}, {"macro_f1": 0.80}).promote
-    assert judge("lora", {"validation_loss": 1.9}, {"validation_loss": 2.0}).promote
-    assert judge("embedder", {"recall_at_1": 0.9}, None).promote
-
-
-def test_worse_is_kept_out_with_a_reason() -> None:
-    verdict = judge("sentiment", {"macro_f1": 0.70}, {"macro_f1": 0.80}, margin=0.05)
-    assert not verdict.promote
-    assert "kept the current sentiment model" in verdict.reason
-    assert not judge("lora", {"validation_loss": 2.2}, {"validation_loss": 2.0}).promote
-
-
-def test_the_margin_tolerates_small_losses() -> None:
-    assert judge("sentiment", {"macro_f1": 0.78}, {"macro_f1": 0.80}, margin=0.05).promote
-    assert judge("lora", {"validation_loss": 2.04}, {"validation_loss": 2.0}, margin=0.05).promote
-
-
-def test_a_missing_metric_is_not_promoted() -> None:
-    assert not judge("embedder", {"recall_at_1": None}, {"recall_at_1": 0.5}).promote
+from training.gate import judge_adapters, judge_paired, paired_bootstrap
 
 
 def test_the_paired_bootstrap_brackets_the_difference_and_repeats() -> None:
@@ -64,3 +43,39 @@ def test_more_wrong_answers_are_refused_even_with_more_resolved() -> None:
 def test_unpaired_scores_are_an_error() -> None:
     with pytest.raises(ValueError, match="same items"):
         paired_bootstrap("resolution", [1.0], [1.0, 0.0])
+
+
+# Per held-out dialogue: the loss per token of the reference answer (lower is better).
+LIVE = [2.1, 1.7, 2.6, 1.9, 2.3, 2.0, 1.8, 2.4, 2.2, 1.6, 2.5, 2.0]
+
+
+def test_an_adapter_that_fits_every_answer_better_is_promoted() -> None:
+    verdict = judge_adapters(LIVE, [x - 0.3 + 0.05 * (i % 3) for i, x in enumerate(LIVE)])
+    assert verdict.promote and verdict.reason.startswith("better: answer_log_likelihood")
+    assert "95% CI [+0.2" in verdict.reason and "n=12" in verdict.reason
+
+
+def test_an_adapter_that_fits_as_well_is_not_enough_evidence() -> None:
+    # Half the answers fit better, half worse, by the same amounts: a tie.
+    tie = [x - 0.4 if i % 2 else x + 0.4 for i, x in enumerate(LIVE)]
+    verdict = judge_adapters(LIVE, tie)
+    assert not verdict.promote
+    assert verdict.reason.startswith("not enough evidence: answer_log_likelihood")
+    assert verdict.reason.endswith("kept the current lora model")
+    # A lower mean loss carried by one dialogue of twelve is no evidence either.
+    one = [x - 2.0 if i == 0 else x + 0.01 for i, x in enumerate(LIVE)]
+    assert sum(one) < sum(LIVE) and not judge_adapters(LIVE, one).promote
+
+
+def test_a_worse_adapter_is_refused_unless_the_loss_is_tolerated() -> None:
+    worse = [x + 0.2 for x in LIVE]
+    verdict = judge_adapters(LIVE, worse)
+    assert not verdict.promote and verdict.reason.startswith("worse: answer_log_likelihood")
+    assert judge_adapters(LIVE, worse, tolerance=0.25).promote
+
+
+def test_an_adapter_without_held_out_dialogues_is_kept_out() -> None:
+    verdict = judge_adapters([], [])
+    assert not verdict.promote and "no held-out dialogues" in verdict.reason
+    with pytest.raises(ValueError, match="same items"):
+        judge_adapters(LIVE, LIVE[:-1])

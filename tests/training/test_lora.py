@@ -58,6 +58,11 @@ def test_tiny_lora_run_lowers_loss_and_loads(tmp_path: Path, smollm_dir: Path) -
         smollm_dir, records, [], out=tmp_path / "adapter", entries={}, config=config, progress=False
     )
     assert result.train_loss < result.base_train_loss
+    # Per held-out example (the training examples stand in): the set's loss weighs them by
+    # answer tokens, so it lies within their range.
+    assert len(result.item_losses) == len(result.base_item_losses) == len(records)
+    assert min(result.item_losses) <= result.validation_loss <= max(result.item_losses)
+    assert sum(result.item_losses) < sum(result.base_item_losses)
     adapter = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
     assert adapter["r"] <= 16 and not adapter.get("modules_to_save")
     assert set(adapter["target_modules"]) <= {"q_proj", "k_proj", "v_proj", "o_proj"}
@@ -112,3 +117,7 @@ def test_the_live_adapter_is_measured_on_the_same_examples(
     # The live adapter, loaded back from its folder, scores what it scored when it was trained.
     assert second.current_validation_loss == pytest.approx(first.validation_loss, abs=2e-3)
     assert second.current_validation_loss != pytest.approx(second.base_validation_loss, abs=1e-3)
+    # So does each example, in the same order: the gate compares them pair by pair.
+    assert second.current_item_losses == pytest.approx(first.item_losses, abs=2e-3)
+    assert second.base_item_losses == pytest.approx(first.base_item_losses, abs=1e-3)
+    assert len(second.item_losses) == len(records)

@@ -48,6 +48,10 @@ async def test_a_new_adapter_is_measured_against_the_live_one(
     # The garbling adapter scores far worse than the base model; the new one beats it.
     assert live_loss > base_loss + 1.0, (live_loss, base_loss)
     assert outcome.verdict.promote and new_loss < live_loss
+    # Decided by the paired bootstrap over the held-out dialogues, its interval in the report.
+    assert outcome.verdict.reason.startswith("better: answer_log_likelihood"), outcome.verdict
+    assert "95% CI [" in outcome.verdict.reason
+    assert outcome.verdict.reason in summary.report.read_text()
     current = registry.current("lora")
     assert current is not None and current.version == outcome.version
 
