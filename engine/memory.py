@@ -16,6 +16,9 @@ _REFERRING = re.compile(
     r"\b(it|that|this|those|these|they|them|there|one|same)\b|这个|那个|它|这样|那样",
     re.IGNORECASE,
 )
+# No letters at all ("4", "?", "👍"): nothing to carry a question on. Such a message is a pick
+# or a rating only where one was asked for (engine/choice.py, engine/rating.py).
+_WORDLESS = re.compile(r"[\W\d_]*")
 
 
 def previous_question(
@@ -27,7 +30,7 @@ def previous_question(
     in standalone questions too, so this only says the context *may* matter; `FollowUpSearch`
     decides from the scores whether it does.
     """
-    if not previous_questions:
+    if not previous_questions or _WORDLESS.fullmatch(text):
         return None
     short = len(text.split()) <= max_words and len(text) <= 40
     if not short and not _REFERRING.search(text):

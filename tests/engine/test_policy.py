@@ -96,6 +96,16 @@ def test_follow_ups_carry_the_previous_question() -> None:
     assert contextual_query("that one", []) is None
 
 
+def test_a_message_without_letters_follows_up_on_nothing() -> None:
+    # A bare number is a pick or a rating only where one was asked for; otherwise it stands
+    # alone, so the bot does not answer the previous question again.
+    previous = ["How long do I have to return an item?"]
+    for text in ("4", "4.", "?", "👍", "  12345 "):
+        assert contextual_query(text, previous) is None, text
+    assert contextual_query("4 weeks?", previous) is not None
+    assert contextual_query("第二个", previous) is not None
+
+
 def test_grounding_accepts_rephrasing_and_rejects_invention() -> None:
     source = [
         FaqEntry(

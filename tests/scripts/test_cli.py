@@ -91,7 +91,9 @@ def test_evaluate_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_chat_answers_piped_questions_from_the_sample_kb(tmp_path: Path) -> None:
-    questions = "how long do I have to send something back?\n/reset\nwhat's the capital of peru\n"
+    questions = (
+        "how long do I have to send something back?\n4\n/reset\nwhat's the capital of peru\n"
+    )
     proc = run(
         "chat.py",
         "--import",
@@ -108,14 +110,17 @@ def test_chat_answers_piped_questions_from_the_sample_kb(tmp_path: Path) -> None
     lines = proc.stdout.splitlines()
     assert "30 days" in lines[0]
     assert lines[1].startswith("  [answer: confident") and "returns-refunds.csv" in lines[1]
-    assert lines[2] == "(new conversation)"
-    assert "couldn't find that" in lines[3]
-    assert lines[4].startswith("  [handoff: out_of_scope")
+    # A bare number after a question is no follow-up (no rating or pick was asked for).
+    assert "couldn't find that" in lines[2] and "30 days" not in lines[2]
+    assert lines[3].startswith("  [handoff: out_of_scope")
+    assert lines[4] == "(new conversation)"
+    assert "couldn't find that" in lines[5]
+    assert lines[6].startswith("  [handoff: out_of_scope")
     with sqlite3.connect(tmp_path / "log.db") as db:
         conversations, turns = db.execute(
             "select count(distinct conversation_id), count(*) from turns"
         ).fetchone()
-    assert (conversations, turns) == (2, 4)
+    assert (conversations, turns) == (2, 6)
 
 
 def test_chat_without_a_knowledge_base_says_how_to_make_one(tmp_path: Path) -> None:
