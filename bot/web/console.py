@@ -308,13 +308,19 @@ def _here(conversation_id: int) -> str:
     return f"/console/conversations/{conversation_id}"
 
 
+async def _open_handover(found: Services, conversation_id: int, to: str) -> Handover:
+    """The conversation's open hand-over; 409 when there is none `to` act on."""
+    handover = await found.engine.conversation_log.open_handover_for(conversation_id)
+    if handover is None:
+        raise ApiError(409, f"no open hand-over to {to}", code="no_handover")
+    return handover
+
+
 @router.post("/conversations/{conversation_id}/assign")
 async def assign(
     request: Request, conversation_id: int, session: Operator, found: Found
 ) -> Response:
-    handover = await found.engine.conversation_log.open_handover_for(conversation_id)
-    if handover is None:
-        raise ApiError(409, "no open hand-over to take", code="no_handover")
+    handover = await _open_handover(found, conversation_id, "take")
     # Taking it from another holder is allowed (a lead may); the bot says so in the topic.
     await found.engine.conversation_log.assign_handover(handover.id, session.user.name)
     return _back(_here(conversation_id))
@@ -331,10 +337,8 @@ async def reply(
 ) -> Response:
     conversation = await _conversation(found, conversation_id)
     log = found.engine.conversation_log
-    handover = await log.open_handover_for(conversation_id)
     # Without one the bot is serving the customer (a stale page, a crafted form): refuse.
-    if handover is None:
-        raise ApiError(409, "no open hand-over to reply in", code="no_handover")
+    handover = await _open_handover(found, conversation_id, "reply in")
     # The first reply takes an unheld hand-over.
     await log.assign_handover(handover.id, session.user.name, take_over=False)
     # The web chat's stream sends operator turns as they are logged; other channels deliver
@@ -378,9 +382,7 @@ async def resolve(
 ) -> Response:
     conversation = await _conversation(found, conversation_id)
     log = found.engine.conversation_log
-    handover = await log.open_handover_for(conversation_id)
-    if handover is None:
-        raise ApiError(409, "no open hand-over to resolve", code="no_handover")
+    handover = await _open_handover(found, conversation_id, "resolve")
     # Of racing resolves (here or `/close` in a topic) only the one that closed it asks.
     if not await log.close_handover(handover.id, operator_id=session.user.name):
         raise ApiError(409, "the hand-over was resolved meanwhile", code="no_handover")

@@ -38,7 +38,12 @@ from bot.web.console import (
     _when,
 )
 from bot.web.errors import ApiError
-from bot.web.knowledge_admin import KnowledgeAdmin, importer_refusals, write_uploads
+from bot.web.knowledge_admin import (
+    KnowledgeAdmin,
+    importer_refusals,
+    note_change,
+    write_uploads,
+)
 from bot.web.users import Session
 from engine.log import Conversation, Turn
 from engine.policy import asks_for_human
@@ -244,21 +249,17 @@ async def save(
         targets = await _targets(found, question) if conversation_id or target else ()
         status = 409 if isinstance(error, ImportBusy) else 400
         return _form_page(session, form, targets=targets, error=str(error), status=status)
-    if report.version is not None and report.changed:
-        await asyncio.to_thread(
-            admin.record,
-            KbChange(
-                report.version,
-                time.time(),
-                session.user.name,
-                origin,
-                summary,
-                entry_id=saved.id,
-                conversation_id=conversation_id,
-                turn_id=turn_id,
-                operator=operator,
-            ),
-        )
+    if await note_change(
+        admin,
+        report,
+        session.user.name,
+        origin,
+        summary,
+        entry_id=saved.id,
+        conversation_id=conversation_id,
+        turn_id=turn_id,
+        operator=operator,
+    ):
         log.info(
             "kb %s version=%s entry=%s conversation=%s turn=%s",
             origin,
@@ -307,18 +308,9 @@ async def delete(
     admin = _admin(found)
     with importer_refusals(missing="no such entry"):
         report = await asyncio.to_thread(admin.delete, entry_id)
-    if report.version is not None:
-        await asyncio.to_thread(
-            admin.record,
-            KbChange(
-                report.version,
-                time.time(),
-                session.user.name,
-                "delete",
-                f"deleted {entry_id}",
-                entry_id=entry_id,
-            ),
-        )
+    await note_change(
+        admin, report, session.user.name, "delete", f"deleted {entry_id}", entry_id=entry_id
+    )
     return _back("/console/knowledge?saved=deleted")
 
 
@@ -354,18 +346,10 @@ async def import_files(
             report, error = refused.report, "Nothing was imported: no valid entry was found."
         except ImportBusy as busy:
             error = str(busy)
-    if report is not None and error is None and report.changed and report.version:
+    if report is not None and error is None:
         shown = ", ".join(sorted(names.get(f, Path(f).name) for f in report.files))
-        await asyncio.to_thread(
-            admin.record,
-            KbChange(
-                report.version,
-                time.time(),
-                session.user.name,
-                "import",
-                f"imported {shown}: {report.summary()}",
-            ),
-        )
+        summary = f"imported {shown}: {report.summary()}"
+        await note_change(admin, report, session.user.name, "import", summary)
     problems = [
         (names.get(p.path, Path(p.path).name), p.location, p.reason)
         for p in (report.problems if report else [])
@@ -462,10 +446,7 @@ async def revert(
             raise ApiError(
                 404, "that version is no longer kept", code="version_not_found"
             ) from None
-    await asyncio.to_thread(
-        admin.record,
-        KbChange(meta.version, time.time(), session.user.name, "revert", f"content of {version}"),
-    )
+    await note_change(admin, meta, session.user.name, "revert", f"content of {version}")
     return _back("/console/knowledge/history")
 
 

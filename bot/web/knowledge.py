@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-import time
 from pathlib import Path as FilePath
 from typing import Annotated
 
@@ -17,9 +16,14 @@ from pydantic import BaseModel, Field
 from bot.web.access import AdminKey, Served
 from bot.web.errors import ApiError, documented
 from bot.web.keys import ApiKey
-from bot.web.knowledge_admin import KnowledgeAdmin, importer_refusals, write_uploads
+from bot.web.knowledge_admin import (
+    KnowledgeAdmin,
+    importer_refusals,
+    note_change,
+    write_uploads,
+)
 from retrieval import FaqEntry, ImportReport, NothingToImport
-from retrieval.store import KbChange, Origin
+from retrieval.store import Origin
 
 router = APIRouter(tags=["knowledge"])
 _KEYED = documented(401, 403, 429)
@@ -184,13 +188,8 @@ async def _record(
     summary: str,
     entry_id: str | None = None,
 ) -> None:
-    """Write who made the new version into the knowledge base's change log (an fsync'd
-    append, so in a worker thread)."""
-    if report.version is not None and report.changed:
-        await asyncio.to_thread(
-            _admin(found).record,
-            KbChange(report.version, time.time(), f"key {key.name}", origin, summary, entry_id),
-        )
+    """Write which key made the new version into the knowledge base's change log."""
+    await note_change(_admin(found), report, f"key {key.name}", origin, summary, entry_id=entry_id)
 
 
 async def _save(found: Served, body: EntryIn, entry_id: str | None, key: ApiKey) -> SavedOut:

@@ -7,8 +7,10 @@ FAISS, file I/O); routes call them with asyncio.to_thread.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +32,7 @@ from retrieval.importer import edit_entries
 from retrieval.store import (
     KbChange,
     KbMeta,
+    Origin,
     kept_versions,
     read_changes,
     record_change,
@@ -224,3 +227,36 @@ class KnowledgeAdmin:
         )
         self._kb.refresh()
         return meta
+
+
+async def note_change(
+    admin: KnowledgeAdmin,
+    made: ImportReport | KbMeta,
+    author: str,
+    origin: Origin,
+    summary: str,
+    *,
+    entry_id: str | None = None,
+    conversation_id: int | None = None,
+    turn_id: int | None = None,
+    operator: str | None = None,
+) -> bool:
+    """Write who made a new version, now, and from where into the change log (an fsync'd
+    append, so in a worker thread). A report that changed nothing made no version: nothing is
+    written and the answer is False."""
+    changed = made.changed if isinstance(made, ImportReport) else True
+    if made.version is None or not changed:
+        return False
+    change = KbChange(
+        made.version,
+        time.time(),
+        author,
+        origin,
+        summary,
+        entry_id=entry_id,
+        conversation_id=conversation_id,
+        turn_id=turn_id,
+        operator=operator,
+    )
+    await asyncio.to_thread(admin.record, change)
+    return True
