@@ -9,6 +9,7 @@ import numpy as np
 
 from retrieval import ImportConfig, KnowledgeBase, RetrievalConfig, import_paths
 from retrieval.calibration import (
+    FOLDS,
     OUT_OF_SCOPE_MARGIN,
     PLAIN,
     calibrate,
@@ -53,22 +54,34 @@ def run_import(path: Path, kb_dir: Path, config: RetrievalConfig) -> KnowledgeBa
     return KnowledgeBase(kb_dir, embedder, config)
 
 
-def test_hold_out_takes_alternatives_only_reproducibly_and_within_the_limit() -> None:
+def test_hold_out_takes_every_alternative_once_reproducibly_and_within_the_limit() -> None:
     row_entry = np.repeat(np.arange(4, dtype=np.int32), [1, 2, 6, 11])
-    held, keep = hold_out(row_entry, limit=100)
+    folds = hold_out(row_entry, limit=100)
     firsts = np.searchsorted(row_entry, np.arange(4))
+    held = np.concatenate([h for h, _ in folds])
+    assert len(folds) == FOLDS
+    for fold, keep in folds:
+        assert sorted([*fold, *keep]) == list(range(len(row_entry)))
+        # A fifth of each entry's alternatives: none of none, one of five, two of ten, and
+        # the one of one in one fold only.
+        taken = np.bincount(row_entry[fold], minlength=4).tolist()
+        assert taken in ([0, 0, 1, 2], [0, 1, 1, 2])
     assert not set(held) & set(firsts)  # an entry's main question always stays
-    assert sorted([*held, *keep]) == list(range(len(row_entry)))
-    # None of the entry without alternatives, one of one, one of five, two of ten.
-    assert np.bincount(row_entry[held], minlength=4).tolist() == [0, 1, 1, 2]
-    assert np.array_equal(hold_out(row_entry, limit=100)[0], held)
-    assert len(hold_out(row_entry, limit=2)[0]) == 2
+    # Every alternative question is held out once.
+    assert sorted(held) == sorted(set(range(len(row_entry))) - set(firsts))
+    again = hold_out(row_entry, limit=100)
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(again, folds, strict=True))
+    # A small limit takes as few folds as hold it.
+    (small,) = hold_out(row_entry, limit=2)
+    assert len(small[0]) == 2
+    assert len(np.concatenate([h for h, _ in hold_out(row_entry, limit=6)])) == 6
+    assert hold_out(np.zeros(1, dtype=np.int32), limit=100) == []
 
 
 def test_import_calibrates_the_threshold_from_the_knowledge_base(tmp_path: Path) -> None:
     kb = run_import(faq(tmp_path), tmp_path / "kb", RetrievalConfig(kb_dir=tmp_path / "kb"))
     meta = kb.snapshot.meta
-    assert meta.threshold_source.startswith("calibrated on 5 held-out alternative questions")
+    assert meta.threshold_source.startswith("calibrated on 15 held-out alternative questions")
     assert meta.threshold >= RetrievalConfig().default_threshold
     assert (meta.centroid_weight, meta.lexical_weight) is not None
     assert kb.search("question about a guarantee claim for my product").in_scope
