@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import aiosqlite
-
+from engine.log.connection import Connection
 from engine.log.records import Conversation, ConversationSummary, Handover, Retrieved, Turn
 
 # The columns of a new turn, in the order insert_turn expects its row.
@@ -38,7 +37,7 @@ _OF_TURNS = f"SELECT id FROM turns WHERE conversation_id IN ({_OF_CUSTOMER})"
 
 
 async def insert_conversation(
-    conn: aiosqlite.Connection, channel: str, user_id: str, language: str | None, now: float
+    conn: Connection, channel: str, user_id: str, language: str | None, now: float
 ) -> int:
     """Add a conversation row; returns its id."""
     return await _insert(
@@ -50,7 +49,7 @@ async def insert_conversation(
 
 
 async def insert_turn(
-    conn: aiosqlite.Connection, row: Sequence[Any], hits: Sequence[tuple[str, float]]
+    conn: Connection, row: Sequence[Any], hits: Sequence[tuple[str, float]]
 ) -> int:
     """Add a turn (`row` in TURN_FIELDS order) and its ranked hits; returns the turn id.
 
@@ -91,7 +90,7 @@ async def insert_turn(
     return turn_id
 
 
-async def upsert_feedback(conn: aiosqlite.Connection, turn_id: int, value: int, now: float) -> None:
+async def upsert_feedback(conn: Connection, turn_id: int, value: int, now: float) -> None:
     """Set the feedback on a bot or operator turn, replacing an earlier vote."""
     rows = list(await conn.execute_fetchall("SELECT role FROM turns WHERE id = ?", (turn_id,)))
     if not rows:
@@ -106,7 +105,7 @@ async def upsert_feedback(conn: aiosqlite.Connection, turn_id: int, value: int, 
 
 
 async def insert_handover(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     conversation_id: int,
     reason: str,
     topic_id: int | None,
@@ -126,7 +125,7 @@ async def insert_handover(
 
 
 async def close_handover(
-    conn: aiosqlite.Connection, handover_id: int, operator_id: str | None, now: float
+    conn: Connection, handover_id: int, operator_id: str | None, now: float
 ) -> bool:
     """Close an open handover, noting its operator (when given); False: it was closed already."""
     cursor = await conn.execute(
@@ -143,16 +142,14 @@ async def close_handover(
     return False
 
 
-async def update_delivery(conn: aiosqlite.Connection, turn_id: int, delivery: str) -> None:
+async def update_delivery(conn: Connection, turn_id: int, delivery: str) -> None:
     """Set whether a turn reached the customer."""
     cursor = await conn.execute("UPDATE turns SET delivery = ? WHERE id = ?", (delivery, turn_id))
     if cursor.rowcount == 0:
         raise ValueError(f"no turn {turn_id} in the log; use the id add_turn returned")
 
 
-async def claim_delivery(
-    conn: aiosqlite.Connection, turn_id: int, now: float, stale_after_s: float
-) -> bool:
+async def claim_delivery(conn: Connection, turn_id: int, now: float, stale_after_s: float) -> bool:
     """Compare and set: claim a pending turn nobody holds (or whose claim went stale)."""
     cursor = await conn.execute(
         "UPDATE turns SET delivery_claimed_at = ? WHERE id = ? AND delivery = 'pending' "
@@ -162,7 +159,7 @@ async def claim_delivery(
     return cursor.rowcount == 1
 
 
-async def release_delivery(conn: aiosqlite.Connection, turn_id: int) -> None:
+async def release_delivery(conn: Connection, turn_id: int) -> None:
     """Drop the claim on a turn still pending, so the next sender takes it."""
     await conn.execute(
         "UPDATE turns SET delivery_claimed_at = NULL WHERE id = ? AND delivery = 'pending'",
@@ -170,7 +167,7 @@ async def release_delivery(conn: aiosqlite.Connection, turn_id: int) -> None:
     )
 
 
-async def close_conversation(conn: aiosqlite.Connection, conversation_id: int, now: float) -> None:
+async def close_conversation(conn: Connection, conversation_id: int, now: float) -> None:
     """Set a conversation's closing time, once."""
     cursor = await conn.execute(
         "UPDATE conversations SET closed_at = coalesce(closed_at, ?) WHERE id = ?",
@@ -180,7 +177,7 @@ async def close_conversation(conn: aiosqlite.Connection, conversation_id: int, n
         raise ValueError(f"no conversation {conversation_id} in the log")
 
 
-async def delete_customer(conn: aiosqlite.Connection, channel: str, user_id: str) -> int:
+async def delete_customer(conn: Connection, channel: str, user_id: str) -> int:
     """Delete a customer's conversations and everything hanging off them; returns how many."""
     customer = (channel, user_id)
     for table, where in (
@@ -196,7 +193,7 @@ async def delete_customer(conn: aiosqlite.Connection, channel: str, user_id: str
     return cursor.rowcount
 
 
-async def truncate_wal(conn: aiosqlite.Connection, path: Path) -> None:
+async def truncate_wal(conn: Connection, path: Path) -> None:
     """Checkpoint the WAL into the database file and cut it to zero bytes."""
     rows = list(await conn.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)"))
     if rows[0][0] != 0:
@@ -206,9 +203,7 @@ async def truncate_wal(conn: aiosqlite.Connection, path: Path) -> None:
         )
 
 
-async def select_turns(
-    conn: aiosqlite.Connection, conversation_id: int, limit: int = -1
-) -> list[Turn]:
+async def select_turns(conn: Connection, conversation_id: int, limit: int = -1) -> list[Turn]:
     """A conversation's last `limit` turns (all when negative), oldest first."""
     rows = list(
         await conn.execute_fetchall(
@@ -230,7 +225,7 @@ async def select_turns(
     return [_turn(row, tuple(hits[row[0]])) for row in rows]
 
 
-async def select_turn(conn: aiosqlite.Connection, turn_id: int) -> Turn | None:
+async def select_turn(conn: Connection, turn_id: int) -> Turn | None:
     """One turn with its hits and feedback, or None."""
     rows = list(
         await conn.execute_fetchall(
@@ -247,9 +242,7 @@ async def select_turn(conn: aiosqlite.Connection, turn_id: int) -> Turn | None:
     return _turn(rows[0], tuple(Retrieved(faq_id, score) for faq_id, score in hits))
 
 
-async def select_conversation(
-    conn: aiosqlite.Connection, conversation_id: int
-) -> Conversation | None:
+async def select_conversation(conn: Connection, conversation_id: int) -> Conversation | None:
     """A conversation with all its turns, or None."""
     found = list(
         await conn.execute_fetchall(
@@ -268,7 +261,7 @@ async def select_conversation(
 
 
 async def select_conversations_after(
-    conn: aiosqlite.Connection, after_id: int, limit: int
+    conn: Connection, after_id: int, limit: int
 ) -> list[Conversation]:
     """Up to `limit` whole conversations with ids above `after_id`, in id order."""
     found = list(
@@ -305,7 +298,7 @@ async def select_conversations_after(
     return [_conversation(row, tuple(turns[row[0]]), tuple(handovers[row[0]])) for row in found]
 
 
-async def count_rows(conn: aiosqlite.Connection) -> dict[str, int]:
+async def count_rows(conn: Connection) -> dict[str, int]:
     """Rows per table."""
     counts = {}
     for table in TABLES:
@@ -314,9 +307,7 @@ async def count_rows(conn: aiosqlite.Connection) -> dict[str, int]:
     return counts
 
 
-async def upsert_conversations(
-    conn: aiosqlite.Connection, conversations: Sequence[Conversation]
-) -> None:
+async def upsert_conversations(conn: Connection, conversations: Sequence[Conversation]) -> None:
     """Write whole conversations with their ids, replacing rows that have the same keys."""
     for c in conversations:
         await conn.execute(
@@ -400,7 +391,7 @@ def _excluded(columns: str) -> str:
 
 
 async def select_conversation_summaries(
-    conn: aiosqlite.Connection, channel: str | None, limit: int, offset: int
+    conn: Connection, channel: str | None, limit: int, offset: int
 ) -> list[ConversationSummary]:
     """Conversations most recently active first, with turn counts and open-handover flags."""
     where, parameters = ("WHERE c.channel = ?", [channel]) if channel is not None else ("", [])
@@ -415,7 +406,7 @@ async def select_conversation_summaries(
     return [_summary(row) for row in rows]
 
 
-async def select_pending_turns(conn: aiosqlite.Connection, channel: str) -> list[tuple[str, Turn]]:
+async def select_pending_turns(conn: Connection, channel: str) -> list[tuple[str, Turn]]:
     """Every turn on a channel still waiting to be delivered, oldest first, with its customer."""
     rows = list(
         await conn.execute_fetchall(
@@ -437,9 +428,7 @@ async def select_pending_turns(conn: aiosqlite.Connection, channel: str) -> list
     return [(str(row[0]), _turn(row[1:], tuple(hits[row[1]]))) for row in rows]
 
 
-async def select_latest_conversation_id(
-    conn: aiosqlite.Connection, channel: str, user_id: str
-) -> int | None:
+async def select_latest_conversation_id(conn: Connection, channel: str, user_id: str) -> int | None:
     """The customer's newest conversation id on a channel, or None."""
     rows = list(
         await conn.execute_fetchall(
@@ -451,9 +440,7 @@ async def select_latest_conversation_id(
     return found
 
 
-async def select_open_conversation_id(
-    conn: aiosqlite.Connection, channel: str, user_id: str
-) -> int | None:
+async def select_open_conversation_id(conn: Connection, channel: str, user_id: str) -> int | None:
     """The customer's newest conversation id on a channel unless it is closed, or None."""
     rows = list(
         await conn.execute_fetchall(
@@ -469,7 +456,7 @@ async def select_open_conversation_id(
 
 
 async def select_open_handover(
-    conn: aiosqlite.Connection, column: Literal["conversation_id", "topic_id"], value: int
+    conn: Connection, column: Literal["conversation_id", "topic_id"], value: int
 ) -> Handover | None:
     """The newest open handover of a conversation or of an operator-desk topic, or None."""
     rows = list(
@@ -483,7 +470,7 @@ async def select_open_handover(
 
 
 async def assign_handover(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     handover_id: int,
     assignee: str,
     now: float,
@@ -505,9 +492,7 @@ async def assign_handover(
     return str(rows[0][0]) if rows and rows[0][0] is not None else None
 
 
-async def claim_assignment_notice(
-    conn: aiosqlite.Connection, handover_id: int, assignee: str
-) -> bool:
+async def claim_assignment_notice(conn: Connection, handover_id: int, assignee: str) -> bool:
     """Compare and set: note `assignee` as announced unless it was, or no longer holds it."""
     cursor = await conn.execute(
         "UPDATE handovers SET announced_assignee = ? WHERE id = ? AND assignee = ? "
@@ -517,7 +502,7 @@ async def claim_assignment_notice(
     return cursor.rowcount == 1
 
 
-async def ask_rating(conn: aiosqlite.Connection, handover_id: int, now: float) -> None:
+async def ask_rating(conn: Connection, handover_id: int, now: float) -> None:
     """Note when the customer was asked to rate a handover (the first time only)."""
     cursor = await conn.execute(
         "UPDATE handovers SET rating_asked_at = coalesce(rating_asked_at, ?) WHERE id = ?",
@@ -527,9 +512,7 @@ async def ask_rating(conn: aiosqlite.Connection, handover_id: int, now: float) -
         raise ValueError(f"no handover {handover_id}; use the id open_handover returned")
 
 
-async def rate_handover(
-    conn: aiosqlite.Connection, handover_id: int, score: int, now: float
-) -> bool:
+async def rate_handover(conn: Connection, handover_id: int, score: int, now: float) -> bool:
     """Store the first rating of a handover whose rating was asked for."""
     cursor = await conn.execute(
         "UPDATE handovers SET rating = ?, rated_at = ? WHERE id = ? AND rating IS NULL "
@@ -539,9 +522,7 @@ async def rate_handover(
     return cursor.rowcount == 1
 
 
-async def select_newest_handover(
-    conn: aiosqlite.Connection, conversation_id: int
-) -> Handover | None:
+async def select_newest_handover(conn: Connection, conversation_id: int) -> Handover | None:
     """The conversation's newest handover, open or closed."""
     rows = list(
         await conn.execute_fetchall(
@@ -553,7 +534,7 @@ async def select_newest_handover(
     return Handover(*rows[0]) if rows else None
 
 
-async def select_ratings(conn: aiosqlite.Connection, since: float | None) -> list[int]:
+async def select_ratings(conn: Connection, since: float | None) -> list[int]:
     """The scores of rated handovers, rated at `since` or later (all when None)."""
     rows = await conn.execute_fetchall(
         "SELECT rating FROM handovers WHERE rating IS NOT NULL AND (? IS NULL OR rated_at >= ?) "
@@ -563,9 +544,7 @@ async def select_ratings(conn: aiosqlite.Connection, since: float | None) -> lis
     return [int(row[0]) for row in rows]
 
 
-async def update_handover_topic(
-    conn: aiosqlite.Connection, handover_id: int, topic_id: int
-) -> None:
+async def update_handover_topic(conn: Connection, handover_id: int, topic_id: int) -> None:
     """Note the operator-desk forum topic that carries a handover."""
     cursor = await conn.execute(
         "UPDATE handovers SET topic_id = ? WHERE id = ?", (topic_id, handover_id)
@@ -574,7 +553,7 @@ async def update_handover_topic(
         raise ValueError(f"no handover {handover_id}; use the id open_handover returned")
 
 
-async def select_latest_topic(conn: aiosqlite.Connection, channel: str, user_id: str) -> int | None:
+async def select_latest_topic(conn: Connection, channel: str, user_id: str) -> int | None:
     """The forum topic of the customer's newest handover that had one, or None."""
     rows = list(
         await conn.execute_fetchall(
@@ -587,7 +566,7 @@ async def select_latest_topic(conn: aiosqlite.Connection, channel: str, user_id:
 
 
 async def select_open_handover_customers(
-    conn: aiosqlite.Connection, channel: str
+    conn: Connection, channel: str
 ) -> list[tuple[str, Handover]]:
     """Every open handover on a channel with its customer's external id."""
     columns = ", ".join(f"h.{c}" for c in _HANDOVER_COLUMNS.split(", "))
@@ -600,7 +579,7 @@ async def select_open_handover_customers(
     return [(str(row[0]), Handover(*row[1:])) for row in rows]
 
 
-async def _insert(conn: aiosqlite.Connection, sql: str, parameters: Iterable[Any]) -> int:
+async def _insert(conn: Connection, sql: str, parameters: Sequence[Any]) -> int:
     row = await conn.execute_insert(sql, parameters)
     assert row is not None, "SQLite returned no rowid for an insert"
     rowid: int = row[0]

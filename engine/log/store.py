@@ -10,14 +10,13 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Self
-
-import aiosqlite
+from typing import Literal, Self, TypeVar
 
 from engine.log import activity as activity_sql
 from engine.log import queries
 from engine.log.activity import Activity, ActivityMark, activity_from_rows
 from engine.log.config import LogConfig
+from engine.log.connection import Connection, LogConnection, Query
 from engine.log.records import (
     Action,
     Conversation,
@@ -57,6 +56,8 @@ from engine.log.writer import BatchWriter
 
 log = logging.getLogger(__name__)
 
+_T = TypeVar("_T")
+
 # synchronous=FULL syncs the WAL at every commit, so an acknowledged write survives a power cut,
 # not only a crash of the process; batching pays that fsync once per batch instead of per write.
 # secure_delete zeroes deleted rows, so erased text does not linger in free pages.
@@ -80,8 +81,8 @@ class ConversationLog:
         self,
         path: Path,
         config: LogConfig,
-        writer: aiosqlite.Connection,
-        reader: aiosqlite.Connection,
+        writer: LogConnection,
+        reader: LogConnection,
     ) -> None:
         self.path = path
         self._config = config
@@ -342,8 +343,12 @@ class ConversationLog:
             raise ValueError(f"limit must be 0 or more, got {limit}")
         if limit == 0:
             return []
-        async with self._snapshot() as conn:
-            return await queries.select_turns(conn, conversation_id, limit)
+        async with self._read_lock:  # one round trip to the reader's thread, not one a query
+            return await self._reader.run(
+                lambda conn: _in_snapshot(
+                    conn, lambda c: queries.select_turns(c, conversation_id, limit)
+                )
+            )
 
     async def get_conversation(self, conversation_id: int) -> Conversation | None:
         """A conversation with all its turns, or None if there is none with that id."""
@@ -491,7 +496,7 @@ class ConversationLog:
         await self._writer.submit(lambda conn: queries.upsert_conversations(conn, batch))
 
     @asynccontextmanager
-    async def _snapshot(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def _snapshot(self) -> AsyncIterator[LogConnection]:
         # One read transaction, so a multi-query read sees a single committed state.
         async with self._read_lock:
             await self._reader.execute("BEGIN")
@@ -501,13 +506,14 @@ class ConversationLog:
                 await self._reader.execute("COMMIT")
 
 
-async def _connect(path: Path, pragmas: tuple[str, ...]) -> aiosqlite.Connection:
-    # Autocommit mode: the writer issues BEGIN and COMMIT itself.
-    conn = await aiosqlite.connect(path, isolation_level=None)
+async def _connect(path: Path, pragmas: tuple[str, ...]) -> LogConnection:
+    return await LogConnection.open(path, pragmas)
+
+
+async def _in_snapshot(conn: Connection, read: Query[_T]) -> _T:
+    """What `read` reads, in one transaction, so that it sees a single committed state."""
+    await conn.execute("BEGIN")
     try:
-        for pragma in pragmas:
-            await conn.execute(pragma)
-    except BaseException:
-        await conn.close()
-        raise
-    return conn
+        return await read(conn)
+    finally:
+        await conn.execute("COMMIT")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import TypeVar, cast
 
-import aiosqlite
+from engine.log.connection import LogConnection, Query
 
 log = logging.getLogger(__name__)
 
@@ -18,10 +17,13 @@ _T = TypeVar("_T")
 
 @dataclass(slots=True)
 class _Job:
-    write: Callable[[aiosqlite.Connection], Awaitable[object]]
+    write: Query[object]
     done: asyncio.Future[object]
     # False for statements that must run outside a transaction, such as a WAL checkpoint.
     in_transaction: bool
+
+
+_Outcome = tuple[_Job, object, Exception | None]
 
 
 class BatchWriter:
@@ -32,7 +34,7 @@ class BatchWriter:
     alone; the rest of its batch still commits.
     """
 
-    def __init__(self, conn: aiosqlite.Connection, *, batch_max: int, wait_s: float) -> None:
+    def __init__(self, conn: LogConnection, *, batch_max: int, wait_s: float) -> None:
         self._conn = conn
         self._batch_max = batch_max
         self._wait_s = wait_s
@@ -42,7 +44,7 @@ class BatchWriter:
 
     async def submit(
         self,
-        write: Callable[[aiosqlite.Connection], Awaitable[_T]],
+        write: Query[_T],
         *,
         in_transaction: bool = True,
     ) -> _T:
@@ -105,50 +107,54 @@ class BatchWriter:
         return batch, False
 
     async def _process(self, batch: list[_Job]) -> None:
+        # The whole batch runs on the connection's thread in one hop; results are settled here.
+        outcomes = await self._conn.call(lambda _: self._process_here(batch))
+        for job, result, error in outcomes:
+            _settle(job, result=result, error=error)
+
+    def _process_here(self, batch: list[_Job]) -> list[_Outcome]:
+        outcomes: list[_Outcome] = []
         group: list[_Job] = []
         for job in batch:
             if job.in_transaction:
                 group.append(job)
                 continue
-            await self._commit(group)
+            outcomes += self._commit_here(group)
             group = []
             try:
-                _settle(job, result=await job.write(self._conn))
+                outcomes.append((job, self._conn.run_here(job.write), None))
             except Exception as exc:
-                _settle(job, error=exc)
-        await self._commit(group)
+                outcomes.append((job, None, exc))
+        outcomes += self._commit_here(group)
+        return outcomes
 
-    async def _commit(self, group: list[_Job]) -> None:
+    def _commit_here(self, group: list[_Job]) -> list[_Outcome]:
         if not group:
-            return
-        conn = self._conn
-        outcomes: list[tuple[_Job, object, Exception | None]] = []
+            return []
+        conn = self._conn.execute_here
+        outcomes: list[_Outcome] = []
         try:
-            await conn.execute("BEGIN IMMEDIATE")
+            conn("BEGIN IMMEDIATE")
             for job in group:
-                await conn.execute("SAVEPOINT write")
+                conn("SAVEPOINT write")
                 try:
-                    result = await job.write(conn)
+                    result = self._conn.run_here(job.write)
                 except Exception as exc:
-                    await conn.execute("ROLLBACK TO write")
-                    await conn.execute("RELEASE write")
+                    conn("ROLLBACK TO write")
+                    conn("RELEASE write")
                     outcomes.append((job, None, exc))
                 else:
-                    await conn.execute("RELEASE write")
+                    conn("RELEASE write")
                     outcomes.append((job, result, None))
-            await conn.execute("COMMIT")
+            conn("COMMIT")
         except Exception as exc:
             # The transaction itself failed (disk full, I/O error): nothing in it was stored.
             log.error("conversation log commit failed writes=%d error=%s", len(group), exc)
-            if conn.in_transaction:
-                with suppress(Exception):
-                    await conn.execute("ROLLBACK")
-            for job in group:
-                _settle(job, error=exc)
-            return
+            with suppress(Exception):
+                conn("ROLLBACK")
+            return [(job, None, exc) for job in group]
         log.debug("conversation log committed writes=%d", len(group))
-        for job, result, error in outcomes:
-            _settle(job, result=result, error=error)
+        return outcomes
 
 
 def _settle(job: _Job, *, result: object = None, error: BaseException | None = None) -> None:

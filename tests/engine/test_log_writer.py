@@ -6,39 +6,41 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiosqlite
 import pytest
 
+from engine.log.connection import Connection, InlineConnection, LogConnection
 from engine.log.writer import BatchWriter
 
 
 @pytest.fixture
-async def conn(tmp_path: Path) -> AsyncIterator[aiosqlite.Connection]:
-    async with aiosqlite.connect(tmp_path / "w.db", isolation_level=None) as conn:
-        await conn.execute("PRAGMA journal_mode = WAL")
+async def conn(tmp_path: Path) -> AsyncIterator[LogConnection]:
+    conn = await LogConnection.open(tmp_path / "w.db", ["PRAGMA journal_mode = WAL"])
+    try:
         await conn.execute("CREATE TABLE t (n INTEGER NOT NULL)")
         yield conn
+    finally:
+        await conn.close()
 
 
-async def traced(conn: aiosqlite.Connection) -> list[str]:
+async def traced(conn: LogConnection) -> list[str]:
     statements: list[str] = []
-    await conn.set_trace_callback(statements.append)
+    await conn.call(lambda sqlite: sqlite.set_trace_callback(statements.append))
     return statements
 
 
-async def count(conn: aiosqlite.Connection) -> int:
+async def count(conn: LogConnection) -> int:
     rows = list(await conn.execute_fetchall("SELECT count(*) FROM t"))
     return int(rows[0][0])
 
 
 async def test_concurrent_writes_share_transactions_of_at_most_batch_max(
-    conn: aiosqlite.Connection,
+    conn: LogConnection,
 ) -> None:
     statements = await traced(conn)
     writer = BatchWriter(conn, batch_max=64, wait_s=0.005)
 
     async def write(n: int) -> int:
-        async def run(c: aiosqlite.Connection) -> int:
+        async def run(c: Connection) -> int:
             await c.execute("INSERT INTO t (n) VALUES (?)", (n,))
             return n
 
@@ -52,12 +54,12 @@ async def test_concurrent_writes_share_transactions_of_at_most_batch_max(
 
 
 async def test_a_write_arriving_within_the_wait_joins_the_batch(
-    conn: aiosqlite.Connection,
+    conn: LogConnection,
 ) -> None:
     statements = await traced(conn)
     writer = BatchWriter(conn, batch_max=64, wait_s=0.5)
 
-    async def run(c: aiosqlite.Connection) -> None:
+    async def run(c: Connection) -> None:
         await c.execute("INSERT INTO t (n) VALUES (1)")
 
     first = asyncio.create_task(writer.submit(run))
@@ -67,13 +69,13 @@ async def test_a_write_arriving_within_the_wait_joins_the_batch(
     await writer.close()
 
 
-async def test_a_failing_write_fails_alone(conn: aiosqlite.Connection) -> None:
+async def test_a_failing_write_fails_alone(conn: LogConnection) -> None:
     writer = BatchWriter(conn, batch_max=64, wait_s=0.005)
 
-    async def good(c: aiosqlite.Connection) -> None:
+    async def good(c: Connection) -> None:
         await c.execute("INSERT INTO t (n) VALUES (1)")
 
-    async def bad(c: aiosqlite.Connection) -> None:
+    async def bad(c: Connection) -> None:
         await c.execute("INSERT INTO t (n) VALUES (2)")
         raise ValueError("refused")
 
@@ -88,7 +90,7 @@ async def test_a_failing_write_fails_alone(conn: aiosqlite.Connection) -> None:
 
 
 async def test_a_failed_commit_fails_the_whole_batch_and_the_writer_goes_on(
-    conn: aiosqlite.Connection,
+    conn: LogConnection,
 ) -> None:
     writer = BatchWriter(conn, batch_max=64, wait_s=0.005)
     # A deferred constraint is only checked at COMMIT, so this batch's commit fails.
@@ -98,10 +100,10 @@ async def test_a_failed_commit_fails_the_whole_batch_and_the_writer_goes_on(
     )
     await conn.execute("PRAGMA foreign_keys = ON")
 
-    async def orphan(c: aiosqlite.Connection) -> None:
+    async def orphan(c: Connection) -> None:
         await c.execute("INSERT INTO child (p) VALUES (42)")
 
-    async def good(c: aiosqlite.Connection) -> None:
+    async def good(c: Connection) -> None:
         await c.execute("INSERT INTO t (n) VALUES (1)")
 
     results = await asyncio.gather(
@@ -115,13 +117,14 @@ async def test_a_failed_commit_fails_the_whole_batch_and_the_writer_goes_on(
 
 
 async def test_writes_outside_a_transaction_run_between_batches(
-    conn: aiosqlite.Connection,
+    conn: LogConnection,
 ) -> None:
     writer = BatchWriter(conn, batch_max=64, wait_s=0.005)
     seen: list[bool] = []
 
-    async def probe(c: aiosqlite.Connection) -> None:
-        seen.append(c.in_transaction)
+    async def probe(c: Connection) -> None:
+        assert isinstance(c, InlineConnection)
+        seen.append(c.sqlite.in_transaction)
 
     await asyncio.gather(
         writer.submit(probe), writer.submit(probe, in_transaction=False), writer.submit(probe)
