@@ -21,7 +21,7 @@ from retrieval import (
     resolve_model,
 )
 from retrieval.embedders import BACKENDS, DeferredEmbedder
-from retrieval.onnx_encoder import OnnxUnsupported, cache_folder
+from retrieval.onnx_encoder import FP32_NODES, OnnxUnsupported, cache_folder
 
 
 def closer(embedder: Embedder, anchor: str, near: str, far: str, margin: float = 0.1) -> bool:
@@ -103,6 +103,28 @@ def test_onnx_export_is_cached_and_reused(
     texts = ["How do I return an item?", "hello"]
     assert np.allclose(again.encode(texts), minilm_int8.encode(texts), atol=1e-6)
     assert fp32.name == "all-MiniLM-L6-v2" and fp32.dim == 384
+
+
+def test_int8_export_keeps_the_early_feed_forward_and_embeddings_fp32(
+    onnx_dir: Path, minilm_int8: Embedder
+) -> None:
+    import onnx
+
+    folder = cache_folder(Path(resolve_model("all-MiniLM-L6-v2")), onnx_dir)
+    graph = onnx.load(str(folder / "model.int8.onnx")).graph
+    float_products = {n.name for n in graph.node if n.op_type == "MatMul"}
+    # Attention's own products (query x key, weights x value) have no weights to quantise.
+    assert float_products - set(FP32_NODES) == {
+        f"/model/encoder/layer.{layer}/attention/self/MatMul{suffix}"
+        for layer in range(6)
+        for suffix in ("", "_1")
+    }
+    assert set(FP32_NODES) <= float_products and len(FP32_NODES) == 8
+    # 6 layers x 6 weight products, less the 8 kept at fp32.
+    assert sum(n.op_type == "MatMulInteger" for n in graph.node) == 28
+    # The word-embedding lookup is not quantised: no Gather reads int8 weights.
+    int8 = {t.name for t in graph.initializer if t.data_type == onnx.TensorProto.INT8}
+    assert not any(n.op_type == "Gather" and n.input[0] in int8 for n in graph.node)
 
 
 def test_onnx_fp32_gives_the_torch_vectors(minilm: Embedder, onnx_dir: Path) -> None:
