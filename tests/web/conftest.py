@@ -1,5 +1,6 @@
 """A web server over the sample knowledge base, embedded with the hash fake (HTTP is the point);
-the same with console accounts; Debian's Chromium and a folder for screenshots."""
+the same with console accounts; a log on SQLite and on PostgreSQL; Debian's Chromium and a
+folder for screenshots."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.web.users import UserStore
+from engine.log import LogConfig
 from retrieval import ImportConfig, RetrievalConfig, import_paths
 from tests.conftest import EXAMPLES
 from tests.fakes import HashEmbedder
@@ -42,6 +44,15 @@ def web(tmp_path: Path, hash_kb: HashKb) -> Iterator[WebServer]:
     kb_dir, embedder = hash_kb
     with serve_web(tmp_path, kb_dir, embedder) as server:
         yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_log(request: pytest.FixtureRequest, tmp_path: Path) -> LogConfig:
+    """An empty conversation log on SQLite, then on PostgreSQL."""
+    if request.param == "sqlite":
+        return LogConfig(url=f"sqlite:///{tmp_path / 'log.db'}")
+    url: str = request.getfixturevalue("postgres_url")
+    return LogConfig(url=url)
 
 
 @pytest.fixture

@@ -3,7 +3,10 @@ over the web API (and opening a hand-over), and signing in to the console in a b
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from playwright import async_api as playwright
 
@@ -25,11 +28,11 @@ def console_config(folder: Path, *, secure: bool = False) -> WebConfig:
     )
 
 
-def ask(web: WebServer, user: str, text: str, *, handover: bool = False) -> tuple[int, str]:
-    """A simulated customer on the web API: asks, then asks for a person when `handover` says
-    so; the conversation's id and the bot's reply."""
-    with web.client(web.keys.chat) as api:
-        reply = api.post(
+def chat(web: WebServer, user: str, text: str, key: str | None = None) -> dict[str, Any]:
+    """A simulated customer's message over the web API (the chat key unless `key`); the
+    reply's `supportbot` field: action, reason, conversation_id, turn_id, text..."""
+    with web.client(key or web.keys.chat) as http:
+        response = http.post(
             "/v1/chat/completions",
             json={
                 "model": "supportbot",
@@ -37,18 +40,42 @@ def ask(web: WebServer, user: str, text: str, *, handover: bool = False) -> tupl
                 "user": user,
             },
         )
-        assert reply.status_code == 200, reply.text
-        body = reply.json()
-        conversation = int(body["supportbot"]["conversation_id"])
-        if handover:
+    assert response.status_code == 200, response.text
+    extension: dict[str, Any] = response.json()["supportbot"]
+    return extension
+
+
+def ask(web: WebServer, user: str, text: str, *, handover: bool = False) -> tuple[int, str]:
+    """A simulated customer on the web API: asks, then asks for a person when `handover` says
+    so; the conversation's id and the bot's reply."""
+    reply = chat(web, user, text)
+    conversation = int(reply["conversation_id"])
+    if handover:
+        with web.client(web.keys.chat) as api:
             handed = api.post(f"/api/conversations/{conversation}/handover", json={})
-            assert handed.status_code == 200, handed.text
-        return conversation, str(body["choices"][0]["message"]["content"])
+        assert handed.status_code == 200, handed.text
+    return conversation, str(reply["text"])
 
 
 def open_handover(web: WebServer, user: str, text: str, *, handover: bool = True) -> int:
     """The customer asks and opens a hand-over (only asks with `handover=False`); the id."""
     return ask(web, user, text, handover=handover)[0]
+
+
+@contextlib.asynccontextmanager
+async def console_page(chromium: Path) -> AsyncIterator[playwright.Page]:
+    """A desktop-sized page in Chromium, closed when the block ends; the block fails if a
+    script on any page it showed threw an error."""
+    errors: list[str] = []
+    async with playwright.async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(chromium))
+        try:
+            page = await browser.new_page(viewport={"width": 1100, "height": 800})
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            yield page
+        finally:
+            await browser.close()
+    assert errors == [], errors
 
 
 async def browser_sign_in(

@@ -19,7 +19,6 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from bot.web.users import UserStore
 from engine import analytics, analytics_html
 from engine.log import (
     Action,
@@ -35,8 +34,7 @@ from engine.log import (
 from engine.log.__main__ import main as log_main
 from tests.fakes import HashEmbedder
 from tests.web.conftest import HashKb
-from tests.web.console_helpers import PASSWORD, console_config
-from tests.web.server import serve_web
+from tests.web.server import WebServer, serve_web
 from tests.web.test_console import sign_in
 
 
@@ -271,17 +269,9 @@ def timed_log() -> list[Conversation]:
     ]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def timed_config(request: pytest.FixtureRequest, tmp_path: Path) -> LogConfig:
-    if request.param == "sqlite":
-        return LogConfig(url=f"sqlite:///{tmp_path / 'timed.db'}")
-    url: str = request.getfixturevalue("postgres_url")
-    return LogConfig(url=url)
-
-
 @pytest.fixture
-async def timed_store(timed_config: LogConfig) -> AsyncIterator[ConversationStore]:
-    store = await open_store(timed_config)
+async def timed_store(any_log: LogConfig) -> AsyncIterator[ConversationStore]:
+    store = await open_store(any_log)
     try:
         await store.restore(timed_log())
         yield store
@@ -492,32 +482,24 @@ def test_the_command_line_report_takes_a_period_and_a_channel(tmp_path: Path) ->
     assert log_main(["report", "--db", db, "--until", "March", "--html", str(page)]) == 1
 
 
-def test_the_analytics_page_filters_links_each_table_and_drafts_entries(
-    tmp_path: Path, hash_kb: HashKb
-) -> None:
+def test_the_analytics_page_filters_links_each_table_and_drafts_entries(site: WebServer) -> None:
     async def make() -> None:
-        log = await ConversationLog.open(tmp_path / "conversations.db")
+        log = await ConversationLog.open(site.log_path)
         try:
             await log.restore(timed_log())
         finally:
             await log.close()
 
     asyncio.run(make())
-    kb_dir, embedder = hash_kb
-    config = console_config(tmp_path)
-    users = UserStore(config.users_path)
-    users.create("olaf", "operator", PASSWORD)
-    users.create("ann", "admin", PASSWORD)
-    with serve_web(tmp_path, kb_dir, embedder, config=config) as site:
-        # Drafting an entry is for admins: an operator sees the groups without the button.
-        with sign_in(site, "olaf") as (http, csrf):
-            page = http.get("/console/analytics", params={"since": "2026-03-02", "channel": "web"})
-            assert page.status_code == 200 and "Where is my parcel?" in page.text
-            assert "/console/knowledge/draft" not in page.text and "New entry" not in page.text
-            draft = {"csrf": csrf, "question": "Where is my parcel?", "answer": "Soon."}
-            assert http.post("/console/knowledge/draft", data=draft).status_code == 403
-        with sign_in(site, "ann") as (http, _):
-            analytics_page_as_admin(http)
+    # Drafting an entry is for admins: an operator sees the groups without the button.
+    with sign_in(site, "olaf") as (http, csrf):
+        page = http.get("/console/analytics", params={"since": "2026-03-02", "channel": "web"})
+        assert page.status_code == 200 and "Where is my parcel?" in page.text
+        assert "/console/knowledge/draft" not in page.text and "New entry" not in page.text
+        draft = {"csrf": csrf, "question": "Where is my parcel?", "answer": "Soon."}
+        assert http.post("/console/knowledge/draft", data=draft).status_code == 403
+    with sign_in(site, "ann") as (http, _):
+        analytics_page_as_admin(http)
 
 
 def analytics_page_as_admin(http: httpx.Client) -> None:
@@ -641,7 +623,7 @@ FILTER_SETS = [
 
 @pytest.mark.parametrize("options", FILTER_SETS)
 def test_the_text_report_the_html_and_the_console_agree(
-    timed_config: LogConfig,
+    any_log: LogConfig,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     options: list[str],
@@ -671,7 +653,7 @@ def test_the_text_report_the_html_and_the_console_agree(
     )
 
     async def restore_and_compute() -> analytics.Figures:
-        store = await open_store(timed_config)
+        store = await open_store(any_log)
         try:
             await store.restore([*timed_log(), joke])
             since = dict(zip(options[::2], options[1::2], strict=True)).get("--since")
@@ -687,7 +669,7 @@ def test_the_text_report_the_html_and_the_console_agree(
 
     figures = asyncio.run(restore_and_compute())
     page = tmp_path / "report.html"
-    db = timed_config.url
+    db = any_log.url
     assert db is not None
     assert log_main(["report", "--db", db, "--top", "100", *options, "--html", str(page)]) == 0
     text = text_figures(capsys.readouterr().out)
@@ -711,23 +693,23 @@ def test_the_text_report_the_html_and_the_console_agree(
 
 
 def test_the_api_report_is_the_text_report(
-    timed_config: LogConfig, tmp_path: Path, hash_kb: HashKb, capsys: pytest.CaptureFixture[str]
+    any_log: LogConfig, tmp_path: Path, hash_kb: HashKb, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`GET /api/report` counts as `python -m engine.log report` does, for every filter set."""
 
     async def restore() -> None:
-        store = await open_store(timed_config)
+        store = await open_store(any_log)
         try:
             await store.restore(timed_log())
         finally:
             await store.close()
 
     asyncio.run(restore())
-    db = timed_config.url
+    db = any_log.url
     assert db is not None
     kb_dir, embedder = hash_kb
     with (
-        serve_web(tmp_path, kb_dir, embedder, log=timed_config) as web,
+        serve_web(tmp_path, kb_dir, embedder, log=any_log) as web,
         web.client(web.keys.admin) as admin,
     ):
         everything = admin.get("/api/report").json()

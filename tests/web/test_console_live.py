@@ -9,12 +9,17 @@ import threading
 from pathlib import Path
 
 import httpx
-import pytest
-from playwright import async_api as playwright
 
 from engine.log import LogConfig, open_store
 from engine.log.activity import ActivityEvent, ActivityMark
-from tests.web.console_helpers import PASSWORD, ask, browser_sign_in, open_handover, saved_shots
+from tests.web.console_helpers import (
+    PASSWORD,
+    ask,
+    browser_sign_in,
+    console_page,
+    open_handover,
+    saved_shots,
+)
 from tests.web.server import WebServer
 from tests.web.test_console import sign_in
 
@@ -81,12 +86,8 @@ def test_the_event_stream_is_behind_sign_in(site: WebServer) -> None:
 async def test_the_inbox_and_a_transcript_update_without_a_reload(
     site: WebServer, chromium: Path, shots: Path
 ) -> None:
-    async with playwright.async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(chromium))
-        page = await browser.new_page(viewport={"width": 1100, "height": 800})
+    async with console_page(chromium) as page:
         await page.add_init_script(COUNT_OPEN_STREAMS)
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
         await browser_sign_in(page, site.url, "ann", PASSWORD)
         await page.get_by_text("Nothing here.").wait_for()
         # A mark on the window: a reload would drop it.
@@ -108,20 +109,10 @@ async def test_the_inbox_and_a_transcript_update_without_a_reload(
         await page.get_by_text("Hello? Anyone there?").wait_for(timeout=30_000)
         assert await page.evaluate("window.notReloaded === true")
         await page.screenshot(path=shots / "2-conversation-live.png", full_page=True)
-        await browser.close()
-        assert errors == []
     assert saved_shots(shots) == [
         "1-inbox-live.png",
         "2-conversation-live.png",
     ]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_log(request: pytest.FixtureRequest, tmp_path: Path) -> LogConfig:
-    if request.param == "sqlite":
-        return LogConfig(url=f"sqlite:///{tmp_path / 'live.db'}")
-    url: str = request.getfixturevalue("postgres_url")
-    return LogConfig(url=url)
 
 
 async def test_the_log_tells_what_is_new_since_a_mark(any_log: LogConfig) -> None:

@@ -27,35 +27,23 @@ from schemathesis.checks import (
 from schemathesis.core.result import Ok
 
 from engine.settings import WebConfig
-from retrieval import ImportConfig, RetrievalConfig, import_paths
-from tests.conftest import EXAMPLES
-from tests.fakes import HashEmbedder
 from tests.ports import free_port
+from tests.web.conftest import HashKb
 from tests.web.server import WebServer, serve_web
 
 EXAMPLES_PER_OPERATION = 25
 
 
 @pytest.fixture
-def fuzzed(tmp_path: Path) -> Iterator[WebServer]:
-    folder = tmp_path
-    embedder = HashEmbedder()
-    kb_dir = folder / "kb"
-    import_paths(
-        [EXAMPLES / "kb"],
-        kb_dir,
-        embedder,
-        RetrievalConfig(kb_dir=kb_dir),
-        ImportConfig(),
-        progress=False,
-    )
+def fuzzed(tmp_path: Path, hash_kb: HashKb) -> Iterator[WebServer]:
+    kb_dir, embedder = hash_kb
     config = WebConfig(
         listen_port=free_port(),
-        keys_path=folder / "keys.db",
+        keys_path=tmp_path / "keys.db",
         rate_per_minute=1e6,
         rate_burst=1_000_000,
     )
-    with serve_web(folder, kb_dir, embedder, config=config) as server:
+    with serve_web(tmp_path, kb_dir, embedder, config=config) as server:
         yield server
 
 

@@ -12,24 +12,10 @@ from engine.settings import WebConfig
 from retrieval.store import import_lock, kept_versions
 from tests.ports import free_port
 from tests.web.conftest import HashKb
+from tests.web.console_helpers import chat
 from tests.web.server import WebServer, serve_web
 
 RETURN_WINDOW = "How long do I have to return an item?"
-
-
-def chat(web: WebServer, user: str, text: str, key: str | None = None) -> dict[str, object]:
-    with web.client(key or web.keys.chat) as http:
-        response = http.post(
-            "/v1/chat/completions",
-            json={
-                "model": "supportbot",
-                "messages": [{"role": "user", "content": text}],
-                "user": user,
-            },
-        )
-    assert response.status_code == 200, response.text
-    extension: dict[str, object] = response.json()["supportbot"]
-    return extension
 
 
 def test_conversation_is_listed_read_rated_handed_over_and_closed(web: WebServer) -> None:
