@@ -24,6 +24,7 @@ from bot.operator import HandoverBoard, OperatorDesk
 from bot.ordering import ChatOrder
 from bot.outbox import ConsoleOutbox
 from bot.presses import AnswerEveryPress, leftover_presses
+from bot.responses import KeepResponseModels
 from bot.retry import RetryAfterMiddleware
 from bot.streaming import DraftSupport
 from bot.unreadable import SkipUnreadable
@@ -45,6 +46,7 @@ def make_bot(token: str, config: BotConfig) -> Bot:
     """A Bot on the configured Bot API server, sending HTML and honouring flood control; an
     update it cannot read does not stop polling."""
     session = AiohttpSession(api=TelegramAPIServer.from_base(config.api_base_url.rstrip("/")))
+    session.middleware(KeepResponseModels())
     session.middleware(RetryAfterMiddleware())
     # Inside the retries: counts every failed call and each retry_after Telegram asks for.
     session.middleware(TelegramMetrics())
