@@ -37,6 +37,8 @@ def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
 
 def _fitting_prefix(text: str, limit: int) -> int:
     """The largest number of leading characters that fit in `limit` UTF-16 units."""
+    if len(text) <= limit // 2 or utf16_len(text) <= limit:  # most replies: no walk
+        return len(text)
     units = 0
     for index, char in enumerate(text):
         units += 2 if ord(char) > 0xFFFF else 1
