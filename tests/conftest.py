@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,6 +35,45 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 SHARED_DATA = ROOT.parent / "shared" / "data"
+# With parallel test processes (scripts/check.sh, CHECK_TEST_WORKERS; pytest-xdist), the files
+# that start vLLM (in process, or `vllm serve`) run in one process: each engine starts once per
+# run, and only one process holds vLLM's memory (about 2 GB per engine). xdist's own xdist_group
+# mark is not used: pytest 9 ignores the node id suffix it relies on.
+VLLM_TEST_FILES = {
+    "tests/engine/test_generators.py",
+    "tests/engine/test_openai.py",
+    "tests/engine/test_pickup.py",
+    "tests/engine/test_vllm.py",
+}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """xdist's `loadscope` scheduling with each test its own unit, but the vLLM files one unit."""
+    from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
+
+    class VllmTogether(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return "vllm" if nodeid.split("::")[0] in VLLM_TEST_FILES else nodeid
+
+    return VllmTogether(config, log)
+
+
+def run_tmp_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A temporary folder shared by every process of this test run (xdist workers included)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if "PYTEST_XDIST_WORKER" in os.environ else base
+
+
+@contextlib.contextmanager
+def run_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` across the run's processes."""
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @pytest.fixture
@@ -47,12 +89,22 @@ def minilm() -> Embedder:
 
 @pytest.fixture(scope="session")
 def sample_kb(tmp_path_factory: pytest.TempPathFactory, minilm: Embedder) -> KnowledgeBase:
-    """The sample shop's knowledge base, imported once with the real embedder and tuned."""
-    kb_dir: Path = tmp_path_factory.mktemp("sample") / "kb"
+    """The sample shop's knowledge base, imported once per run with the real embedder and tuned.
+
+    The first process to ask builds it; the run's other processes wait for it and read it.
+    """
+    shared = run_tmp_dir(tmp_path_factory) / "sample"
+    shared.mkdir(exist_ok=True)
+    kb_dir = shared / "kb"
     config = RetrievalConfig(kb_dir=kb_dir)
-    report = import_paths([EXAMPLES / "kb"], kb_dir, minilm, config, ImportConfig(), progress=False)
-    assert not report.problems, report.problems
-    tune_and_store_threshold(kb_dir, minilm, config, EXAMPLES / "queries.jsonl", keep=3)
+    with run_lock(shared / ".lock"):
+        if not (shared / "built").exists():
+            report = import_paths(
+                [EXAMPLES / "kb"], kb_dir, minilm, config, ImportConfig(), progress=False
+            )
+            assert not report.problems, report.problems
+            tune_and_store_threshold(kb_dir, minilm, config, EXAMPLES / "queries.jsonl", keep=3)
+            (shared / "built").touch()
     return KnowledgeBase(kb_dir, minilm, config)
 
 
