@@ -2,7 +2,7 @@
 
     python scripts/bench_bot.py [--chats 500] [--messages 20] [--kill-at 0.5] \\
         [--phases engine,load,steady[,echo][,fault][,webhook-fault][,workers-fault]] \\
-        [--steady-rate 30] [--steady-seconds 60] [--timeout 900]
+        [--steady-rate 30] [--steady-seconds 60] [--threads 1] [--timeout 900]
 
 Imports examples/kb into a temporary folder and runs the phases asked for on 127.0.0.1, each
 bot phase with a fresh fake Bot API (tests/telegram/fake_api.py) and its own conversation log:
@@ -63,6 +63,13 @@ question answered once or noticed, none answered twice, SQLite integrity_check o
 failure counts 0. In webhook mode the update being handled at the kill got no HTTP answer, so
 the fake delivers it again to the restarted bot, whose journal decides the same way.
 
+CPU: the engine alone reports `cpu_ms_per_reply` (all its threads) and `loop_cpu_ms_per_reply`
+(the event loop's thread); the load phase the same for the bot process
+(`cpu_ms_per_reply_bot`, `loop_cpu_ms_per_reply_bot`) and `cpu_ms_per_reply_fake`, this
+process's: the fake Bot API and the chats, which share the cores with the bot here but not in
+use. `cpu_ratio`, engine CPU per reply over the bot's, is the `ratio` the bot would reach with
+cores of its own. Both sides run `--threads` torch threads (default 1).
+
 Targets: load replies/s over engine-alone replies/s (`ratio`) >= 0.8; steady
 first_visible_p99_ms <= 300. The last stdout line is one JSON object with every figure; the
 exit status is 1 when a check fails.
@@ -73,6 +80,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import html
 import json
 import os
@@ -141,6 +149,11 @@ class Phase:
     # Processes besides the one killed (workers-fault: the receiver and the other worker).
     others: list[asyncio.subprocess.Process] = field(default_factory=list)
     starts: int = 0  # getUpdates and setWebhook calls: a bot makes one once it has started
+    # CPU seconds while the chats ran: the bot process's (none when it was restarted) and this
+    # process's (the fake Bot API and the chats driving it).
+    bot_cpu_s: float | None = None
+    bot_loop_cpu_s: float = 0.0  # its main thread's: the event loop
+    fake_cpu_s: float = 0.0
 
 
 def plan(chats: int, messages: int) -> dict[int, list[str]]:
@@ -240,6 +253,9 @@ async def run_phase(
     tg.observe(count_starts)
     try:
         await launch(phase)
+        assert phase.process is not None
+        pid, fake_cpu = phase.process.pid, time.process_time()
+        bot_cpu, bot_loop_cpu = _cpu_s(pid), _cpu_s(pid, pid)
         phase.chats.start()
         if restart is not None:
             await asyncio.wait_for(killed.wait(), max(deadline - time.monotonic(), 0.1))
@@ -251,6 +267,10 @@ async def run_phase(
         await tg.wait_for(lambda: phase.chats.done, timeout=with_budget)
         # Late duplicates would arrive now.
         await tg.wait_idle(quiet=1.0, timeout=max(deadline - time.monotonic(), 5.0))
+        phase.fake_cpu_s = time.process_time() - fake_cpu
+        if phase.process.pid == pid and not phase.others:
+            phase.bot_cpu_s = _cpu_s(pid) - bot_cpu
+            phase.bot_loop_cpu_s = _cpu_s(pid, pid) - bot_loop_cpu
     except TimeoutError:
         print(f"{name}: timed out with {phase.chats.resolved}/{total} questions resolved")
     finally:
@@ -282,9 +302,13 @@ async def engine_alone(config: Path, questions: dict[int, list[str]]) -> dict[st
         for text in next(iter(questions.values()))[:2]:
             async for _ in engine.reply(warm, text):
                 pass
-        start = time.monotonic()
+        # As the bot does once started (bot.__main__.settle_heap).
+        gc.collect()
+        gc.freeze()
+        start, start_cpu, start_loop = time.monotonic(), time.process_time(), time.thread_time()
         await asyncio.gather(*(converse(engine, c, t) for c, t in questions.items()))
-        wall = time.monotonic() - start
+        wall, cpu = time.monotonic() - start, time.process_time() - start_cpu
+        loop_cpu = time.thread_time() - start_loop
     latencies.sort()
 
     def pick(share: float) -> float:
@@ -295,6 +319,9 @@ async def engine_alone(config: Path, questions: dict[int, list[str]]) -> dict[st
         "replies_per_s": round(len(latencies) / wall, 1),
         "p50_ms": pick(0.5),
         "p99_ms": pick(0.99),
+        # All the process's threads: the event loop's and the embedder's.
+        "cpu_ms_per_reply": round(cpu * 1000 / len(latencies), 3),
+        "loop_cpu_ms_per_reply": round(loop_cpu * 1000 / len(latencies), 3),
     }
 
 
@@ -333,6 +360,26 @@ async def steady(
         "chats": len(questions),
         "exit_code": phase.exit_code,
     }
+
+
+def cpu_per_reply(phase: Phase, replies: int) -> dict[str, float | None]:
+    """CPU milliseconds per answer while the chats ran: the bot process, and the fake Bot API
+    with the chats (this process), which shares the machine with the bot here but not in use."""
+    if not replies:
+        return {"cpu_ms_per_reply_bot": None, "cpu_ms_per_reply_fake": None}
+    bot = None if phase.bot_cpu_s is None else round(phase.bot_cpu_s * 1000 / replies, 3)
+    return {
+        "cpu_ms_per_reply_bot": bot,
+        "loop_cpu_ms_per_reply_bot": round(phase.bot_loop_cpu_s * 1000 / replies, 3),
+        "cpu_ms_per_reply_fake": round(phase.fake_cpu_s * 1000 / replies, 3),
+    }
+
+
+def _cpu_s(pid: int, thread: int | None = None) -> float:
+    """CPU seconds (user + system) a process has used so far, all threads or one, from /proc."""
+    stat = Path(f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat")
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def calls_per_reply(phase: Phase, replies: int) -> dict[str, float]:
@@ -605,7 +652,11 @@ async def bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
             config = write_config(sub, settings, kb_dir, "http://127.0.0.1:9", flood)
             return await engine_alone(config, questions)
 
-        result: dict[str, Any] = {"chats": args.chats, "messages": args.messages}
+        result: dict[str, Any] = {
+            "chats": args.chats,
+            "messages": args.messages,
+            "threads": args.threads,
+        }
         engine_runs: list[dict[str, Any]] = []
         if "engine" in args.phases:
             engine_runs.append(await engine_run(1))
@@ -616,9 +667,9 @@ async def bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
             phase = await run_phase("load", questions, BOT_NOTES, bot_in("load"), deadline)
             log = await read_log(folder / "load/conversations.db")
             result["load"] = traffic(phase) | check_log(*log, phase)
-            result["load"]["api_calls_per_reply"] = calls_per_reply(
-                phase, result["load"]["replies"]
-            )
+            replies = result["load"]["replies"]
+            result["load"] |= cpu_per_reply(phase, replies)
+            result["load"]["api_calls_per_reply"] = calls_per_reply(phase, replies)
             if "engine" in args.phases:
                 engine_runs.append(await engine_run(2))
         if "steady" in args.phases:
@@ -647,9 +698,14 @@ async def bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
                 }
         if engine_runs:
             rates = [run["replies_per_s"] for run in engine_runs]
+            cpus = [run["cpu_ms_per_reply"] for run in engine_runs]
             result["engine"] = {
                 "replies": engine_runs[0]["replies"],
                 "replies_per_s": round(sum(rates) / len(rates), 1),
+                "cpu_ms_per_reply": round(sum(cpus) / len(cpus), 3),
+                "loop_cpu_ms_per_reply": round(
+                    sum(run["loop_cpu_ms_per_reply"] for run in engine_runs) / len(cpus), 3
+                ),
                 "runs": engine_runs,
             }
         if args.verbose:
@@ -658,6 +714,14 @@ async def bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     for base, key in (("engine", "ratio"), ("echo", "echo_ratio")):
         if base in result and "load" in result and result[base]["replies_per_s"]:
             result[key] = round(result["load"]["replies_per_s"] / result[base]["replies_per_s"], 3)
+    if "engine" in result and result.get("load", {}).get("cpu_ms_per_reply_bot"):
+        # The rate the bot would reach against the engine's with cores of its own (the Bot API
+        # elsewhere, as in use): engine CPU per reply over the bot process's.
+        engine_cpu, bot_cpu = (
+            result["engine"]["cpu_ms_per_reply"],
+            result["load"]["cpu_ms_per_reply_bot"],
+        )
+        result["cpu_ratio"] = round(engine_cpu / bot_cpu, 3)
     result["passed"] = all(
         phase["lost"] == 0
         and phase["duplicated"] == 0
@@ -698,6 +762,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--redis", default=REDIS_URL, help="workers-fault: the Redis server")
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads of the engine alone and of each bot process (default 1: on a few "
+        "shared cores a thread team spins beside the bot's event loop)",
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         help="run each single bot process under cProfile, its stats written into this folder",
@@ -710,15 +781,24 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--phases takes {','.join(PHASES)}")
     if not (args.steady_rate > 0 and args.steady_seconds > 0 and 1 <= args.steady_chats <= 10_000):
         parser.error("--steady-rate and --steady-seconds must be above 0, --steady-chats 1-10000")
+    if args.threads < 1:
+        parser.error("--threads must be 1 or more")
     if not 0 < args.kill_at < 1:
         parser.error("--kill-at must be between 0 and 1")
     settings = setup(args)
+    # The same torch threads for the engine alone and the bot process (which inherits this).
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)
+    import torch
+
+    torch.set_num_threads(args.threads)
     result = asyncio.run(bench(args, settings))
     for name in PHASES:
         if name in result:
             print(name, " ".join(f"{k}={v}" for k, v in result[name].items()))
     if "ratio" in result:
         print(f"ratio load/engine {result['ratio']} (target >= 0.8)")
+    if "cpu_ratio" in result:
+        print(f"cpu_ratio engine/bot CPU per reply {result['cpu_ratio']}")
     if "echo_ratio" in result:
         print(f"ratio load/echo {result['echo_ratio']}")
     if "steady" in result:

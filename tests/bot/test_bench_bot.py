@@ -99,6 +99,12 @@ def test_the_engine_alone_the_bot_and_a_steady_rate_are_measured_in_one_run() ->
     load = result["load"]
     assert load["questions"] == load["replies"] == load["answers_confirmed"] == 12, run.stdout
     assert load["api_calls_per_reply"]["sendMessage"] >= 1.0
+    # CPU per reply on both sides; the bot's event loop is one of the bot process's threads.
+    assert 0 < load["loop_cpu_ms_per_reply_bot"] <= load["cpu_ms_per_reply_bot"], run.stdout
+    assert 0 < engine["loop_cpu_ms_per_reply"] <= engine["cpu_ms_per_reply"], run.stdout
+    assert load["cpu_ms_per_reply_fake"] > 0
+    expected = engine["cpu_ms_per_reply"] / load["cpu_ms_per_reply_bot"]
+    assert abs(result["cpu_ratio"] - expected) < 0.01, run.stdout
     steady = result["steady"]
     # 4 messages a second for 3 s from 6 chats taking turns: 12 questions, each shown and
     # answered once; the first visible reply never comes after the answer.
