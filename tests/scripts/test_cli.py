@@ -209,6 +209,17 @@ def test_bench_engine_reports_throughput_json_last() -> None:
     assert result["cpu_ratio"] == pytest.approx(
         result["encode_cpu_ms_per_sentence"] / result["cpu_ms_per_reply"], rel=0.01
     )
+    # The second baseline replays the engine's own batches: 8 replies at once, each with at
+    # most its message and the question it follows up on.
+    assert result["batch_size"] == 64
+    assert 1 <= result["engine_batch_mean"] <= 16
+    assert result["encode_sentences_per_s_engine_batches"] > 0
+    assert result["ratio_engine_batches"] == pytest.approx(
+        result["replies_per_s"] / result["encode_sentences_per_s_engine_batches"], rel=0.01
+    )
+    assert result["cpu_ratio_engine_batches"] == pytest.approx(
+        result["encode_cpu_ms_per_sentence_engine_batches"] / result["cpu_ms_per_reply"], rel=0.01
+    )
 
 
 def test_evaluate_sentiment_lexicon_and_trained_classifier(tmp_path: Path) -> None:
