@@ -31,7 +31,7 @@ from bot.web import console_live
 from bot.web.access import Services, services
 from bot.web.errors import ApiError
 from bot.web.limits import RateLimiter
-from bot.web.period import day_end, day_start
+from bot.web.period import CHANNELS, period_of
 from bot.web.users import ROLES, Role, Session, UserStore
 from engine import analytics, analytics_html
 from engine.log import Conversation, ConversationStore, Delivery, Handover
@@ -39,7 +39,6 @@ from engine.rating import QUESTION, rating_key
 
 SESSION_COOKIE = "sb_console"
 LOGIN_CSRF_COOKIE = "sb_login_csrf"
-CHANNELS = ("telegram", "web")
 VIEWS = ("waiting", "mine", "open", "resolved")
 INBOX_ROWS = 200
 RATING_QUESTION = QUESTION  # what "resolve" asks; engine.rating reads the customer's answer
@@ -402,14 +401,6 @@ async def resolve(
 # Analytics.
 
 
-def _channel(value: str | None) -> str | None:
-    if value in (None, "", "all"):
-        return None
-    if value not in CHANNELS:
-        raise ApiError(400, f"channel={value!r}: one of all, {', '.join(CHANNELS)}", code="channel")
-    return value
-
-
 async def _figures(
     request: Request,
     found: Services,
@@ -418,11 +409,12 @@ async def _figures(
     channel: str | None = None,
 ) -> analytics.Figures:
     # CSAT comes with the other figures: ratings of the period's conversations, on the channel.
+    period = period_of(since, until, channel)
     return await _cache(request).compute(
         found.engine.conversation_log,
-        since=day_start(since),
-        until=day_end(until),
-        channel=_channel(channel),
+        since=period.since,
+        until=period.until,
+        channel=period.channel,
     )
 
 

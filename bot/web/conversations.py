@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
@@ -15,10 +14,9 @@ from pydantic import BaseModel, Field
 
 from bot.web.access import CHANNEL, AdminKey, ChatKey, Served, Services, customer_id, owns
 from bot.web.errors import ApiError, documented
-from bot.web.period import day_end, day_start
+from bot.web.period import CHANNELS, period_of
 from engine.log import Conversation, Turn, build_report
 from engine.log.records import ConversationSummary
-from engine.log.summary import Period
 
 router = APIRouter(tags=["conversations"])
 _KEYED = documented(401, 403, 429)
@@ -244,14 +242,14 @@ async def log_report(
     until: Annotated[
         str | None, Query(max_length=10, description="up to this day, included (YYYY-MM-DD)")
     ] = None,
-    channel: Annotated[str | None, Query(max_length=64, description="one channel")] = None,
+    channel: Annotated[
+        str | None,
+        Query(max_length=64, description=f"one of {', '.join(CHANNELS)}; all (or none): every one"),
+    ] = None,
 ) -> ReportOut:
     """The report `python -m engine.log report` prints, for the same period and channel
     (admin keys)."""
-    start, end = day_start(since), day_end(until)
-    period = Period(
-        since=start or 0.0, until=math.inf if end is None else end, channel=channel or None
-    )
+    period = period_of(since, until, channel)
     counted = await build_report(found.engine.conversation_log, top=top, period=period)
     return ReportOut(
         conversations=counted.conversations,

@@ -1,29 +1,20 @@
-"""The days a report asks for, as the text report (`python -m engine.log report`) reads them:
-YYYY-MM-DD in UTC, `since` from the start of its day, `until` to the end of its day."""
+"""The period and channel a report asks for, read by `Period.of_days` as the text report
+(`python -m engine.log report`) reads them; here only a bad value becomes a 400."""
 
 from __future__ import annotations
 
-import calendar
-import time
-
 from bot.web.errors import ApiError
+from engine.log.summary import BadPeriod, Period
 
-DAY_S = 86400
+# The channels the web app serves and reports on; "all" (or none) is every one.
+CHANNELS = ("telegram", "web")
 
 
-def day_start(value: str | None, name: str = "since") -> float | None:
-    """The start of the UTC day given as YYYY-MM-DD, in Unix seconds; None for no day."""
-    if not value:
-        return None
+def period_of(since: str | None, until: str | None, channel: str | None) -> Period:
+    """The conversations started from the UTC day `since` to the end of `until` (YYYY-MM-DD),
+    on `channel`; 400 for a malformed day or an unknown channel, naming the parameter."""
     try:
-        return calendar.timegm(time.strptime(value, "%Y-%m-%d"))
-    except ValueError:
-        raise ApiError(
-            400, f"{name}={value!r}: give a date as YYYY-MM-DD", code="bad_date", param=name
-        ) from None
-
-
-def day_end(value: str | None, name: str = "until") -> float | None:
-    """The end of the UTC day given (the day included), in Unix seconds; None for no day."""
-    start = day_start(value, name)
-    return None if start is None else start + DAY_S
+        return Period.of_days(since, until, channel, channels=CHANNELS)
+    except BadPeriod as error:
+        code = "channel" if error.field == "channel" else "bad_date"
+        raise ApiError(400, str(error), code=code, param=error.field) from None

@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import calendar
-import math
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,7 +25,7 @@ from engine.log.copy import copy_log
 from engine.log.export import read_log
 from engine.log.port import ConversationStore
 from engine.log.report import report
-from engine.log.summary import Period
+from engine.log.summary import BadPeriod, Period
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,7 +48,7 @@ def _report(argv: list[str]) -> int:
     parser.add_argument("--top", type=int, default=10, help="unanswered questions to list")
     parser.add_argument("--since", help="conversations started from this day (YYYY-MM-DD)")
     parser.add_argument("--until", help="up to this day, included (YYYY-MM-DD)")
-    parser.add_argument("--channel", help="one channel (telegram, web, ...)")
+    parser.add_argument("--channel", help="one channel (telegram, web, ...; all: every one)")
     parser.add_argument("--html", type=Path, help="also write a self-contained HTML report here")
     args = parser.parse_args(argv)
     # Imported here: the settings import this package, and only this entry point needs them.
@@ -59,13 +56,10 @@ def _report(argv: list[str]) -> int:
 
     config = load_settings(args.config).log
     target = log_config_for(args.db, config) if args.db else config
-    start = _day(args.since, "--since")
-    end = _day(args.until, "--until")
-    period = Period(
-        since=start or 0.0,
-        until=math.inf if end is None else end + 86400,
-        channel=args.channel or None,
-    )
+    try:
+        period = Period.of_days(args.since, args.until, args.channel)
+    except BadPeriod as error:
+        raise ValueError(f"--{error}") from None  # --since='May': ... as the option is written
     print(report(target, top=args.top, period=period).render())
     if args.html:
         _html(target, args.html, args.top, period, args.since, args.until)
@@ -92,14 +86,6 @@ def _html(
     html = analytics_html.html_report(figures, groups, since=since, until=until, channel=channel)
     path.write_text(html, encoding="utf-8")
     print(f"HTML report written to {path}", file=sys.stderr)
-
-
-def _day(value: str | None, option: str) -> float | None:
-    """The start of a UTC day given as YYYY-MM-DD, in Unix seconds."""
-    try:
-        return calendar.timegm(time.strptime(value, "%Y-%m-%d")) if value else None
-    except ValueError:
-        raise ValueError(f"{option} {value!r}: give a day as YYYY-MM-DD") from None
 
 
 def _copy(argv: list[str]) -> int:

@@ -11,8 +11,10 @@ gets `$n` in its place.
 
 from __future__ import annotations
 
+import calendar
 import math
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +31,51 @@ class Period:
     since: float = 0.0
     until: float = math.inf
     channel: str | None = None
+
+    @classmethod
+    def of_days(
+        cls,
+        since: str | None = None,
+        until: str | None = None,
+        channel: str | None = None,
+        *,
+        channels: Collection[str] | None = None,
+    ) -> Period:
+        """The period the report's options name: from the start of the UTC day `since` to the
+        end of the day `until` (both YYYY-MM-DD, included; None or "" for no bound), on
+        `channel` (None, "" or "all": every channel). With `channels`, a channel not among them
+        is refused instead of counting nothing. Raises BadPeriod naming the field."""
+        start, end = _day(since, "since"), _day(until, "until")
+        if channel in (None, "", "all"):
+            channel = None
+        elif channels is not None and channel not in channels:
+            raise BadPeriod("channel", f"channel={channel!r}: one of all, {', '.join(channels)}")
+        return cls(
+            since=0.0 if start is None else start,
+            until=math.inf if end is None else end + DAY_S,
+            channel=channel,
+        )
+
+
+class BadPeriod(ValueError):
+    """A day or channel a `Period` cannot be made of; `field` is since, until or channel."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+DAY_S = 86400
+
+
+def _day(value: str | None, field: str) -> float | None:
+    """The start of the UTC day given as YYYY-MM-DD, in Unix seconds; None for no day."""
+    if not value:
+        return None
+    try:
+        return calendar.timegm(time.strptime(value, "%Y-%m-%d"))
+    except ValueError:
+        raise BadPeriod(field, f"{field}={value!r}: give a day as YYYY-MM-DD") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -139,6 +139,17 @@ def test_the_command_line_prints_the_report(
     assert "      2  where is my refund" in out
 
 
+def test_the_command_line_reads_all_as_every_channel_and_names_a_bad_day(
+    logged: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--db", str(logged)]) == 0
+    everything = capsys.readouterr().out
+    assert main(["--db", str(logged), "--channel", "all"]) == 0
+    assert capsys.readouterr().out == everything
+    assert main(["--db", str(logged), "--until", "2026-02-30"]) == 1
+    assert capsys.readouterr().err == "error: --until='2026-02-30': give a day as YYYY-MM-DD\n"
+
+
 def test_the_command_line_explains_a_missing_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

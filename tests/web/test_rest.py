@@ -192,6 +192,15 @@ def test_report_counts_the_log(web: WebServer) -> None:
     chat(web, "pat", "What is the airspeed of an unladen swallow?")
     with web.client(web.keys.admin) as admin:
         report = admin.get("/api/report").json()
+        # As the console's analytics: "all" is every channel, an unknown one is refused.
+        assert admin.get("/api/report", params={"channel": "all"}).json() == report
+        assert admin.get("/api/report", params={"channel": "web"}).json() == report
+        assert admin.get("/api/report", params={"channel": "telegram"}).json()["turns"] == 0
+        unknown = admin.get("/api/report", params={"channel": "fax"})
+    assert unknown.status_code == 400
+    error = unknown.json()["error"]
+    assert (error["code"], error["param"]) == ("channel", "channel")
+    assert error["message"] == "channel='fax': one of all, telegram, web"
     assert report["conversations"] == report["with_customer"] == 1
     assert report["customer_turns"] == 2
     assert report["answered"] == 1 and report["handoff_turns"] == 1
