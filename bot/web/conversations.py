@@ -94,7 +94,10 @@ class ReportOut(BaseModel):
     customer_turns: int
     answered: int = Field(description="bot turns that answered")
     clarified: int = Field(description="bot turns that asked to clarify")
-    handoff_turns: int = Field(description="bot turns that handed over")
+    handoff_turns: int = Field(
+        description="bot turns that handed over or offered a person (the handoff action), "
+        "whether or not a hand-over was opened; handed_over counts conversations with one"
+    )
     handed_over: int = Field(description="conversations with a hand-over")
     handovers: int = Field(description="hand-overs opened in those conversations")
     handover_reasons: dict[str, int] = Field(

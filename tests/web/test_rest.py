@@ -206,6 +206,13 @@ def test_report_counts_the_log(web: WebServer) -> None:
     assert report["answered"] == 1 and report["handoff_turns"] == 1
     # The out-of-scope reply offers a person but opens no hand-over: none handed over.
     assert report["handed_over"] == report["handovers"] == 0
+    # And the schema says so, as README does.
+    schema = httpx.get(f"{web.url}/openapi.json").json()
+    ok = schema["paths"]["/api/report"]["get"]["responses"]["200"]["content"]["application/json"]
+    fields = schema["components"]["schemas"][ok["schema"]["$ref"].rsplit("/", 1)[1]]
+    described = fields["properties"]["handoff_turns"]["description"]
+    assert "handed over or offered a person" in described
+    assert "whether or not a hand-over was opened" in described
     assert report["top_unanswered"][0]["count"] == 1
     assert sum(report["reasons"].values()) == 2  # one reason code per bot turn
 
