@@ -73,10 +73,12 @@ class BatchWriter:
                 first = await self._queue.get()
                 if first is None:
                     break
-                batch, stopping = await self._collect(first)
+                batch = [first]
+                stopping = await self._collect(batch)
                 await self._process(batch)
         finally:
-            # Only reached early if the task is cancelled: fail whatever was not settled.
+            # Reached early only if the task is cancelled or a write raised a BaseException:
+            # fail whatever was not settled.
             self._closing = True
             while not self._queue.empty():
                 job = self._queue.get_nowait()
@@ -85,10 +87,10 @@ class BatchWriter:
             for job in batch:
                 _settle(job, error=RuntimeError("the conversation log writer stopped"))
 
-    async def _collect(self, first: _Job) -> tuple[list[_Job], bool]:
+    async def _collect(self, batch: list[_Job]) -> bool:
+        # Tops up `batch` in place, so that `_run` can still fail it if cancelled meanwhile.
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._wait_s
-        batch = [first]
         while len(batch) < self._batch_max:
             if self._queue.empty():
                 remaining = deadline - loop.time()
@@ -102,15 +104,24 @@ class BatchWriter:
             else:
                 job = self._queue.get_nowait()
             if job is None:
-                return batch, True
+                return True
             batch.append(job)
-        return batch, False
+        return False
 
     async def _process(self, batch: list[_Job]) -> None:
         # The whole batch runs on the connection's thread in one hop; results are settled here.
-        outcomes = await self._conn.call(lambda _: self._process_here(batch))
-        for job, result, error in outcomes:
-            _settle(job, result=result, error=error)
+        running = asyncio.ensure_future(self._conn.call(lambda _: self._process_here(batch)))
+        try:
+            outcomes = await asyncio.shield(running)
+        except asyncio.CancelledError:
+            # The thread commits the batch whatever happens to this task: wait for it, so that
+            # each write is answered with what was stored rather than "stopped", then stop.
+            while not running.done():
+                with suppress(asyncio.CancelledError):
+                    await asyncio.wait([running])
+            _settle_all(running.result())
+            raise
+        _settle_all(outcomes)
 
     def _process_here(self, batch: list[_Job]) -> list[_Outcome]:
         outcomes: list[_Outcome] = []
@@ -153,8 +164,18 @@ class BatchWriter:
             with suppress(Exception):
                 conn("ROLLBACK")
             return [(job, None, exc) for job in group]
+        except BaseException:
+            # Not a failed write but the writer stopping: release the file's write lock first.
+            with suppress(Exception):
+                conn("ROLLBACK")
+            raise
         log.debug("conversation log committed writes=%d", len(group))
         return outcomes
+
+
+def _settle_all(outcomes: list[_Outcome]) -> None:
+    for job, result, error in outcomes:
+        _settle(job, result=result, error=error)
 
 
 def _settle(job: _Job, *, result: object = None, error: BaseException | None = None) -> None:
