@@ -306,7 +306,9 @@ async def delete(
     session: Admin, found: Found, entry_id: Annotated[str, Form(max_length=200)]
 ) -> Response:
     admin = _admin(found)
-    with importer_refusals(missing="no such entry"):
+    with importer_refusals(
+        missing="no such entry", last="that is the last entry; keep at least one"
+    ):
         report = await asyncio.to_thread(admin.delete, entry_id)
     await note_change(
         admin, report, session.user.name, "delete", f"deleted {entry_id}", entry_id=entry_id

@@ -163,18 +163,8 @@ async def import_files(
     uploads = [(upload.filename or "", await upload.read()) for upload in files]
     with tempfile.TemporaryDirectory(prefix="supportbot-import-") as folder:
         paths = await asyncio.to_thread(write_uploads, FilePath(folder), uploads)
-        with importer_refusals():
-            try:
-                report = await asyncio.to_thread(admin.import_files, paths, replace=replace)
-            except NothingToImport as error:
-                raise ApiError(
-                    400,
-                    "nothing to import: "
-                    + "; ".join(
-                        f"{FilePath(p.path).name}: {p.reason}" for p in error.report.problems
-                    ),
-                    code="nothing_to_import",
-                ) from None
+        with importer_refusals():  # nothing valid: each file's problems, not "last entry"
+            report = await asyncio.to_thread(admin.import_files, paths, replace=replace)
     names = ", ".join(FilePath(f).name for f in report.files)
     await _record(found, report, key, "import", f"imported {names} (API): {report.summary()}")
     return _report(report, folder)
@@ -202,6 +192,8 @@ async def _save(found: Served, body: EntryIn, entry_id: str | None, key: ApiKey)
                 body.alt_questions,
                 entry_id=entry_id,
             )
+        except NothingToImport:
+            raise  # importer_refusals answers it with what the importer rejected
         except ValueError as error:
             raise ApiError(400, str(error), code="invalid_entry") from None
     await _record(found, report, key, "edit", f"saved {entry.id} (API)", entry.id)

@@ -64,22 +64,30 @@ def write_uploads(folder: Path, uploads: Sequence[tuple[str, bytes]]) -> list[Pa
 
 
 @contextmanager
-def importer_refusals(
-    missing: str | None = None, last: str = "that is the last entry; keep at least one"
-) -> Iterator[None]:
-    """Turn the importer's refusals into errors for the caller: removing the last entry
-    (NothingToImport) 400, another writer holding the lock (ImportBusy) 409, and, where the
-    caller names an entry and says what to answer, no such entry (KeyError) 404."""
+def importer_refusals(missing: str | None = None, last: str | None = None) -> Iterator[None]:
+    """Turn the importer's refusals into errors for the caller: no entry left to publish
+    (NothingToImport) 400, answered with `last` where the caller removes an entry (then only
+    removing the last one leaves none) and otherwise with what the importer rejected, per
+    file; another writer holding the lock (ImportBusy) 409; and, where the caller names an
+    entry and says what to answer, no such entry (KeyError) 404."""
     try:
         yield
     except KeyError:
         if missing is None:
             raise
         raise ApiError(404, missing, code="entry_not_found") from None
-    except NothingToImport:
-        raise ApiError(400, last, code="last_entry") from None
+    except NothingToImport as refused:
+        if last is not None:
+            raise ApiError(400, last, code="last_entry") from None
+        raise ApiError(400, nothing_imported(refused.report), code="nothing_to_import") from None
     except ImportBusy as error:
         raise ApiError(409, str(error), code="import_busy") from None
+
+
+def nothing_imported(report: ImportReport) -> str:
+    """Why an import published nothing: each rejected file or entry, by file name."""
+    problems = "; ".join(f"{Path(p.path).name}: {p.reason}" for p in report.problems)
+    return f"nothing to import: {problems or 'no valid entry was found'}"
 
 
 class KnowledgeAdmin:

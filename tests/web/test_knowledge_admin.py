@@ -9,7 +9,7 @@ import pytest
 
 from bot.web.errors import ApiError
 from bot.web.knowledge_admin import importer_refusals, write_uploads
-from retrieval import ImportBusy, ImportReport, NothingToImport
+from retrieval import ImportBusy, ImportReport, NothingToImport, Problem
 
 
 def test_uploads_keep_their_own_safe_names_in_order(tmp_path: Path) -> None:
@@ -41,8 +41,8 @@ def test_uploads_keep_their_own_safe_names_in_order(tmp_path: Path) -> None:
         (
             NothingToImport(ImportReport()),
             400,
-            "last_entry",
-            "that is the last entry; keep at least one",
+            "nothing_to_import",
+            "nothing to import: no valid entry was found",
         ),
         (ImportBusy("another import is running"), 409, "import_busy", "another import is running"),
     ],
@@ -53,6 +53,23 @@ def test_importer_refusals_become_api_errors(
     with pytest.raises(ApiError) as caught, importer_refusals(missing="no entry 'x'"):
         raise refusal
     assert (caught.value.status, caught.value.code, caught.value.message) == (status, code, message)
+
+
+def test_nothing_to_import_is_the_last_entry_only_where_the_caller_says_so() -> None:
+    """A delete names its answer; an import, a save or a revert gets what was rejected."""
+    rejected = ImportReport(
+        skipped_files=[Problem("/tmp/up/notes.exe", "", "unsupported file type")],
+        rejected=[Problem("/tmp/up/pets.jsonl", "line 2", "empty answer")],
+    )
+    with pytest.raises(ApiError) as caught, importer_refusals(last="that is the last entry"):
+        raise NothingToImport(rejected)
+    assert (caught.value.code, caught.value.message) == ("last_entry", "that is the last entry")
+    with pytest.raises(ApiError) as caught, importer_refusals():
+        raise NothingToImport(rejected)
+    assert (caught.value.status, caught.value.code) == (400, "nothing_to_import")
+    assert caught.value.message == (
+        "nothing to import: notes.exe: unsupported file type; pets.jsonl: empty answer"
+    )
 
 
 def test_a_key_error_where_no_entry_is_named_stays_a_bug() -> None:

@@ -149,6 +149,15 @@ def test_file_import_reports_problems_per_file(web: WebServer) -> None:
         only_bad = admin.post("/api/kb/import", files=[files[1]]).json()
         assert only_bad["added"] == 0 and only_bad["version"] == report["version"]
         assert [p["path"] for p in only_bad["problems"]] == ["notes.exe"]
+        # Replacing everything with no valid entry publishes nothing: the answer says why, per
+        # file (importer_refusals without `last`), not that an entry was the last one.
+        nothing = admin.post("/api/kb/import", params={"replace": "true"}, files=[files[1]])
+        assert nothing.status_code == 400
+        error = nothing.json()["error"]
+        assert error["code"] == "nothing_to_import"
+        assert error["message"].startswith("nothing to import: notes.exe: ")
+        assert "last entry" not in error["message"]
+        assert admin.get("/api/kb/entries/pets-1").status_code == 200
 
 
 def test_importer_refusals_become_404_400_and_409(web: WebServer) -> None:
