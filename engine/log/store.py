@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -499,11 +500,17 @@ class ConversationLog:
     async def _snapshot(self) -> AsyncIterator[LogConnection]:
         # One read transaction, so a multi-query read sees a single committed state.
         async with self._read_lock:
-            await self._reader.execute("BEGIN")
             try:
+                await self._reader.execute("BEGIN")
                 yield self._reader
             finally:
-                await self._reader.execute("COMMIT")
+                # Also after a cancelled BEGIN, which the reader's thread may have run all the same.
+                await self._reader.call(_end_read)
+
+
+def _end_read(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("COMMIT")
 
 
 async def _connect(path: Path, pragmas: tuple[str, ...]) -> LogConnection:

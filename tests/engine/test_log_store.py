@@ -209,3 +209,32 @@ async def test_a_long_read_transaction_does_not_block_the_writer(
         # The reader still sees its snapshot; the writer went ahead anyway.
         assert reader.execute("SELECT count(*) FROM turns").fetchone() == (1,)
         reader.execute("COMMIT")
+
+
+async def test_a_read_cancelled_during_its_begin_leaves_the_reader_usable(
+    conversation_log: ConversationLog,
+) -> None:
+    # The reader's thread runs BEGIN even when the awaiting read is cancelled meanwhile; the
+    # read transaction must still end, or every later read fails inside it.
+    log = conversation_log
+    conversation = await log.start_conversation("terminal", "1")
+    began, release = asyncio.Event(), asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def hold_begin(statement: str) -> None:
+        if statement == "BEGIN":
+            loop.call_soon_threadsafe(began.set)
+            asyncio.run_coroutine_threadsafe(release.wait(), loop).result(timeout=30)
+
+    await log._reader.call(lambda conn: conn.set_trace_callback(hold_begin))
+    read = asyncio.create_task(log.get_conversation(conversation))
+    await asyncio.wait_for(began.wait(), 30)
+    read.cancel()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await read
+    await log._reader.call(lambda conn: conn.set_trace_callback(None))
+
+    assert not await log._reader.call(lambda conn: conn.in_transaction)
+    assert await log.get_conversation(conversation) is not None
+    assert await log.recent_turns(conversation) == []
