@@ -104,6 +104,13 @@ def _enough(kind: str, sets: TrainingSets, settings: Settings) -> tuple[bool, st
         what = "logged question pairs"
     elif kind == "lora":
         n, need, what = len(sets.dialogues.train), config.min_dialogues, "dialogue examples"
+        if n >= need and not sets.dialogues.validation:
+            # Scored on its own training dialogues, a new adapter would pass the gate almost
+            # surely; decided before training, so no minutes go into an adapter never judged.
+            return False, (
+                f"no held-out dialogues to compare the adapters on ({n} {what} for training, "
+                "no conversation in the validation share); kept the current lora model"
+            )
     else:
         n, need, what = len(sets.sentiment.train), config.min_sentiment, "labelled messages"
     return n >= need, f"{n} {what} for training (needs {need})"

@@ -119,7 +119,8 @@ def train_lora(
 ) -> LoraResult:
     """Train an adapter on `train`, measure base and adapter on `validation`, save to `out`.
 
-    With no validation examples the training examples stand in, and the report says so.
+    With no validation examples the training examples stand in (a measurement of the fit only:
+    the retraining loop never trains, let alone promotes, an adapter without held-out dialogues).
     `current_adapter` (the live one) is measured on the same examples, so the gate can compare.
     """
     import torch

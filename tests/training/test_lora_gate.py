@@ -80,3 +80,42 @@ def test_an_adapter_for_another_base_model_is_not_the_bar(tmp_path: Path) -> Non
             assert version.version in why and str(other) in why and str(base) in why
         else:  # trained on this base, or stored without saying (measured as before)
             assert current is not None and current.version == version.version and why == ""
+
+
+async def test_without_held_out_dialogues_no_adapter_is_trained_or_promoted(
+    tmp_path: Path,
+) -> None:
+    # No conversation falls in a validation share of 0: every dialogue is a training one, and
+    # scored on those the new adapter would look better almost surely.
+    log_db = tmp_path / "log.db"
+    await fill_log(log_db)
+    registry = ModelRegistry(tmp_path / "models")
+    folder = tmp_path / "live-adapter"
+    folder.mkdir()
+    live = registry.add("lora", folder, {})
+    registry.promote("lora", live.version)
+    settings = Settings(
+        retrieval=RetrievalConfig(kb_dir=tmp_path / "kb"),
+        generator=GeneratorConfig(backend="transformers", model_path=tmp_path / "no-model"),
+        training=TrainingConfig(
+            models_dir=registry.root,
+            runs_dir=tmp_path / "runs",
+            validation_share=0.0,
+            min_dialogues=1,
+        ),
+    )
+
+    for dry_run in (True, False):
+        options = RunOptions(log_db=log_db, what=("lora",), dry_run=dry_run, progress=False)
+        summary = run_retraining(settings, options)
+
+        assert summary.counts["dialogues"]["validation"] == 0
+        assert summary.counts["dialogues"]["train"] >= 1
+        (outcome,) = summary.outcomes
+        assert not outcome.trained and outcome.verdict is None and outcome.version is None
+        assert outcome.note.startswith("not trained: no held-out dialogues"), outcome.note
+        assert outcome.note.endswith("kept the current lora model")
+        assert outcome.note in summary.report.read_text()
+        current = registry.current("lora")
+        assert current is not None and current.version == live.version
+        assert [v.version for v in registry.versions("lora")] == [live.version]
