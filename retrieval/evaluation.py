@@ -164,6 +164,8 @@ class FaqEvaluation:
     threshold_source: str
     import_report: ImportReport
     index: str
+    # The embedder the knowledge base was built with: the importer may have chosen another.
+    embedder: str
     # Recall@1 of plain nearest-question scoring on the same index, when asked for.
     nearest_recall_at_1: float | None = None
     weights: ScoreWeights | None = None
@@ -230,6 +232,7 @@ def evaluate_faq(
             meta.threshold_source,
             report,
             meta.index,
+            meta.embedder,
             nearest,
             score_weights(meta, config),
         )

