@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -40,7 +41,17 @@ def need_module(name: str, install: str) -> Any:
         message = f"{name} is not installed ({error}): {install}"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"{message}; CI installs every extra", pytrace=False)
+        pytest.skip(message, allow_module_level=True)
+
+
+def need_path(path: Path, what: str) -> Path:
+    """`path`, or skip where it is missing; with `CI=true` (which runs beside ../shared) fail."""
+    if not path.exists():
+        message = f"{what} is missing: {path}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message}; CI runs with ../shared beside the clone", pytrace=False)
         pytest.skip(message)
+    return path
 
 
 def _with_database(url: str, database: str) -> str:

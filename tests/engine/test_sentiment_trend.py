@@ -16,6 +16,7 @@ from engine.sentiment.evaluation import (
 )
 from engine.sentiment.lexicon import LexiconSentiment
 from tests.conftest import SHARED_DATA
+from tests.services import need_path
 
 
 def test_trend_weights_recent_messages_most() -> None:
@@ -180,12 +181,11 @@ def test_read_labelled_names_the_bad_line(tmp_path: Path) -> None:
         read_labelled(path)
 
 
-@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="no shared evaluation data")
 @pytest.mark.parametrize(
     ("name", "macro_f1"),
     [("airline-sentiment", 0.5), ("waimai-zh", 0.7), ("chnsenticorp-zh", 0.7)],
 )
 def test_lexicon_quality_on_the_dev_sets(name: str, macro_f1: float) -> None:
     # Evaluation only: the lexicon is not trained, so these licences are respected.
-    data = read_labelled(SHARED_DATA / name / "sentiment_dev.jsonl")
+    data = read_labelled(need_path(SHARED_DATA / name / "sentiment_dev.jsonl", "shared data"))
     assert evaluate_sentiment(LexiconSentiment(), data)["macro_f1"] >= macro_f1

@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from engine.log import LogConfig
 from engine.settings import Settings
 from retrieval import Embedder, RetrievalConfig
 from retrieval.entries import FaqEntry
 from tests.conftest import SHARED_DATA
+from tests.services import need_path
 from training.handover_sim import prove_handover_loop, split, with_answers
 from training.simulate import CustomerPolicy, Question, read_questions
 
@@ -47,10 +46,10 @@ def test_the_split_hides_half_and_keeps_customers_apart() -> None:
     assert all(q.faq_id is not None for q in parts.held_out)
 
 
-@pytest.mark.skipif(not CLINC.is_dir(), reason="no shared evaluation data")
 async def test_one_retrain_from_hand_overs_lifts_resolution(
     tmp_path: Path, minilm: Embedder
 ) -> None:
+    need_path(CLINC, "the shared evaluation data")
     entries, questions = small_clinc()
     settings = Settings(
         retrieval=RetrievalConfig(kb_dir=tmp_path / "kb"),
