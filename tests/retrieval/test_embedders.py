@@ -20,7 +20,13 @@ from retrieval import (
     onnx_encoder,
     resolve_model,
 )
-from retrieval.embedders import BACKENDS, DeferredEmbedder
+from retrieval.embedders import (
+    BACKENDS,
+    DeferredEmbedder,
+    OnnxEmbedder,
+    configured_embedder,
+    document_embedder,
+)
 from retrieval.onnx_encoder import FP32_NODES, OnnxUnsupported, cache_folder
 
 
@@ -153,6 +159,35 @@ def test_int8_agrees_with_torch_on_vectors_and_rankings(
     one_by_one = np.stack([minilm_int8.encode([q])[0] for q in queries])
     assert np.sum(one_by_one * vectors[8:], axis=1).min() > 0.95
     assert minilm_int8.name == "all-MiniLM-L6-v2" and minilm_int8.encode([]).shape == (0, 384)
+
+
+def test_threads_setting_sets_torch_threads() -> None:
+    import torch
+
+    previous = torch.get_num_threads()
+    wanted = 2 if previous == 1 else 1  # differs from what torch has now, so it must be set
+    try:
+        configured_embedder(RetrievalConfig(threads=wanted))
+        assert torch.get_num_threads() == wanted
+    finally:
+        torch.set_num_threads(previous)
+
+
+def test_threads_setting_reaches_the_onnx_sessions(onnx_dir: Path) -> None:
+    def session_threads(embedder: Embedder) -> int:
+        assert isinstance(embedder, OnnxEmbedder)
+        return int(embedder._encoder._session.get_session_options().intra_op_num_threads)
+
+    config = RetrievalConfig(backend="onnx-int8", onnx_dir=onnx_dir, threads=1)
+    queries = configured_embedder(config)
+    # The fp32 twin that embeds indexed texts runs with the same threads.
+    assert session_threads(queries) == session_threads(document_embedder(queries)) == 1
+    assert session_threads(configured_embedder(replace(config, threads=0))) == 0  # ORT's own
+
+
+def test_threads_setting_must_not_be_negative() -> None:
+    with pytest.raises(ValueError, match=r"\[retrieval\] threads must be 0"):
+        RetrievalConfig(threads=-1)
 
 
 def test_unknown_backend_lists_the_valid_ones() -> None:
