@@ -21,9 +21,10 @@ types_pid=$!
 tests_started=$SECONDS
 tests_status=0
 # CHECK_TEST_WORKERS=N runs the tests in N processes (pytest-xdist; the vLLM files share one,
-# tests/conftest.py); 0, the default, runs them in this one. --durations=10: the ten slowest,
+# tests/conftest.py); the default is 2 (many tests wait on processes, servers and the browser);
+# 0 runs them in this one. --durations=10: the ten slowest,
 # each made faster or justified (README).
-.venv/bin/python -m pytest -n "${CHECK_TEST_WORKERS:-0}" --durations=10 "$@" || tests_status=$?
+.venv/bin/python -m pytest -n "${CHECK_TEST_WORKERS:-2}" --durations=10 "$@" || tests_status=$?
 tests_done=$SECONDS
 wait "$types_pid" || true
 read -r types_status types_done <"$types_out.done"
