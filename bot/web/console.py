@@ -31,10 +31,11 @@ from bot.web import console_live
 from bot.web.access import Services, services
 from bot.web.errors import ApiError
 from bot.web.limits import RateLimiter
-from bot.web.period import CHANNELS, period_of
+from bot.web.period import period_of
 from bot.web.users import ROLES, Role, Session, UserStore
 from engine import analytics, analytics_html
 from engine.log import Conversation, ConversationStore, Delivery, Handover
+from engine.log.summary import channels_of
 from engine.rating import QUESTION, rating_key
 
 SESSION_COOKIE = "sb_console"
@@ -251,9 +252,9 @@ async def _rows(log: ConversationStore, view: str, session: Session) -> list[Row
     return rows
 
 
-async def _channels(log: ConversationStore) -> list[str]:
-    seen = {summary.channel for summary in await log.list_conversations(limit=200)}
-    return sorted(seen | set(CHANNELS))
+async def _channels(log: ConversationStore, asked: str | None = None) -> tuple[str, ...]:
+    # The same list the analytics period accepts (engine/log/summary.py).
+    return await channels_of(log, asked)
 
 
 def _duration(seconds: float) -> str:
@@ -409,7 +410,7 @@ async def _figures(
     channel: str | None = None,
 ) -> analytics.Figures:
     # CSAT comes with the other figures: ratings of the period's conversations, on the channel.
-    period = period_of(since, until, channel)
+    period = await period_of(found.engine.conversation_log, since, until, channel)
     return await _cache(request).compute(
         found.engine.conversation_log,
         since=period.since,
@@ -438,7 +439,7 @@ async def analytics_page(
         # Drawn from counts, dates and names (escaped), no customer text.
         charts=[Markup(chart) for chart in analytics_html.charts(figures)],
         asked=asked,
-        channels=("all", *CHANNELS),
+        channels=("all", *await _channels(found.engine.conversation_log, channel)),
         tables=analytics.TABLES,
         query=urlencode({k: v for k, v in asked.items() if v and v != "all"}),
         headline=analytics_html.headline(figures),

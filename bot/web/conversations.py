@@ -240,19 +240,24 @@ async def log_report(
     found: Served,
     top: Annotated[int, Query(ge=1, le=100)] = 10,
     since: Annotated[
-        str | None, Query(max_length=10, description="conversations started from this day")
+        str | None,
+        Query(max_length=10, description="conversations started from this UTC day (YYYY-MM-DD)"),
     ] = None,
     until: Annotated[
-        str | None, Query(max_length=10, description="up to this day, included (YYYY-MM-DD)")
+        str | None, Query(max_length=10, description="up to this UTC day, included (YYYY-MM-DD)")
     ] = None,
     channel: Annotated[
         str | None,
-        Query(max_length=64, description=f"one of {', '.join(CHANNELS)}; all (or none): every one"),
+        Query(
+            max_length=64,
+            description=f"{', '.join(CHANNELS)} or another channel the log holds; "
+            "all (or none): every one",
+        ),
     ] = None,
 ) -> ReportOut:
     """The report `python -m engine.log report` prints, for the same period and channel
     (admin keys)."""
-    period = period_of(since, until, channel)
+    period = await period_of(found.engine.conversation_log, since, until, channel)
     counted = await build_report(found.engine.conversation_log, top=top, period=period)
     return ReportOut(
         conversations=counted.conversations,

@@ -4,17 +4,23 @@
 from __future__ import annotations
 
 from bot.web.errors import ApiError
-from engine.log.summary import BadPeriod, Period
+from engine.log.port import ConversationStore
+from engine.log.summary import KNOWN_CHANNELS, BadPeriod, Period, channels_of
 
-# The channels the web app serves and reports on; "all" (or none) is every one.
-CHANNELS = ("telegram", "web")
+# The channels any log may be reported on; "all" (or none) is every one, and a channel the log
+# holds is accepted too (`channels_of`).
+CHANNELS = KNOWN_CHANNELS
 
 
-def period_of(since: str | None, until: str | None, channel: str | None) -> Period:
+async def period_of(
+    log: ConversationStore, since: str | None, until: str | None, channel: str | None
+) -> Period:
     """The conversations started from the UTC day `since` to the end of `until` (YYYY-MM-DD),
-    on `channel`; 400 for a malformed day or an unknown channel, naming the parameter."""
+    on `channel`: a known channel or one the log holds; 400 for a malformed day, `until` before
+    `since` or any other channel, naming the parameter."""
     try:
-        return Period.of_days(since, until, channel, channels=CHANNELS)
+        channels = await channels_of(log, channel) if channel not in (None, "", "all") else None
+        return Period.of_days(since, until, channel, channels=channels)
     except BadPeriod as error:
         code = "channel" if error.field == "channel" else "bad_date"
         raise ApiError(400, str(error), code=code, param=error.field) from None

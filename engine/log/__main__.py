@@ -25,7 +25,7 @@ from engine.log.copy import copy_log
 from engine.log.export import read_log
 from engine.log.port import ConversationStore
 from engine.log.report import report
-from engine.log.summary import BadPeriod, Period
+from engine.log.summary import BadPeriod, Period, channels_of
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,9 +46,11 @@ def _report(argv: list[str]) -> int:
     parser.add_argument("--db", help="the log: a file or a database URL (default: [log])")
     parser.add_argument("--config", type=Path, help="TOML settings (default: ./supportbot.toml)")
     parser.add_argument("--top", type=int, default=10, help="unanswered questions to list")
-    parser.add_argument("--since", help="conversations started from this day (YYYY-MM-DD)")
-    parser.add_argument("--until", help="up to this day, included (YYYY-MM-DD)")
-    parser.add_argument("--channel", help="one channel (telegram, web, ...; all: every one)")
+    parser.add_argument("--since", help="conversations started from this UTC day (YYYY-MM-DD)")
+    parser.add_argument("--until", help="up to this UTC day, included (YYYY-MM-DD)")
+    parser.add_argument(
+        "--channel", help="one channel the log holds (telegram, web, terminal, ...; all: every one)"
+    )
     parser.add_argument("--html", type=Path, help="also write a self-contained HTML report here")
     args = parser.parse_args(argv)
     # Imported here: the settings import this package, and only this entry point needs them.
@@ -58,6 +60,10 @@ def _report(argv: list[str]) -> int:
     target = log_config_for(args.db, config) if args.db else config
     try:
         period = Period.of_days(args.since, args.until, args.channel)
+        if period.channel is not None:  # a misspelt channel is refused, not counted as zero
+            asked = period.channel
+            channels = read_log(target, lambda store: channels_of(store, asked))
+            period = Period.of_days(args.since, args.until, asked, channels=channels)
     except BadPeriod as error:
         raise ValueError(f"--{error}") from None  # --since='May': ... as the option is written
     print(report(target, top=args.top, period=period).render())

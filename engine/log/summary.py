@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import calendar
 import math
-import time
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import date
+from typing import TYPE_CHECKING, Any
 
 from engine.log.records import Action, ReasonCode
+
+if TYPE_CHECKING:
+    from engine.log.port import ConversationStore
 
 # The largest id any store hands out: "no such turn" in comparisons.
 _NO_TURN = 9223372036854775807
@@ -44,8 +47,11 @@ class Period:
         """The period the report's options name: from the start of the UTC day `since` to the
         end of the day `until` (both YYYY-MM-DD, included; None or "" for no bound), on
         `channel` (None, "" or "all": every channel). With `channels`, a channel not among them
-        is refused instead of counting nothing. Raises BadPeriod naming the field."""
+        is refused instead of counting nothing. Raises BadPeriod naming the field; `until`
+        before `since` is refused too, as it names no day."""
         start, end = _day(since, "since"), _day(until, "until")
+        if start is not None and end is not None and end < start:
+            raise BadPeriod("until", f"until={until!r} is before since={since!r}")
         if channel in (None, "", "all"):
             channel = None
         elif channels is not None and channel not in channels:
@@ -67,15 +73,37 @@ class BadPeriod(ValueError):
 
 DAY_S = 86400
 
+# The channels the project's front ends write: the Telegram bot, the web chat and the terminal
+# chat (scripts/chat.py). A report may name these, and any other the log holds.
+KNOWN_CHANNELS = ("telegram", "web", "terminal")
+
+# How many of the most recently active conversations name the channels listed beside the known
+# ones (a channel is accepted whenever the log holds it, listed or not).
+_LISTED_FROM = 200
+
+
+async def channels_of(store: ConversationStore, channel: str | None = None) -> tuple[str, ...]:
+    """The channels a report may name on this log, sorted: the known ones, those of the most
+    recently active conversations and `channel` itself when the log holds a conversation on it
+    (asked only for a channel not listed yet), so that any channel the log holds is accepted.
+    Older channels are not listed: the store offers no query for every channel it holds."""
+    seen = {summary.channel for summary in await store.list_conversations(limit=_LISTED_FROM)}
+    if channel and channel not in seen and await store.list_conversations(channel, limit=1):
+        seen.add(channel)
+    return tuple(sorted(seen.union(KNOWN_CHANNELS)))
+
 
 def _day(value: str | None, field: str) -> float | None:
     """The start of the UTC day given as YYYY-MM-DD, in Unix seconds; None for no day."""
     if not value:
         return None
     try:
-        return calendar.timegm(time.strptime(value, "%Y-%m-%d"))
+        if len(value) != 10 or value[4::3] != "--":  # not 20260302 nor 2026-W10-1
+            raise ValueError(value)
+        day = date.fromisoformat(value)
     except ValueError:
-        raise BadPeriod(field, f"{field}={value!r}: give a day as YYYY-MM-DD") from None
+        raise BadPeriod(field, f"{field}={value!r}: give a UTC day as YYYY-MM-DD") from None
+    return float(calendar.timegm(day.timetuple()))
 
 
 @dataclass(frozen=True, slots=True)

@@ -147,7 +147,7 @@ def test_the_command_line_reads_all_as_every_channel_and_names_a_bad_day(
     assert main(["--db", str(logged), "--channel", "all"]) == 0
     assert capsys.readouterr().out == everything
     assert main(["--db", str(logged), "--until", "2026-02-30"]) == 1
-    assert capsys.readouterr().err == "error: --until='2026-02-30': give a day as YYYY-MM-DD\n"
+    assert capsys.readouterr().err == "error: --until='2026-02-30': give a UTC day as YYYY-MM-DD\n"
 
 
 def test_the_command_line_explains_a_missing_file(

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from bot.web.users import UserStore
 from engine import analytics, analytics_html
 from engine.log import (
     Action,
@@ -34,6 +35,7 @@ from engine.log import (
 from engine.log.__main__ import main as log_main
 from tests.fakes import HashEmbedder
 from tests.web.conftest import HashKb
+from tests.web.console_helpers import PASSWORD, console_config
 from tests.web.server import WebServer, serve_web
 from tests.web.test_console import sign_in
 
@@ -749,3 +751,66 @@ def test_the_api_report_is_the_text_report(
             } == text, options
         bad = admin.get("/api/report", params={"until": "2026-02-30"})
         assert bad.status_code == 400 and bad.json()["error"]["param"] == "until"
+
+
+def test_a_terminal_conversation_counts_alike_in_the_api_the_console_and_the_command_line(
+    any_log: LogConfig, tmp_path: Path, hash_kb: HashKb, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """scripts/chat.py logs on "terminal": every report takes that channel, and a channel the
+    log has never held is refused by each of them, not counted as zero."""
+    at = DAY2 + 6 * 3600
+    terminal = Conversation(
+        11,
+        "terminal",
+        "local",
+        None,
+        at,
+        at + 2,
+        (
+            Turn(95, 11, "customer", "Can I pay by card?", at),
+            Turn(96, 11, "bot", "Yes.", at + 1, action="answer", reason_code="confident"),
+        ),
+    )
+
+    async def restore() -> None:
+        store = await open_store(any_log)
+        try:
+            await store.restore([*timed_log(), terminal])
+        finally:
+            await store.close()
+
+    asyncio.run(restore())
+    db = any_log.url
+    assert db is not None
+    assert log_main(["report", "--db", db, "--channel", "terminal"]) == 0
+    text = text_figures(capsys.readouterr().out)
+    assert text["all_conversations"] == text["conversations"] == text["answered"] == 1
+    assert log_main(["report", "--db", db, "--channel", "termnal"]) == 1
+    refused = capsys.readouterr().err
+    assert refused == "error: --channel='termnal': one of all, telegram, terminal, web\n"
+    kb_dir, embedder = hash_kb
+    config = console_config(tmp_path)
+    UserStore(config.users_path).create("ann", "admin", PASSWORD)
+    with (
+        serve_web(tmp_path, kb_dir, embedder, config=config, log=any_log) as web,
+        web.client(web.keys.admin) as admin,
+        sign_in(web, "ann") as (http, _),
+    ):
+        api = admin.get("/api/report", params={"channel": "terminal"}).json()
+        page = http.get("/console/analytics", params={"channel": "terminal"})
+        summary = http.get(
+            "/console/analytics.csv", params={"channel": "terminal", "table": "summary"}
+        )
+        unknown = [
+            admin.get("/api/report", params={"channel": "termnal"}),
+            http.get("/console/analytics", params={"channel": "termnal"}),
+            http.get("/console/analytics.csv", params={"channel": "termnal", "table": "daily"}),
+        ]
+    assert (api["conversations"], api["with_customer"], api["answered"]) == (1, 1, 1)
+    assert page.status_code == 200 and '<td id="conversations">1</td>' in page.text
+    assert "<option selected>terminal</option>" in page.text
+    assert summary.status_code == 200 and "conversations,1\r\n" in summary.text
+    assert [response.status_code for response in unknown] == [400, 400, 400]
+    assert unknown[0].json()["error"]["message"] == (
+        "channel='termnal': one of all, telegram, terminal, web"
+    )

@@ -209,7 +209,7 @@ def test_report_counts_the_log(web: WebServer) -> None:
     assert unknown.status_code == 400
     error = unknown.json()["error"]
     assert (error["code"], error["param"]) == ("channel", "channel")
-    assert error["message"] == "channel='fax': one of all, telegram, web"
+    assert error["message"] == "channel='fax': one of all, telegram, terminal, web"
     assert report["conversations"] == report["with_customer"] == 1
     assert report["customer_turns"] == 2
     assert report["answered"] == 1 and report["handoff_turns"] == 1
@@ -219,6 +219,10 @@ def test_report_counts_the_log(web: WebServer) -> None:
     schema = httpx.get(f"{web.url}/openapi.json").json()
     ok = schema["paths"]["/api/report"]["get"]["responses"]["200"]["content"]["application/json"]
     fields = schema["components"]["schemas"][ok["schema"]["$ref"].rsplit("/", 1)[1]]
+    # The period's days are UTC days, and the parameters say so.
+    parameters = schema["paths"]["/api/report"]["get"]["parameters"]
+    days = {p["name"]: p["description"] for p in parameters if p["name"] in ("since", "until")}
+    assert len(days) == 2 and all("UTC day" in text for text in days.values())
     described = fields["properties"]["handoff_turns"]["description"]
     assert "handed over or offered a person" in described
     assert "whether or not a hand-over was opened" in described
