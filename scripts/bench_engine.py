@@ -1,21 +1,23 @@
 """Benchmark the whole engine under concurrent conversations on the sample knowledge base.
 
     python scripts/bench_engine.py [--conversations 64] [--messages 4] \\
-        [--generator extractive|transformers|...] [--backend torch|onnx|onnx-int8] [--json]
+        [--generator extractive|transformers|...] [--backend torch|onnx|onnx-int8] \\
+        [--threads N] [--json]
 
 Imports examples/kb into a temporary folder with the configured embedder, opens a real SQLite
 conversation log there, and runs `--conversations` conversations at once, each asking
 `--messages` questions from examples/queries.jsonl in turn. Reports replies/s and p50/p95 per
 reply, and as the baseline, measured in the same run before and after, the embedding model's
 batched encode rate (sentences/s) on the same questions, with the same query encoder backend
-(`--backend`, else `[retrieval] backend`). Target: replies/s over encode rate >= 0.8 with the
-extractive generator. tokens_per_s counts the streamed text with the model's
-tokenizer where the generator has one (transformers), else streamed pieces (the extractive
-generator streams words; vLLM about one token per piece). `sentences_per_reply` counts what
-the engine had embedded (a follow-up candidate whose context would change its best entry is
-also searched joined with the previous question); `ratio_ceiling` = 1 / sentences_per_reply
-is the ratio an engine doing nothing but embed, at the baseline rate, would reach. The last
-stdout line is one JSON object.
+(`--backend`, else `[retrieval] backend`) and threads (`--threads`, else `[retrieval] threads`;
+0 is the library's default team; the JSON's `threads`). Targets: replies/s over encode rate
+(`ratio`) and `cpu_ratio` >= 0.8 with the extractive generator. tokens_per_s counts the
+streamed text with the model's tokenizer where the generator has one (transformers), else
+streamed pieces (the extractive generator streams words; vLLM about one token per piece).
+`sentences_per_reply` counts what the engine had embedded (a follow-up candidate whose context
+would change its best entry is also searched joined with the previous question);
+`ratio_ceiling` = 1 / sentences_per_reply is the ratio an engine doing nothing but embed, at
+the baseline rate, would reach. The last stdout line is one JSON object.
 
 On a machine shared with other work, wall-clock rates mislead: the engine runs more threads
 than the baseline and so gets a larger share of contended cores, and its ratio can exceed the
@@ -26,7 +28,8 @@ The engine embeds the queries of concurrent replies together, but its batches ar
 arrived meanwhile (`engine_batch_mean` sentences a call), not `batch_size`; unsorted batches
 are padded to their longest text, so smaller ones can cost less per sentence. The `*_engine_batches`
 figures take as the baseline the encoder on exactly the engine's own batches (same texts,
-same grouping, replayed after the run), so they compare the engine with its own encoding.
+same grouping, replayed after the run), so they compare the engine with its own encoding. They
+are diagnostics, not targets: an engine that batched worse would lower its own bar.
 """
 
 from __future__ import annotations
@@ -131,6 +134,8 @@ async def bench(args: argparse.Namespace, settings: Settings) -> dict[str, objec
     config = settings.retrieval
     if args.backend:
         config = replace(config, backend=args.backend)
+    if args.threads is not None:
+        config = replace(config, threads=args.threads)
     embedder = configured_embedder(config)
     queries = [
         json.loads(line)["query"]
@@ -185,6 +190,7 @@ async def bench(args: argparse.Namespace, settings: Settings) -> dict[str, objec
     return {
         "generator": generator_config.backend,
         "backend": config.backend,
+        "threads": config.threads,
         "conversations": args.conversations,
         "replies": replies,
         "replies_per_s": round(replies / wall, 2),
@@ -217,9 +223,17 @@ def main(argv: list[str] | None = None) -> int:
         choices=sorted(BACKENDS),
         help="query encoder backend for the engine and the baseline (default: from config)",
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="the query encoder's threads, engine and baseline alike (default: [retrieval] "
+        "threads; 0: the library's default team)",
+    )
     parser.add_argument("--json", action="store_true", help="accepted for symmetry; JSON is last")
     add_common(parser)
     args = parser.parse_args(argv)
+    if args.threads is not None and args.threads < 0:
+        parser.error("--threads must be 0 (the library's default) or more")
     settings = setup(args)
     try:
         result = asyncio.run(bench(args, settings))
@@ -228,7 +242,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for key, value in result.items():
         print(f"{key:<24} {value}")
-    for key in ("ratio", "cpu_ratio", "ratio_engine_batches", "cpu_ratio_engine_batches"):
+    # Against the encoder's batched rate only: the `*_engine_batches` figures above measure
+    # the engine against its own batching, so they cannot be a bar it has to clear.
+    for key in ("ratio", "cpu_ratio"):
         met = float(str(result[key])) >= 0.8
         print(f"target: {key} >= 0.8 ({'met' if met else 'missed'})")
     print(json.dumps(result))
