@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import gc
 import logging
 import os
 import re
@@ -28,6 +27,7 @@ from bot.metrics import start_health
 from bot.serving import run_polling, run_webhook
 from engine.generators import GeneratorConfig
 from engine.generators.models import ModelUnavailable
+from engine.heap import settle_heap
 from engine.jsonlog import configure_logging
 from engine.runtime import open_engine
 from engine.settings import Settings, load_settings
@@ -157,14 +157,6 @@ async def serve(settings: Settings, token: str, secret: str) -> None:
         else:
             await run_polling(bot, dp, config, journal)
     log.info("bot stopped")
-
-
-def settle_heap() -> None:
-    """Leave what start-up built (models, aiogram's and pydantic's schemas: about 700,000
-    objects) out of the garbage collector's walks, which otherwise pass over all of it in each
-    full collection: 0.3-1.3 s of the event loop at a time (measured in scripts/bench_bot.py)."""
-    gc.collect()
-    gc.freeze()
 
 
 def main(argv: list[str] | None = None) -> int:

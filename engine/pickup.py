@@ -19,12 +19,14 @@ import json
 import logging
 import math
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from engine.generators import Generator
+from engine.heap import release_frozen
 from engine.sentiment import ClassifierSentiment, SentimentModel
 from retrieval import Embedder, load_embedder
 from retrieval.embedders import DEFAULT_ONNX_DIR
@@ -53,7 +55,7 @@ class AdapterLoading(Protocol):
     async def load_adapter(self, path: Path | None) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class LiveModels:
     """The swappable models one reply uses from its start to its end, and their versions."""
 
@@ -83,7 +85,10 @@ class ModelPickup:
         self._checked = -math.inf
         self._applied: dict[str, str | None] = {"lora": None, "sentiment": None}
         self._lock = asyncio.Lock()
+        # The embedder the live classifier uses, by name: a later promotion naming it reuses it.
         self._embedders: dict[str, Embedder] = {}
+        # The LiveModels replaced sentiment models were used through, until no reply holds them.
+        self._retired: list[weakref.ref[LiveModels]] = []
 
     @property
     def live(self) -> LiveModels:
@@ -104,7 +109,15 @@ class ModelPickup:
                 await self._swap_sentiment(pointers["sentiment"])
             if pointers["lora"] != self._applied["lora"]:
                 await self._swap_adapter(pointers["lora"])
+            self._release_retired()
         return self._live
+
+    def _release_retired(self) -> None:
+        # A replaced model may have been frozen with the start-up heap (engine/heap.py): once
+        # no reply uses it any more, collect it.
+        if self._retired and all(ref() is None for ref in self._retired):
+            self._retired.clear()
+            release_frozen()
 
     def _pointers(self) -> dict[str, str | None]:
         return {kind: live_version(self._dir, kind) for kind in self._applied}
@@ -126,15 +139,19 @@ class ModelPickup:
             )
             return
         versions = {**self._live.versions, "sentiment": version}
+        self._retired.append(weakref.ref(self._live))
         self._live = LiveModels(model, versions)
         log.info("sentiment swapped version=%s name=%s", version, model.name)
 
     def _load_classifier(self, folder: Path) -> ClassifierSentiment:
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
         name = str(meta["embedder"])
-        if name not in self._embedders:
-            self._embedders[name] = load_embedder(name)
-        return ClassifierSentiment.load(folder, self._embedders[name])
+        embedder = self._embedders.get(name) or load_embedder(name)
+        model = ClassifierSentiment.load(folder, embedder)
+        # Only the embedder the new live classifier uses stays: the one a replaced classifier
+        # used goes with it.
+        self._embedders = {name: embedder}
+        return model
 
     async def _swap_adapter(self, version: str | None) -> None:
         self._applied["lora"] = version
@@ -157,6 +174,7 @@ class ModelPickup:
             versions["lora"] = version
         self._live = LiveModels(self._live.sentiment, versions)
         log.info("adapter swapped version=%s generator=%s", version, generator.name)
+        release_frozen()  # the replaced adapter's modules may have been frozen at start-up
 
 
 def registry_embedders(

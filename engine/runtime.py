@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from engine.engine import Engine
 from engine.generators import load_generator
+from engine.heap import release_frozen
 from engine.log import open_store
 from engine.pickup import ModelPickup, registry_embedders
 from engine.sentiment import load_sentiment
@@ -31,7 +32,10 @@ async def open_engine(settings: Settings) -> AsyncIterator[Engine]:
     others = registry_embedders(
         models_dir, batch_size=config.batch_size, backend=config.backend, onnx_dir=config.onnx_dir
     )
-    kb = KnowledgeBase(config.kb_dir, embedder, config, other_embedders=others)
+    # A model loaded before the bot froze its heap is freed only through release_frozen.
+    kb = KnowledgeBase(
+        config.kb_dir, embedder, config, other_embedders=others, embedder_dropped=release_frozen
+    )
     generator = load_generator(settings.generator)
     pickup = ModelPickup(models_dir, generator, load_sentiment(settings.sentiment, generator))
     await pickup.check()

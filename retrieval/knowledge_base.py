@@ -87,10 +87,13 @@ class KnowledgeBase:
         config: RetrievalConfig,
         *,
         other_embedders: Callable[[str], Embedder | None] | None = None,
+        embedder_dropped: Callable[[], None] | None = None,
     ) -> None:
         self._kb_dir = kb_dir
         self._config = config
         self._other_embedders = other_embedders
+        # Called after a reload switched embedders, once the old one is no longer referenced here.
+        self._embedder_dropped = embedder_dropped
         self._lock = threading.Lock()
         self._state = self._load(embedder)
 
@@ -134,9 +137,14 @@ class KnowledgeBase:
         with self._lock:
             if current_version(self._kb_dir) == self.version:
                 return False
-            self._state = self._load(self._state.embedder)
+            old = self._state.embedder
+            self._state = self._load(old)
+            switched = self._state.embedder is not old
+            del old
             log.info("knowledge base reloaded kb=%s version=%s", self._kb_dir, self.version)
-            return True
+        if switched and self._embedder_dropped is not None:
+            self._embedder_dropped()
+        return True
 
     def entry(self, faq_id: str) -> FaqEntry | None:
         """The live entry with this id, or None when the current version has no such entry."""

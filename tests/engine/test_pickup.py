@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import shutil
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +21,7 @@ import pytest
 
 from engine import Engine, EngineConfig, FinalReply
 from engine.generators import ExtractiveGenerator, GenerationRequest, Generator
+from engine.heap import release_frozen, settle_heap
 from engine.log import ConversationLog, LogConfig
 from engine.pickup import AdapterLoading, ModelPickup, live_version, registry_embedders
 from engine.runtime import open_engine
@@ -270,6 +273,59 @@ def test_only_registry_embedders_are_followed(setup: Setup, minilm: Embedder) ->
     kb = KnowledgeBase(setup.kb_dir, minilm, config, other_embedders=others)
     assert kb.embedder.name == embedder
     assert kb.search(QUESTION).best is not None
+
+
+def loaded_model(embedder: Embedder) -> weakref.ref[object]:
+    """The SentenceTransformer inside `embedder`: it sits in reference cycles."""
+    return weakref.ref(vars(embedder)["_model"])
+
+
+def test_a_reload_frees_the_embedder_frozen_at_start_up(
+    setup: Setup, minilm: Embedder, tmp_path: Path
+) -> None:
+    config = setup.settings.retrieval
+    promote_embedder(setup, tmp_path / "first")
+    others = registry_embedders(setup.settings.training.models_dir)
+    kb = KnowledgeBase(
+        setup.kb_dir, minilm, config, other_embedders=others, embedder_dropped=release_frozen
+    )
+    first = loaded_model(kb.embedder)
+    try:
+        settle_heap()
+        second, _ = promote_embedder(setup, tmp_path / "second")
+        assert kb.refresh() and kb.embedder.name == second
+        assert first() is None
+        assert kb.search(QUESTION).best is not None
+    finally:
+        gc.unfreeze()
+
+
+async def test_a_replaced_sentiment_model_is_freed_once_no_reply_uses_it(
+    setup: Setup, minilm: Embedder, tmp_path: Path
+) -> None:
+    (tmp_path / "first").mkdir()
+    promote_sentiment(setup, minilm, tmp_path / "first")
+    pickup = ModelPickup(
+        setup.models.root, ExtractiveGenerator(), LexiconSentiment(), check_interval_s=0
+    )
+    in_flight = await pickup.check()
+    first = loaded_model(pickup._embedders["all-MiniLM-L6-v2"])
+    copy = tmp_path / "minilm-copy"
+    shutil.copytree(resolve_model("all-MiniLM-L6-v2"), copy)
+    other = load_embedder(str(copy))
+    (tmp_path / "second").mkdir()
+    try:
+        settle_heap()
+        second = promote_sentiment(setup, other, tmp_path / "second")
+        live = await pickup.check()
+        assert live.versions["sentiment"] == second != in_flight.versions["sentiment"]
+        assert list(pickup._embedders) == [other.name]  # the replaced one's is not kept
+        assert first() is not None  # a reply in flight still scores with it
+        del in_flight
+        await pickup.check()
+        assert first() is None
+    finally:
+        gc.unfreeze()
 
 
 async def test_open_engine_starts_on_the_promoted_models(
