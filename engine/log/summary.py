@@ -73,9 +73,10 @@ class BadPeriod(ValueError):
 
 DAY_S = 86400
 
-# The channels the project's front ends write: the Telegram bot, the web chat and the terminal
-# chat (scripts/chat.py). A report may name these, and any other the log holds.
-KNOWN_CHANNELS = ("telegram", "web", "terminal")
+# The channels the project's front ends write: the Telegram bot (private chats, and group chats
+# as "telegram-chat"), the web chat and the terminal chat (scripts/chat.py). A report may name
+# these, and any other the log holds.
+KNOWN_CHANNELS = ("telegram", "telegram-chat", "web", "terminal")
 
 # How many of the most recently active conversations name the channels listed beside the known
 # ones (a channel is accepted whenever the log holds it, listed or not).

@@ -71,15 +71,17 @@ async def test_the_channels_of_a_log_are_the_known_ones_and_those_it_holds(
     monkeypatch.setattr(summary, "_LISTED_FROM", 1)
     log = await ConversationLog.open(tmp_path / "log.db")
     try:
-        assert await channels_of(log) == ("telegram", "terminal", "web")
+        assert await channels_of(log) == ("telegram", "telegram-chat", "terminal", "web")
         await log.start_conversation("kiosk", "k1")
         await log.start_conversation("web", "w1")  # now the most recent: kiosk is not listed
-        assert await channels_of(log) == ("telegram", "terminal", "web")
+        assert await channels_of(log) == ("telegram", "telegram-chat", "terminal", "web")
         held = await channels_of(log, "kiosk")
-        assert held == ("kiosk", "telegram", "terminal", "web")
+        assert held == ("kiosk", "telegram", "telegram-chat", "terminal", "web")
         assert Period.of_days(channel="kiosk", channels=held).channel == "kiosk"
         with pytest.raises(BadPeriod) as caught:
             Period.of_days(channel="kisok", channels=await channels_of(log, "kisok"))
     finally:
         await log.close()
-    assert str(caught.value) == "channel='kisok': one of all, telegram, terminal, web"
+    assert (
+        str(caught.value) == "channel='kisok': one of all, telegram, telegram-chat, terminal, web"
+    )

@@ -787,7 +787,10 @@ def test_a_terminal_conversation_counts_alike_in_the_api_the_console_and_the_com
     assert text["all_conversations"] == text["conversations"] == text["answered"] == 1
     assert log_main(["report", "--db", db, "--channel", "termnal"]) == 1
     refused = capsys.readouterr().err
-    assert refused == "error: --channel='termnal': one of all, telegram, terminal, web\n"
+    assert (
+        refused
+        == "error: --channel='termnal': one of all, telegram, telegram-chat, terminal, web\n"
+    )
     kb_dir, embedder = hash_kb
     config = console_config(tmp_path)
     UserStore(config.users_path).create("ann", "admin", PASSWORD)
@@ -812,5 +815,5 @@ def test_a_terminal_conversation_counts_alike_in_the_api_the_console_and_the_com
     assert summary.status_code == 200 and "conversations,1\r\n" in summary.text
     assert [response.status_code for response in unknown] == [400, 400, 400]
     assert unknown[0].json()["error"]["message"] == (
-        "channel='termnal': one of all, telegram, terminal, web"
+        "channel='termnal': one of all, telegram, telegram-chat, terminal, web"
     )

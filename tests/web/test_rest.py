@@ -209,7 +209,7 @@ def test_report_counts_the_log(web: WebServer) -> None:
     assert unknown.status_code == 400
     error = unknown.json()["error"]
     assert (error["code"], error["param"]) == ("channel", "channel")
-    assert error["message"] == "channel='fax': one of all, telegram, terminal, web"
+    assert error["message"] == "channel='fax': one of all, telegram, telegram-chat, terminal, web"
     assert report["conversations"] == report["with_customer"] == 1
     assert report["customer_turns"] == 2
     assert report["answered"] == 1 and report["handoff_turns"] == 1
