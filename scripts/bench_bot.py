@@ -302,13 +302,18 @@ async def engine_alone(config: Path, questions: dict[int, list[str]]) -> dict[st
         for text in next(iter(questions.values()))[:2]:
             async for _ in engine.reply(warm, text):
                 pass
-        # As the bot does once started (bot.__main__.settle_heap).
+        # As the bot does once started (bot.__main__.settle_heap); undone after the run, or
+        # every engine this process opens would stay in memory with its frozen heap.
         gc.collect()
         gc.freeze()
-        start, start_cpu, start_loop = time.monotonic(), time.process_time(), time.thread_time()
-        await asyncio.gather(*(converse(engine, c, t) for c, t in questions.items()))
-        wall, cpu = time.monotonic() - start, time.process_time() - start_cpu
-        loop_cpu = time.thread_time() - start_loop
+        try:
+            start, start_cpu = time.monotonic(), time.process_time()
+            start_loop = time.thread_time()
+            await asyncio.gather(*(converse(engine, c, t) for c, t in questions.items()))
+            wall, cpu = time.monotonic() - start, time.process_time() - start_cpu
+            loop_cpu = time.thread_time() - start_loop
+        finally:
+            gc.unfreeze()
     latencies.sort()
 
     def pick(share: float) -> float:
