@@ -45,6 +45,8 @@ from retrieval.knowledge_base import candidates, score_weights
 
 DEV_SETS = ("hint3-sofmattress", "hint3-curekart", "hint3-powerplay11", "banking77", "clinc150")
 FORCED = ("human_requested", "negative_sentiment")
+# Bumped when what a set's cache holds changes.
+CACHE_VERSION = 2
 ANSWER_BOUND = 0.03
 RECALL_TARGET = 0.85
 # Margins tried by --generalise, and the shipped one.
@@ -74,6 +76,7 @@ def fold_evidence(snapshot: Any, embedder: Any, config: Any, weights: Any, seed:
     return {
         "low": float(np.percentile(other, cal.OTHER_ENTRY_QUANTILE)),
         "high": float(np.percentile(own, cal.OWN_ENTRY_QUANTILE)),
+        "other_q75": float(np.percentile(other, 75)),
         "choose_threshold": cal.choose_threshold(evidence, weights, config.default_threshold),
         "questions": len(found),
     }
@@ -147,7 +150,7 @@ def load_set(data: Path, name: str, cache: Path, settings: Settings, seeds: int)
                 "queries_dev.jsonl; see --data and --sets)"
             )
     digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
-    path = cache / f"{name}.{digest}.s{seeds}.pkl"
+    path = cache / f"{name}.{digest}.s{seeds}.v{CACHE_VERSION}.pkl"
     if path.is_file():
         with path.open("rb") as fh:
             d = cast(Record, pickle.load(fh))
@@ -229,17 +232,19 @@ def judge(d: Record, t: float, idx: npt.NDArray[np.int64] | None = None) -> Reco
         else tuned_on(d, idx)
     )
     ref = r if tt is None else replay(d, tt, idx)
-    bound = ref["answer_correct"] - ANSWER_BOUND
-    ok_ac = r["answer_correct"] >= bound - 1e-9
+    # A sample without in-scope queries has no answer_correct to fall short on.
+    bound = None if ref["answer_correct"] is None else ref["answer_correct"] - ANSWER_BOUND
+    ok_ac = bound is None or r["answer_correct"] >= bound - 1e-9
     ok_hr = r["handoff_recall"] is None or r["handoff_recall"] >= RECALL_TARGET - 1e-9
     return {
         **r,
         "threshold": t,
         "tuned_answer_correct": ref["answer_correct"],
+        "tuned_handoff_recall": ref["handoff_recall"],
         "ok_answer": bool(ok_ac),
         "ok_recall": bool(ok_hr),
         "ok": bool(ok_ac and ok_hr),
-        "slack_answer": (r["answer_correct"] - bound) * r["n_in"],
+        "slack_answer": None if bound is None else (r["answer_correct"] - bound) * r["n_in"],
         "slack_recall": None
         if r["handoff_recall"] is None
         else (r["handoff_recall"] - RECALL_TARGET) * r["n_oos"],
@@ -258,6 +263,16 @@ def margin_rule(d: Record, ev: Record, margin: float) -> float:
     return float(max(floor, min(t, round(d["off_topic_max"] + margin, 4))))
 
 
+def _margin_variant(margin: float) -> Callable[[Record, Record], float]:
+    """The rule now with another margin over the median (the off-topic ceiling unchanged)."""
+
+    def rule(d: Record, ev: Record) -> float:
+        halfway = (ev["low"] + ev["high"]) / 2
+        return under(d, min(halfway, max(d["floor"], ev["low"]) + margin))
+
+    return rule
+
+
 RULES: dict[str, Callable[[Record, Record], float]] = {
     "median (old)": lambda d, ev: float(max(d["floor"], round(ev["low"], 4))),
     "(a) median under the off-topic ceiling": lambda d, ev: under(d, ev["low"]),
@@ -266,6 +281,15 @@ RULES: dict[str, Callable[[Record, Record], float]] = {
     ),
     "halfway under the ceiling": lambda d, ev: under(d, (ev["low"] + ev["high"]) / 2),
     "rule now": lambda d, ev: margin_rule(d, ev, SHIPPED),
+    # Variants on the same evidence (README, "Other rules on the same fold evidence").
+    "median plus 0.05": lambda d, ev: under(d, max(d["floor"], ev["low"]) + SHIPPED),
+    "0.4 of the way from median to lower quartile": lambda d, ev: under(
+        d, ev["low"] + 0.4 * (ev["high"] - ev["low"])
+    ),
+    "75th percentile of other entries under halfway": lambda d, ev: under(
+        d, min((ev["low"] + ev["high"]) / 2, ev["other_q75"])
+    ),
+    **{f"margin {m} over the median": _margin_variant(m) for m in (0.04, 0.06)},
 }
 
 
@@ -302,7 +326,11 @@ def choose_margin(data: dict[str, Record], idx: dict[str, npt.NDArray[np.int64]]
             for n, i in idx.items()
         ]
         short = sum(
-            max(0.0, r["tuned_answer_correct"] - ANSWER_BOUND - r["answer_correct"])
+            (
+                0.0
+                if r["ok_answer"]
+                else r["tuned_answer_correct"] - ANSWER_BOUND - r["answer_correct"]
+            )
             + (
                 0.0
                 if r["handoff_recall"] is None
@@ -314,6 +342,31 @@ def choose_margin(data: dict[str, Record], idx: dict[str, npt.NDArray[np.int64]]
     ranked.sort()
     tied = sorted(m for a, b, m in ranked if (a, b) == ranked[0][:2])
     return tied[len(tied) // 2]
+
+
+def pooled(data: dict[str, Record], idx: dict[str, npt.NDArray[np.int64]]) -> Record:
+    """answer_correct over all in-scope and handoff_recall over all out-of-scope queries of
+    every set together, at the shipped rule and at each set's tuned threshold."""
+    sums = dict.fromkeys(("right", "tuned_right", "n_in", "handed", "tuned_handed", "n_oos"), 0.0)
+    for n, i in idx.items():
+        r = judge(data[n], margin_rule(data[n], data[n]["evidence"][0], SHIPPED), i)
+        sums["right"] += (r["answer_correct"] or 0.0) * r["n_in"]
+        sums["tuned_right"] += (r["tuned_answer_correct"] or 0.0) * r["n_in"]
+        sums["n_in"] += r["n_in"]
+        if r["n_oos"]:
+            sums["handed"] += r["handoff_recall"] * r["n_oos"]
+            sums["tuned_handed"] += r["tuned_handoff_recall"] * r["n_oos"]
+            sums["n_oos"] += r["n_oos"]
+    out: Record = {
+        "answer_correct": sums["right"] / sums["n_in"],
+        "tuned_answer_correct": sums["tuned_right"] / sums["n_in"],
+        "handoff_recall": sums["handed"] / sums["n_oos"] if sums["n_oos"] else None,
+        "tuned_handoff_recall": sums["tuned_handed"] / sums["n_oos"] if sums["n_oos"] else None,
+    }
+    out["ok"] = out["answer_correct"] >= out["tuned_answer_correct"] - ANSWER_BOUND - 1e-9 and (
+        out["handoff_recall"] is None or out["handoff_recall"] >= RECALL_TARGET - 1e-9
+    )
+    return out
 
 
 def generalise_study(data: dict[str, Record], resamples: int, scale: float) -> Record:
@@ -371,7 +424,19 @@ def generalise_study(data: dict[str, Record], resamples: int, scale: float) -> R
             for key in counts:
                 counts[key] += r[key]
         boot[n] = {key: v / resamples for key, v in counts.items()} | {"size": size}
+    rng = np.random.default_rng(7)
+    sizes = {n: round(scale * len(full[n])) for n in names}
+    draws = [
+        pooled(data, {n: rng.integers(0, len(full[n]), sizes[n]) for n in names})
+        for _ in tqdm(range(resamples), desc="pooled bootstrap", unit="resample")
+    ]
+    gap = [x["answer_correct"] - x["tuned_answer_correct"] for x in draws]
     return {
+        "pooled": pooled(data, full)
+        | {
+            "bootstrap_ok": sum(x["ok"] for x in draws) / resamples,
+            "bootstrap_gap_p5_p95": [float(np.percentile(gap, 5)), float(np.percentile(gap, 95))],
+        },
         "split_half": {
             "pairs": len(margins),
             "margins": margins,
@@ -406,6 +471,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--generalise", action="store_true", help="split-half, leave-one-set-out, bootstrap"
     )
+    parser.add_argument(
+        "--thresholds",
+        type=float,
+        nargs="+",
+        metavar="T",
+        help="also replay the engine at these fixed thresholds (a sweep)",
+    )
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples per set")
     parser.add_argument("--scale", type=float, default=2.3, help="bootstrap size, times the set's")
     parser.add_argument("--json", action="store_true", help="print the results as JSON, last line")
@@ -415,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.seeds < 1 or args.resamples < 1 or args.scale <= 0:
         parser.error("--seeds and --resamples must be at least 1, --scale above 0")
     settings = setup(args)
-    if not (args.rules or args.stability or args.generalise):
+    if not (args.rules or args.stability or args.generalise or args.thresholds):
         args.rules = args.stability = args.generalise = True
     data = {n: load_set(args.data, n, args.cache, settings, args.seeds) for n in args.sets}
     result: Record = {"sets": {}}
@@ -437,6 +509,10 @@ def main(argv: list[str] | None = None) -> int:
             ),
             "rule_matches_import": margin_rule(d, d["evidence"][0], SHIPPED) == d["threshold"]
             and under(d, shipped) == d["threshold"],
+        }
+    if args.thresholds:
+        result["sweep"] = {
+            n: {str(t): judge(d, t) for t in args.thresholds} for n, d in data.items()
         }
     if args.rules:
         result["rules"] = rules_study(data)
@@ -462,6 +538,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"stability {n}: {s['low']:.4f}-{s['high']:.4f},"
                 f" meeting both {s['meeting_both']}/{len(s['thresholds'])}"
             )
+        for n, sweep in result.get("sweep", {}).items():
+            for t, x in sweep.items():
+                print(f"sweep {n} {t}: {x['answer_correct']:.3f} / {x['handoff_recall'] or 0:.3f}")
         if "generalise" in result:
             print("generalise", json.dumps(result["generalise"]))
     if args.json:

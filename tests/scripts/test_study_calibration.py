@@ -75,6 +75,21 @@ def test_rules_json_replays_the_engine(tmp_path: Path) -> None:
     # The cache is read on a second run: same figures.
     again = run("study_calibration.py", *args, "--cache", str(tmp_path / "cache"))
     assert json.loads(again.stdout.strip().splitlines()[-1]) == result
+    # The generalisation checks run on a set this small too (halves without in-scope queries).
+    proc = run(
+        "study_calibration.py",
+        *args[:6],
+        "--generalise",
+        "--resamples",
+        "5",
+        "--json",
+        "--cache",
+        str(tmp_path / "cache"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    general = json.loads(proc.stdout.strip().splitlines()[-1])["generalise"]
+    assert general["split_half"]["pairs"] == 12
+    assert general["bootstrap"]["tiny"]["size"] == round(2.3 * len(QUERIES))
 
 
 def test_missing_data_folder_is_a_clear_error(tmp_path: Path) -> None:
