@@ -68,7 +68,11 @@ CPU: the engine alone reports `cpu_ms_per_reply` (all its threads) and `loop_cpu
 (`cpu_ms_per_reply_bot`, `loop_cpu_ms_per_reply_bot`) and `cpu_ms_per_reply_fake`, this
 process's: the fake Bot API and the chats, which share the cores with the bot here but not in
 use. `cpu_ratio`, engine CPU per reply over the bot's, is the `ratio` the bot would reach with
-cores of its own. Both sides run `--threads` torch threads (default 1).
+cores of its own. `--threads` sets `[retrieval] threads` (the query encoder's threads) for both
+sides alike, the engine alone and every bot process; the JSON's `threads` says which. The
+default here is 1, not the shipped 0 (the library's own team, about one thread per core): on a
+few shared cores a team spins beside the bot's event loop. Pass `--threads 0` to measure the
+shipped setting.
 
 Targets: load replies/s over engine-alone replies/s (`ratio`) >= 0.8; steady
 first_visible_p99_ms <= 300. The last stdout line is one JSON object with every figure; the
@@ -93,7 +97,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -191,6 +195,9 @@ def write_config(
     )
     config.write_text(
         f'[retrieval]\nkb_dir = "{kb_dir}"\nembedder = "{settings.retrieval.embedder}"\n'
+        f'backend = "{settings.retrieval.backend}"\n'
+        f'onnx_dir = "{settings.retrieval.onnx_dir.resolve()}"\n'
+        f"threads = {settings.retrieval.threads}\n"
         f'[generator]\nbackend = "extractive"\n'
         f'[log]\npath = "{folder / "conversations.db"}"\n'
         f'[bot]\napi_base_url = "{base_url}"\nflood_messages = {flood}\n{webhook}',
@@ -660,7 +667,8 @@ async def bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         result: dict[str, Any] = {
             "chats": args.chats,
             "messages": args.messages,
-            "threads": args.threads,
+            "backend": settings.retrieval.backend,
+            "threads": settings.retrieval.threads,
         }
         engine_runs: list[dict[str, Any]] = []
         if "engine" in args.phases:
@@ -770,8 +778,9 @@ def main(argv: list[str] | None = None) -> int:
         "--threads",
         type=int,
         default=1,
-        help="torch threads of the engine alone and of each bot process (default 1: on a few "
-        "shared cores a thread team spins beside the bot's event loop)",
+        help="[retrieval] threads of the engine alone and of each bot process: the query "
+        "encoder's threads, 0 for the library's default team as shipped (default here 1: on a "
+        "few shared cores a thread team spins beside the bot's event loop)",
     )
     parser.add_argument(
         "--profile",
@@ -786,16 +795,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--phases takes {','.join(PHASES)}")
     if not (args.steady_rate > 0 and args.steady_seconds > 0 and 1 <= args.steady_chats <= 10_000):
         parser.error("--steady-rate and --steady-seconds must be above 0, --steady-chats 1-10000")
-    if args.threads < 1:
-        parser.error("--threads must be 1 or more")
+    if args.threads < 0:
+        parser.error("--threads must be 0 (the library's default) or more")
     if not 0 < args.kill_at < 1:
         parser.error("--kill-at must be between 0 and 1")
     settings = setup(args)
-    # The same torch threads for the engine alone and the bot process (which inherits this).
-    os.environ["OMP_NUM_THREADS"] = str(args.threads)
-    import torch
-
-    torch.set_num_threads(args.threads)
+    # The bot processes read it from the config file each phase writes (write_config).
+    settings = replace(settings, retrieval=replace(settings.retrieval, threads=args.threads))
     result = asyncio.run(bench(args, settings))
     for name in PHASES:
         if name in result:

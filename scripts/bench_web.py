@@ -19,9 +19,11 @@ in this process from the same settings (its own log file). Then, in the same run
   runs; cpu_ratio is the throughput ratio the server would reach on cores of its own).
 
 Targets: p95 added <= 10 ms, throughput ratio >= 0.8. The clients share this machine's CPUs
-with the server, so the HTTP side also pays for its load generator. Each process runs torch
-with `--threads` threads (default 1): two processes whose thread teams spin on the same few
-cores slow each other down tenfold. The last stdout line is one JSON object.
+with the server, so the HTTP side also pays for its load generator. `--threads` sets
+`[retrieval] threads` (the query encoder's threads) for both processes alike; the JSON's
+`threads` says which. The default here is 1, not the shipped 0 (the library's own team, about
+one thread per core): two processes whose thread teams spin on the same few cores slow each
+other down tenfold. The last stdout line is one JSON object.
 """
 
 from __future__ import annotations
@@ -43,7 +45,6 @@ from pathlib import Path
 import aiohttp
 import httpx
 import numpy as np
-import torch
 from _cli import add_common, setup
 
 from bot.web import KeyStore
@@ -116,11 +117,9 @@ async def api_stream(http: aiohttp.ClientSession, user: str, text: str) -> tuple
 
 
 @contextlib.contextmanager
-def web_server(
-    config_file: Path, port: int, log_file: Path, threads: int
-) -> Iterator[tuple[str, int]]:
+def web_server(config_file: Path, port: int, log_file: Path) -> Iterator[tuple[str, int]]:
     """`python -m bot.web` in its own process until the block ends."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(threads)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with log_file.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "bot.web", "--config", str(config_file)],
@@ -196,6 +195,8 @@ async def bench(args: argparse.Namespace, settings: Settings, tmp: Path) -> dict
     # Both sides read the same sections; only the log file (and the server's [web]) differ.
     shared = (
         f'[retrieval]\nkb_dir = "{config.kb_dir}"\nembedder = "{config.embedder}"\n'
+        f'backend = "{config.backend}"\nonnx_dir = "{config.onnx_dir.resolve()}"\n'
+        f"threads = {args.threads}\n"
         f'[generator]\nbackend = "{settings.generator.backend}"\n'
         f'[training]\nmodels_dir = "{tmp / "models"}"\n'
     )
@@ -215,10 +216,8 @@ async def bench(args: argparse.Namespace, settings: Settings, tmp: Path) -> dict
         [asked[(c * args.messages + m) % len(asked)] for m in range(args.messages)]
         for c in range(args.clients)
     ]
-    # Two processes whose torch thread teams both spin on the same few cores slow each other
-    # down tenfold; each gets the same number of threads.
-    torch.set_num_threads(args.threads)
-    with web_server(config_file, port, tmp / "server.log", args.threads) as (url, pid):
+    # Both processes read `[retrieval] threads` from their config file: the same number.
+    with web_server(config_file, port, tmp / "server.log") as (url, pid):
         async with (
             open_engine(engine_settings) as engine,
             client(url, key, args.clients) as http,
@@ -266,6 +265,8 @@ async def bench(args: argparse.Namespace, settings: Settings, tmp: Path) -> dict
     added = [a - e for a, e in zip(whole_api, whole_engine, strict=True)]
     added_first = [s - e for s, e in zip(first_stream, first_engine, strict=True)]
     return {
+        "backend": config.backend,
+        "threads": args.threads,
         "questions": len(sample),
         "engine_p50_p95_ms": percentiles(whole_engine),
         "api_p50_p95_ms": percentiles(whole_api),
@@ -319,9 +320,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="tries per question and way")
     parser.add_argument("--rounds", type=int, default=3, help="throughput rounds per side")
     parser.add_argument("--port", type=int, default=0, help="the server's (default: a free one)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="[retrieval] threads of both processes: the query encoder's threads, 0 for the "
+        "library's default team as shipped (default here 1)",
+    )
     add_common(parser)
     args = parser.parse_args(argv)
+    if args.threads < 0:
+        parser.error("--threads must be 0 (the library's default) or more")
     settings = setup(args)
     with tempfile.TemporaryDirectory(prefix="bench-web-") as tmp:
         result = asyncio.run(bench(args, settings, Path(tmp)))
