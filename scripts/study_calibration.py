@@ -449,6 +449,10 @@ def generalise_study(data: dict[str, Record], resamples: int, scale: float) -> R
     }
 
 
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common(parser)
@@ -528,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         for rule, r in result.get("rules", {}).items():
             cells = [
-                f"{n} {x['answer_correct']:.3f} / {x['handoff_recall'] or 0:.3f}"
+                f"{n} {x['answer_correct']:.3f} / {_figure(x['handoff_recall'])}"
                 f" ({x['threshold']:.4f})" + (" ✓" if x["ok"] else "")
                 for n, x in r["sets"].items()
             ]
@@ -540,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         for n, sweep in result.get("sweep", {}).items():
             for t, x in sweep.items():
-                print(f"sweep {n} {t}: {x['answer_correct']:.3f} / {x['handoff_recall'] or 0:.3f}")
+                print(f"sweep {n} {t}: {x['answer_correct']:.3f} / {_figure(x['handoff_recall'])}")
         if "generalise" in result:
             print("generalise", json.dumps(result["generalise"]))
     if args.json:
