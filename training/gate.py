@@ -8,6 +8,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# The fewest paired items any gate judges on, whatever the caller asks. On fewer, an exact
+# two-sided sign test cannot reach 5% even when every item is better (2 / 2**5 = 0.0625), and
+# the bootstrap is worse than that: with one item every resample is the same, so its interval
+# has no width and any gain, however small, would pass.
+MIN_ITEMS = 6
+
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
@@ -74,14 +80,25 @@ def judge_paired(
     *,
     tolerance: float = 0.0,
     keeping: str = "the current one",
+    min_items: int = MIN_ITEMS,
 ) -> Verdict:
     """Promote when `better` (higher is better) rose at its confidence and none of `worse`
     (lower is better, e.g. wrong answers) rose at theirs.
 
-    An interval that holds zero is a tie: "not enough evidence", and `keeping` stays.
+    An interval that holds zero is a tie: "not enough evidence", and `keeping` stays. So is a
+    difference on fewer than `min_items` items (never fewer than `MIN_ITEMS`), whatever its
+    interval says.
     `tolerance` (0 by default) is a loss the operator accepts on purpose: the new model may be
     worse by up to that much at the confidence and still be promoted.
     """
+    need = max(min_items, MIN_ITEMS)
+    for diff in (better, *worse):
+        if diff.items < need:
+            return Verdict(
+                False,
+                f"not enough evidence: {diff.render()} is on fewer than {need} items; "
+                f"kept {keeping}",
+            )
     for diff in worse:
         if diff.low > tolerance:
             return Verdict(False, f"worse: {diff.render()}; kept {keeping}")
@@ -94,14 +111,19 @@ def judge_paired(
 
 
 def judge_adapters(
-    old_losses: Sequence[float], new_losses: Sequence[float], *, tolerance: float = 0.0
+    old_losses: Sequence[float],
+    new_losses: Sequence[float],
+    *,
+    tolerance: float = 0.0,
+    min_items: int = MIN_ITEMS,
 ) -> Verdict:
     """The adapter gate on the same held-out dialogues: per dialogue, the loss per token of the
     reference answer under the current model and under the new adapter.
 
     Compared as the answer's log-likelihood per token (the negated loss, higher is better), so
     the new adapter is promoted only when it rose at 95% confidence; a tie is "not enough
-    evidence". Without held-out dialogues nothing is promoted.
+    evidence", and so is a difference on fewer than `min_items` dialogues. Without held-out
+    dialogues nothing is promoted.
     """
     if not old_losses and not new_losses:
         return Verdict(
@@ -110,4 +132,6 @@ def judge_adapters(
     likelihood = paired_bootstrap(
         "answer_log_likelihood", [-x for x in old_losses], [-x for x in new_losses]
     )
-    return judge_paired(likelihood, tolerance=tolerance, keeping="the current lora model")
+    return judge_paired(
+        likelihood, tolerance=tolerance, keeping="the current lora model", min_items=min_items
+    )

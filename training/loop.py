@@ -30,7 +30,14 @@ from retrieval.store import (
     version_entries,
 )
 from training.data import QueryPair, TrainingSets, export_training_sets
-from training.gate import Difference, Verdict, judge_adapters, judge_paired, paired_bootstrap
+from training.gate import (
+    MIN_ITEMS,
+    Difference,
+    Verdict,
+    judge_adapters,
+    judge_paired,
+    paired_bootstrap,
+)
 from training.registry import ModelRegistry, ModelVersion
 from training.report import KindOutcome, write_report
 
@@ -85,7 +92,7 @@ def run_retraining(settings: Settings, options: RunOptions) -> RunSummary:
     registry = ModelRegistry(config.models_dir)
     outcomes = []
     for kind in options.what:
-        enough, note = _enough(kind, sets, settings)
+        enough, note = _enough(kind, sets, settings, options)
         if options.dry_run or not enough:
             verb = "would train" if enough else "not trained"
             outcomes.append(KindOutcome(kind, False, f"{verb}: {note}"))
@@ -96,23 +103,33 @@ def run_retraining(settings: Settings, options: RunOptions) -> RunSummary:
     return RunSummary(run_dir, report, counts, outcomes)
 
 
-def _enough(kind: str, sets: TrainingSets, settings: Settings) -> tuple[bool, str]:
+def _enough(
+    kind: str, sets: TrainingSets, settings: Settings, options: RunOptions
+) -> tuple[bool, str]:
     config = settings.training
     if kind == "embedder":
         n = sum(p.source == "log" for p in sets.pairs.train)
         need = config.min_pairs
         what = "logged question pairs"
+        held_out, items = len(sets.pairs.validation), "queries"
+        if n >= need and options.queries is not None:
+            held_out += sum(q.faq_id is not None for q in read_queries(options.queries))
     elif kind == "lora":
         n, need, what = len(sets.dialogues.train), config.min_dialogues, "dialogue examples"
-        if n >= need and not sets.dialogues.validation:
-            # Scored on its own training dialogues, a new adapter would pass the gate almost
-            # surely; decided before training, so no minutes go into an adapter never judged.
-            return False, (
-                f"no held-out dialogues to compare the adapters on ({n} {what} for training, "
-                "no conversation in the validation share); kept the current lora model"
-            )
+        held_out, items = len(sets.dialogues.validation), "dialogues"
     else:
         n, need, what = len(sets.sentiment.train), config.min_sentiment, "labelled messages"
+        held_out, items = len(sets.sentiment.validation), "messages"
+    if n >= need and held_out < config.min_held_out:
+        # On no held-out items a new model would be scored on its own training data, and on a
+        # handful the bootstrap shows nothing; decided before training, so no minutes go into a
+        # model the gate could never judge.
+        found = f"only {held_out}" if held_out else "no"
+        return False, (
+            f"{found} held-out {items} to compare the {kind} models on (needs "
+            f"{config.min_held_out}, [training] min_held_out; {n} {what} for training); "
+            f"kept the current {kind} model"
+        )
     return n >= need, f"{n} {what} for training (needs {need})"
 
 
@@ -161,7 +178,9 @@ def _train_lora(
         note = "current = the base model without an adapter, on the same held-out slice"
         if other_base:
             note += f" ({other_base})"
-    verdict = judge_adapters(old_items, result.item_losses, tolerance=config.margin)
+    verdict = judge_adapters(
+        old_items, result.item_losses, tolerance=config.margin, min_items=config.min_held_out
+    )
     outcome = KindOutcome(
         "lora", True, note, before, after, verdict, None, result.losses, result.eval_losses
     )
@@ -224,6 +243,7 @@ def _train_sentiment(
         else None,
         (),
         settings.training.margin,
+        settings.training.min_held_out,
     )
     out = run_dir / "sentiment"
     result.model.save(out)
@@ -280,6 +300,7 @@ def _train_embedder(
         entries,
         held_out,
         tolerance=settings.training.margin,
+        min_items=settings.training.min_held_out,
     )
     outcome = KindOutcome(
         "embedder",
@@ -389,21 +410,23 @@ def judge_embedders(
     held_out: Sequence[QueryPair],
     *,
     tolerance: float = 0.0,
+    min_items: int = MIN_ITEMS,
 ) -> tuple[dict[str, float | None], dict[str, float | None], Verdict]:
     """The embedder gate: both embedders rank `entries` for the same held-out queries; the new
-    one is promoted only when its margins rose at 95% confidence and its misses did not."""
+    one is promoted only when its margins rose at 95% confidence and its misses did not, on at
+    least `min_items` queries."""
     old_hits, old_margins = ranking_items(old, entries, held_out)
     new_hits, new_margins = ranking_items(new, entries, held_out)
     before = {"recall_at_1": _mean(old_hits), "margin": _mean(old_margins)}
     after = {"recall_at_1": _mean(new_hits), "margin": _mean(new_margins)}
     if not held_out:
-        return before, after, _paired_verdict("embedder", None, (), tolerance)
+        return before, after, _paired_verdict("embedder", None, (), tolerance, min_items)
     # The margin (the right entry's best question over the best wrong one) moves on every
     # query, so it can tell two embedders apart on a slice where recall@1 ties; a rise of
     # misses at the same confidence refuses the new one whatever its margins.
     misses = paired_bootstrap("miss_at_1", [1 - h for h in old_hits], [1 - h for h in new_hits])
     margin = paired_bootstrap("margin", old_margins, new_margins)
-    return before, after, _paired_verdict("embedder", margin, [misses], tolerance)
+    return before, after, _paired_verdict("embedder", margin, [misses], tolerance, min_items)
 
 
 def ranking_items(
@@ -441,14 +464,21 @@ def _mean(values: Sequence[float]) -> float | None:
 
 
 def _paired_verdict(
-    kind: str, better: Difference | None, worse: Sequence[Difference], tolerance: float
+    kind: str,
+    better: Difference | None,
+    worse: Sequence[Difference],
+    tolerance: float,
+    min_items: int,
 ) -> Verdict:
-    """The paired-bootstrap gate of `kind`; without held-out items nothing is promoted."""
+    """The paired-bootstrap gate of `kind`; on fewer than `min_items` held-out items nothing
+    is promoted."""
     if better is None:
         return Verdict(
             False, f"no held-out items to compare the {kind} models on; kept the current one"
         )
-    return judge_paired(better, worse, tolerance=tolerance, keeping=f"the current {kind} model")
+    return judge_paired(
+        better, worse, tolerance=tolerance, keeping=f"the current {kind} model", min_items=min_items
+    )
 
 
 def _store(

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from training.gate import judge_adapters, judge_paired, paired_bootstrap
+from engine.settings import TrainingConfig
+from training.gate import MIN_ITEMS, judge_adapters, judge_paired, paired_bootstrap
 
 
 def test_the_paired_bootstrap_brackets_the_difference_and_repeats() -> None:
@@ -79,3 +80,34 @@ def test_an_adapter_without_held_out_dialogues_is_kept_out() -> None:
     assert not verdict.promote and "no held-out dialogues" in verdict.reason
     with pytest.raises(ValueError, match="same items"):
         judge_adapters(LIVE, LIVE[:-1])
+
+
+def test_one_or_two_held_out_wins_are_not_enough_evidence() -> None:
+    # One item: every resample is the same, so the interval has no width and would pass.
+    one = paired_bootstrap("answer_log_likelihood", [-2.0], [-1.9])
+    assert one.low == one.high > 0
+    for verdict in (judge_paired(one), judge_adapters([2.0], [1.9])):
+        assert not verdict.promote and verdict.reason.startswith("not enough evidence")
+        assert "n=1" in verdict.reason and "fewer than 6 items" in verdict.reason
+    verdict = judge_adapters([2.0, 2.1], [1.9, 2.0])
+    assert not verdict.promote and "n=2" in verdict.reason
+    # The floor holds whatever the caller asks for, and for the `worse` side too.
+    assert not judge_adapters(LIVE[:5], [x - 0.3 for x in LIVE[:5]], min_items=1).promote
+    better = paired_bootstrap("resolution", [0.0] * 100, [1.0] * 100)
+    wrong = paired_bootstrap("wrong", [0.0, 0.0], [0.0, 0.0])
+    assert not judge_paired(better, [wrong]).promote
+
+
+def test_a_win_on_exactly_the_minimum_of_held_out_items_is_promoted() -> None:
+    fitter = [x - 0.3 + 0.05 * (i % 3) for i, x in enumerate(LIVE)]
+    assert judge_adapters(LIVE[:10], fitter[:10], min_items=10).promote
+    verdict = judge_adapters(LIVE[:9], fitter[:9], min_items=10)
+    assert not verdict.promote and "fewer than 10 items" in verdict.reason
+    assert judge_adapters(LIVE[:6], fitter[:6]).promote  # the floor itself
+
+
+def test_the_minimum_of_held_out_items_cannot_go_below_the_floor() -> None:
+    assert TrainingConfig().min_held_out == 10
+    assert TrainingConfig(min_held_out=MIN_ITEMS).min_held_out == MIN_ITEMS
+    with pytest.raises(ValueError, match="min_held_out must be 6 or more"):
+        TrainingConfig(min_held_out=MIN_ITEMS - 1)

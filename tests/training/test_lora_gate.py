@@ -10,11 +10,47 @@ from dataclasses import replace
 from pathlib import Path
 
 from engine.generators.base import GenerationRequest, GeneratorConfig
+from engine.log import ConversationLog, Retrieved
 from engine.settings import Settings, TrainingConfig
 from retrieval import FaqEntry, RetrievalConfig
 from tests.training.conftest import fill_log
 from training.loop import RunOptions, live_adapter_for, run_retraining
 from training.registry import ModelRegistry
+
+ANSWERS = {
+    "shipping-time": ("how long does shipping take?", "Shipping takes 3-5 working days."),
+    "returns": ("can I return my order?", "Yes, within 30 days of delivery."),
+    "payment": ("which cards do you take?", "We take Visa, Mastercard and PayPal."),
+    "hours": ("when are you open?", "We answer from 9 to 17, Monday to Friday."),
+    "tracking": ("where is my parcel?", "Your tracking link is in the shipping e-mail."),
+    "invoice": ("can I get an invoice?", "Every order's invoice is in your account."),
+    "warranty": ("how long is the warranty?", "Two years on every product."),
+    "cancel": ("can I cancel my order?", "Yes, until it has been shipped."),
+    "address": ("can I change my address?", "Yes, in your account before shipping."),
+    "gift": ("do you wrap gifts?", "Yes, tick gift wrap at checkout."),
+}
+
+
+OPENINGS = ("", "hi, ", "hello, ")
+
+
+async def log_liked_answers(path: Path) -> None:
+    """Liked answers to each question of ANSWERS, worded three ways, one conversation each."""
+    async with await ConversationLog.open(path) as log:
+        for opening in OPENINGS:
+            for faq_id, (question, answer) in ANSWERS.items():
+                c = await log.start_conversation("telegram", f"{faq_id}-{opening}")
+                await log.add_turn(
+                    c,
+                    "customer",
+                    opening + question,
+                    sentiment_label="neutral",
+                    sentiment_score=0.0,
+                )
+                t = await log.add_turn(
+                    c, "bot", answer, action="answer", retrieved=[Retrieved(faq_id, 0.9)]
+                )
+                await log.add_feedback(t, 1)
 
 
 async def test_a_new_adapter_is_measured_against_the_live_one(
@@ -22,6 +58,8 @@ async def test_a_new_adapter_is_measured_against_the_live_one(
 ) -> None:
     log_db = tmp_path / "log.db"
     await fill_log(log_db)
+    # Enough conversations that half of them hold out more than [training] min_held_out.
+    await log_liked_answers(log_db)
     registry = ModelRegistry(tmp_path / "models")
     live = registry.add("lora", lora_adapter, {})
     registry.promote("lora", live.version)
@@ -31,6 +69,7 @@ async def test_a_new_adapter_is_measured_against_the_live_one(
         training=TrainingConfig(
             models_dir=registry.root,
             runs_dir=tmp_path / "runs",
+            validation_share=0.5,
             min_dialogues=1,
             lora_rank=4,
             lora_epochs=1.0,
@@ -39,6 +78,7 @@ async def test_a_new_adapter_is_measured_against_the_live_one(
 
     summary = run_retraining(settings, RunOptions(log_db=log_db, what=("lora",), progress=False))
 
+    assert summary.counts["dialogues"]["validation"] >= settings.training.min_held_out
     (outcome,) = summary.outcomes
     assert outcome.trained and outcome.verdict is not None, outcome.note
     assert outcome.note.startswith(f"current = live adapter {live.version}")
