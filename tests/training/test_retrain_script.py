@@ -29,7 +29,7 @@ def _config(tmp_path: Path) -> Path:
     config.write_text(
         f'[retrieval]\nkb_dir = "{tmp_path / "kb"}"\n'
         f'[training]\nmodels_dir = "{tmp_path / "models"}"\nruns_dir = "{tmp_path / "runs"}"\n'
-        "min_dialogues = 1\n"
+        "min_dialogues = 1\nmin_held_out = 6\n"
     )
     return config
 
@@ -42,7 +42,9 @@ async def test_dry_run_counts_without_training(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "dialogues: " in result.stdout
-    assert "lora: would train: " in result.stdout
+    # The log's few conversations hash into no held-out dialogue: the gate could not judge one.
+    assert "lora: not trained: no held-out dialogues" in result.stdout
+    assert "(needs 6, [training] min_held_out; 2 dialogue examples" in result.stdout
     assert "sentiment: not trained" in result.stdout
     reports = list((tmp_path / "runs").glob("*/report.md"))
     assert len(reports) == 1 and "Dry run" in reports[0].read_text()
