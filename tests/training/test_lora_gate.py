@@ -31,26 +31,18 @@ ANSWERS = {
 }
 
 
-OPENINGS = ("", "hi, ", "hello, ")
-
-
 async def log_liked_answers(path: Path) -> None:
-    """Liked answers to each question of ANSWERS, worded three ways, one conversation each."""
+    """A liked answer to each question of ANSWERS, one conversation each."""
     async with await ConversationLog.open(path) as log:
-        for opening in OPENINGS:
-            for faq_id, (question, answer) in ANSWERS.items():
-                c = await log.start_conversation("telegram", f"{faq_id}-{opening}")
-                await log.add_turn(
-                    c,
-                    "customer",
-                    opening + question,
-                    sentiment_label="neutral",
-                    sentiment_score=0.0,
-                )
-                t = await log.add_turn(
-                    c, "bot", answer, action="answer", retrieved=[Retrieved(faq_id, 0.9)]
-                )
-                await log.add_feedback(t, 1)
+        for faq_id, (question, answer) in ANSWERS.items():
+            c = await log.start_conversation("telegram", faq_id)
+            await log.add_turn(
+                c, "customer", question, sentiment_label="neutral", sentiment_score=0.0
+            )
+            t = await log.add_turn(
+                c, "bot", answer, action="answer", retrieved=[Retrieved(faq_id, 0.9)]
+            )
+            await log.add_feedback(t, 1)
 
 
 async def test_a_new_adapter_is_measured_against_the_live_one(
@@ -58,7 +50,8 @@ async def test_a_new_adapter_is_measured_against_the_live_one(
 ) -> None:
     log_db = tmp_path / "log.db"
     await fill_log(log_db)
-    # Enough conversations that half of them hold out more than [training] min_held_out.
+    # Enough conversations to hold out the fewest dialogues the gate judges on (kept small:
+    # every held-out dialogue is scored under three models on the CPU).
     await log_liked_answers(log_db)
     registry = ModelRegistry(tmp_path / "models")
     live = registry.add("lora", lora_adapter, {})
@@ -69,8 +62,9 @@ async def test_a_new_adapter_is_measured_against_the_live_one(
         training=TrainingConfig(
             models_dir=registry.root,
             runs_dir=tmp_path / "runs",
-            validation_share=0.5,
+            validation_share=0.7,
             min_dialogues=1,
+            min_held_out=6,
             lora_rank=4,
             lora_epochs=1.0,
         ),
