@@ -9,6 +9,9 @@ engine's own outcome at the calibrated threshold (`replay_matches_engine`).
     python scripts/study_calibration.py --rules                 # candidate rules per set
     python scripts/study_calibration.py --stability --seeds 6   # spread over fold assignments
     python scripts/study_calibration.py --generalise --resamples 1000 --scale 2.3
+    python scripts/study_calibration.py --sets clinc150 --thresholds 0.55 0.56  # a sweep
+
+With none of --rules, --stability, --generalise, --thresholds it runs the first three.
 
 Targets per set: answer_correct at most 0.03 under the run tuned on the same queries,
 handoff_recall at least 0.85 (sets without out-of-scope queries: answer_correct only).
@@ -480,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         nargs="+",
         metavar="T",
-        help="also replay the engine at these fixed thresholds (a sweep)",
+        help="replay the engine at these fixed thresholds (a sweep)",
     )
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples per set")
     parser.add_argument("--scale", type=float, default=2.3, help="bootstrap size, times the set's")
