@@ -9,15 +9,13 @@ sentence-transformers' own ONNX route pins a transformers older than ours, so it
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +25,8 @@ if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
     from retrieval.embedders import Vectors
+
+from retrieval.locks import file_lock
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def exported_model(model_dir: Path, cache_dir: Path, *, quantized: bool) -> Path
             f"cannot write the ONNX cache {folder}: {error}; set [retrieval] onnx_dir to a "
             "writable folder"
         ) from None
-    with _locked(cache_dir / f".{folder.name}.lock"):
+    with file_lock(cache_dir / f".{folder.name}.lock"):
         fp32 = folder / FP32_FILE
         if not fp32.is_file():
             log.info("exporting %s to ONNX in %s (once, a few seconds)", model_dir, folder)
@@ -263,14 +263,3 @@ def _write_atomically(target: Path, write: Callable[[Path], None]) -> None:
         staging.replace(target)
     finally:
         staging.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

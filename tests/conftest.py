@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from retrieval import (
     load_embedder,
 )
 from retrieval.evaluation import tune_and_store_threshold
+from retrieval.locks import file_lock
 from tests.fakes import HashEmbedder
 from tests.services import (
     RedisNamespace,
@@ -65,17 +64,6 @@ def run_tmp_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base.parent if "PYTEST_XDIST_WORKER" in os.environ else base
 
 
-@contextlib.contextmanager
-def run_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on `path` across the run's processes."""
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 @pytest.fixture
 def hash_embedder() -> HashEmbedder:
     return HashEmbedder()
@@ -97,7 +85,7 @@ def sample_kb(tmp_path_factory: pytest.TempPathFactory, minilm: Embedder) -> Kno
     shared.mkdir(exist_ok=True)
     kb_dir = shared / "kb"
     config = RetrievalConfig(kb_dir=kb_dir)
-    with run_lock(shared / ".lock"):
+    with file_lock(shared / ".lock"):
         if not (shared / "built").exists():
             report = import_paths(
                 [EXAMPLES / "kb"], kb_dir, minilm, config, ImportConfig(), progress=False

@@ -7,14 +7,13 @@ and every later use loads that folder in well under a second.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import importlib.util
 import logging
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
+
+from retrieval.locks import file_lock
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +67,7 @@ def export_packaged_model(target: Path = DEFAULT_EXPORT_DIR) -> Path:
     if is_model_dir(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(target.parent / f".{target.name}.lock"):
+    with file_lock(target.parent / f".{target.name}.lock"):
         if is_model_dir(target):
             return target
         log.info("exporting the packaged answering model to %s (once, ~20 s)", target)
@@ -100,13 +99,3 @@ def _export(out: Path) -> None:
     model.load_state_dict(quantized.state_dict())
     model.save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
