@@ -33,6 +33,7 @@ from bot.web.knowledge_admin import KnowledgeAdmin
 from bot.web.limits import RateLimiter
 from bot.web.users import ROLES, UserStore
 from engine.generators.models import ModelUnavailable
+from engine.heap import settle_heap
 from engine.runtime import open_engine
 from engine.settings import Settings, load_settings
 from retrieval import IndexMissing
@@ -77,6 +78,10 @@ async def serve(settings: Settings) -> None:
             )
         )
         log.info("web front end on http://%s:%d", config.listen_host, config.listen_port)
+        # As the bot does: the models, schemas and routes built so far stay out of the
+        # collector's walks. The engine's swaps (engine/runtime.py, engine/pickup.py) free a
+        # replaced model through release_frozen.
+        settle_heap()
         await server.serve()
 
 

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
+from fastapi import FastAPI
 
 from bot.web import KeyStore
-from bot.web.__main__ import main
-from engine.settings import load_settings
+from bot.web.__main__ import main, serve
+from engine.log import LogConfig
+from engine.settings import Settings, TrainingConfig, WebConfig, load_settings
+from retrieval import Embedder, ImportConfig, RetrievalConfig, import_paths
+from tests.conftest import EXAMPLES
 from tests.web.server import WebServer
 
 
@@ -79,3 +85,30 @@ def test_metrics_count_the_replies_the_api_gave(web: WebServer) -> None:
     assert before.status_code == 200
     assert replies(after) == replies(before.text) + 1
     assert "supportbot_reply_duration_seconds_bucket" in after
+
+
+async def test_the_app_is_served_with_its_start_up_heap_frozen(
+    tmp_path: Path, minilm: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kb_dir = tmp_path / "kb"
+    retrieval = RetrievalConfig(kb_dir=kb_dir)
+    import_paths([EXAMPLES / "kb"], kb_dir, minilm, retrieval, ImportConfig(), progress=False)
+    settings = Settings(
+        retrieval=retrieval,
+        log=LogConfig(path=tmp_path / "conversations.db"),
+        web=WebConfig(keys_path=tmp_path / "keys.db", users_path=tmp_path / "console.db"),
+        training=TrainingConfig(models_dir=tmp_path / "models"),
+    )
+    served: list[tuple[object, int]] = []
+
+    async def record(server: uvicorn.Server, sockets: object = None) -> None:
+        served.append((server.config.app, gc.get_freeze_count()))
+
+    monkeypatch.setattr(uvicorn.Server, "serve", record)
+    try:
+        await serve(settings)
+    finally:
+        gc.unfreeze()  # the frozen heap is this test process's
+    [(app, frozen)] = served
+    assert isinstance(app, FastAPI)
+    assert frozen > 0
