@@ -13,10 +13,10 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
-import pytest
+from tests.missing import missing
 
 POSTGRES_URL = os.environ.get(
     "SUPPORTBOT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
@@ -24,12 +24,13 @@ POSTGRES_URL = os.environ.get(
 REDIS_URL = os.environ.get("SUPPORTBOT_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
-def unavailable(what: str, error: BaseException) -> None:
+def unavailable(what: str, error: BaseException, install: str) -> NoReturn:
     """Skip the test for a missing server, or fail it where CI must run it."""
-    message = f"{what} is not reachable ({type(error).__name__}: {error})"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{message}; CI runs this test against a real server", pytrace=False)
-    pytest.skip(message)
+    missing(
+        f"{what} is not reachable ({type(error).__name__}: {error})",
+        install,
+        ci="CI runs this test against a real server",
+    )
 
 
 def need_module(name: str, install: str) -> Any:
@@ -38,19 +39,17 @@ def need_module(name: str, install: str) -> Any:
     try:
         return importlib.import_module(name)
     except ImportError as error:
-        message = f"{name} is not installed ({error}): {install}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message}; CI installs every extra", pytrace=False)
-        pytest.skip(message, allow_module_level=True)
+        missing(f"{name} is not installed ({error})", install, ci="CI installs every extra")
 
 
 def need_path(path: Path, what: str) -> Path:
     """`path`, or skip where it is missing; with `CI=true` (which runs beside ../shared) fail."""
     if not path.exists():
-        message = f"{what} is missing: {path}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message}; CI runs with ../shared beside the clone", pytrace=False)
-        pytest.skip(message)
+        missing(
+            f"{what} is missing: {path}",
+            "put the shared data sets at ../shared/data, beside this clone",
+            ci="CI runs with ../shared beside the clone",
+        )
     return path
 
 
@@ -66,7 +65,11 @@ async def fresh_postgres_database() -> AsyncIterator[str]:
     try:
         admin = await asyncpg.connect(POSTGRES_URL, timeout=5)
     except (OSError, asyncpg.PostgresError) as error:
-        unavailable(f"PostgreSQL at {POSTGRES_URL}", error)
+        unavailable(
+            f"PostgreSQL at {POSTGRES_URL}",
+            error,
+            "start one (apt-get install postgresql) or set SUPPORTBOT_TEST_POSTGRES",
+        )
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
@@ -97,7 +100,11 @@ async def fresh_redis_namespace() -> AsyncIterator[RedisNamespace]:
         await client.ping()
     except (OSError, redis.RedisError) as error:
         await client.aclose()
-        unavailable(f"Redis at {REDIS_URL}", error)
+        unavailable(
+            f"Redis at {REDIS_URL}",
+            error,
+            "start one (apt-get install redis-server) or set SUPPORTBOT_TEST_REDIS",
+        )
     prefix = f"supportbot-test-{uuid.uuid4().hex[:12]}:"
     try:
         yield RedisNamespace(REDIS_URL, prefix)

@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from engine.settings import load_settings
+from tests.missing import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -96,10 +97,12 @@ def compose_command() -> list[str] | None:
 def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
     command = compose_command()
     if command is None:
-        message = "neither `docker compose` nor `docker-compose` is installed"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message}; .ci/run installs docker-compose", pytrace=False)
-        pytest.skip(f"{message}; the schema test above checks the file")
+        missing(
+            "neither `docker compose` nor `docker-compose` is installed"
+            " (the schema test above checks the file)",
+            "apt-get install docker-compose",
+            ci=".ci/run installs docker-compose",
+        )
     compose_file = DEPLOY / "compose.yaml"
     if Path(command[0]).name == "docker-compose":
         # v1 predates the top-level `name` (the schema test checks it): it goes in as -p, and

@@ -26,6 +26,7 @@ import pytest
 from engine.generators.base import GeneratorConfig
 from engine.generators.models import DEFAULT_EXPORT_DIR, is_model_dir, resolve_model_dir
 from engine.generators.openai import OpenAIGenerator
+from tests.missing import missing
 from tests.ports import free_port
 
 if TYPE_CHECKING:
@@ -51,13 +52,9 @@ EXTRAS: dict[str, tuple[tuple[str, ...], str]] = {
 def require_extra(part: str) -> None:
     """Skip when `part`'s extra is not installed (fail with CI=true); otherwise return."""
     modules, install = EXTRAS[part]
-    missing = [name for name in modules if importlib.util.find_spec(name) is None]
-    if not missing:
-        return
-    message = f"{part} needs {', '.join(missing)}: {install}"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{message}; CI installs every extra", pytrace=False)
-    pytest.skip(message)
+    absent = [name for name in modules if importlib.util.find_spec(name) is None]
+    if absent:
+        missing(f"{part} needs {', '.join(absent)}", install, ci="CI installs every extra")
 
 
 @pytest.fixture(scope="session")

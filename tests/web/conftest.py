@@ -4,7 +4,6 @@ folder for screenshots."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from engine.log import LogConfig
 from retrieval import ImportConfig, RetrievalConfig, import_paths
 from tests.conftest import EXAMPLES
 from tests.fakes import HashEmbedder
+from tests.missing import missing
 from tests.web.console_helpers import PASSWORD, console_config
 from tests.web.server import WebServer, serve_web
 
@@ -71,10 +71,11 @@ def site(tmp_path: Path, hash_kb: HashKb) -> Iterator[WebServer]:
 def chromium() -> Path:
     """Debian's Chromium; missing, the test skips locally and fails in CI."""
     if not CHROMIUM.exists():
-        missing = "needs Debian's chromium: apt-get install chromium"
-        if os.environ.get("CI"):
-            pytest.fail(missing)
-        pytest.skip(missing)
+        missing(
+            f"Debian's Chromium is not at {CHROMIUM}",
+            "apt-get install chromium",
+            ci=".ci/run installs it",
+        )
     return CHROMIUM
 
 
