@@ -28,8 +28,7 @@ from typing import Protocol, runtime_checkable
 from engine.generators import Generator
 from engine.heap import release_frozen
 from engine.sentiment import ClassifierSentiment, SentimentModel
-from retrieval import Embedder, load_embedder
-from retrieval.embedders import DEFAULT_ONNX_DIR
+from retrieval import Embedder, RetrievalConfig, configured_embedder, load_embedder
 
 log = logging.getLogger(__name__)
 
@@ -178,23 +177,21 @@ class ModelPickup:
 
 
 def registry_embedders(
-    models_dir: Path,
-    *,
-    batch_size: int = 64,
-    backend: str = "torch",
-    onnx_dir: Path = DEFAULT_ONNX_DIR,
+    models_dir: Path, config: RetrievalConfig | None = None
 ) -> Callable[[str], Embedder | None]:
-    """Loads an embedder a knowledge base names when it is one of the registry's embedders.
+    """Loads an embedder a knowledge base names when it is one of the registry's embedders,
+    run as `config` runs the configured one (backend, batch size, ONNX folder, threads).
 
     Any other name gives None, so a knowledge base embedded with an unrelated model is still
     refused as a mismatch.
     """
+    config = config or RetrievalConfig()
     root = (models_dir / "embedder").resolve()
 
     def load(name: str) -> Embedder | None:
         path = Path(name)
         if not path.is_absolute() or path.parent != root or not path.is_dir():
             return None
-        return load_embedder(str(path), batch_size=batch_size, backend=backend, onnx_dir=onnx_dir)
+        return configured_embedder(config, str(path))
 
     return load

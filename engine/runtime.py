@@ -29,9 +29,7 @@ async def open_engine(settings: Settings) -> AsyncIterator[Engine]:
     config = settings.retrieval
     models_dir = settings.training.models_dir
     embedder = configured_embedder(config)
-    others = registry_embedders(
-        models_dir, batch_size=config.batch_size, backend=config.backend, onnx_dir=config.onnx_dir
-    )
+    others = registry_embedders(models_dir, config)
     # A model loaded before the bot froze its heap is freed only through release_frozen.
     kb = KnowledgeBase(
         config.kb_dir, embedder, config, other_embedders=others, embedder_dropped=release_frozen

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from retrieval.calibration import Calibration, calibrate
 from retrieval.config import ImportConfig, RetrievalConfig
-from retrieval.embedders import Embedder, Vectors, document_embedder, load_embedder
+from retrieval.embedders import Embedder, Vectors, configured_embedder, document_embedder
 from retrieval.entries import FaqEntry, chunk_answer, clean_text, derive_id
 from retrieval.index import build_index
 from retrieval.languages import MULTILINGUAL, detect_languages, unread_languages
@@ -231,7 +231,7 @@ def _reading_embedder(
         return embedder
     names = ", ".join(sorted(unread))
     try:
-        chosen = load_embedder(MULTILINGUAL, batch_size=config.batch_size)
+        chosen = configured_embedder(config, MULTILINGUAL)
     except ValueError as exc:
         raise ValueError(
             f"the knowledge base is written in {names}, which {embedder.name} cannot read; "

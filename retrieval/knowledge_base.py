@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from retrieval.config import RetrievalConfig
-from retrieval.embedders import Embedder, Vectors, load_embedder
+from retrieval.embedders import Embedder, Vectors, configured_embedder
 from retrieval.entries import FaqEntry
 from retrieval.languages import MULTILINGUAL
 from retrieval.lexical import LexicalIndex
@@ -104,7 +104,7 @@ class KnowledgeBase:
             other = self._other_embedders(wanted) if self._other_embedders else None
             if other is None and wanted == MULTILINGUAL:
                 # The importer chose it for the entries' languages (retrieval/languages.py).
-                other = load_embedder(wanted, batch_size=self._config.batch_size)
+                other = configured_embedder(self._config, wanted)
             if other is None or other.name != wanted:
                 raise EmbedderMismatch(
                     f"knowledge base {self._kb_dir} was embedded with {wanted!r} "

@@ -37,6 +37,7 @@ from retrieval import (
     load_embedder,
     resolve_model,
 )
+from retrieval.embedders import OnnxEmbedder
 from tests.conftest import EXAMPLES
 from training.kb import reembed_knowledge_base
 from training.registry import ModelRegistry
@@ -375,3 +376,26 @@ async def ask_streamed(engine: Engine, conversation: int) -> tuple[FinalReply, s
             pieces.append(event.text)
     assert final is not None and final.action == "answer"
     return final, "".join(pieces)
+
+
+def session_threads(embedder: Embedder) -> int:
+    """The intra-op threads of an ONNX embedder's Runtime session."""
+    assert isinstance(embedder, OnnxEmbedder), embedder
+    return int(embedder._encoder._session.get_session_options().intra_op_num_threads)
+
+
+async def test_the_threads_setting_reaches_a_promoted_onnx_embedder(
+    setup: Setup, tmp_path: Path
+) -> None:
+    promoted, _ = promote_embedder(setup, tmp_path)
+    retrieval = dataclasses.replace(
+        setup.settings.retrieval, backend="onnx", onnx_dir=tmp_path / "onnx", threads=1
+    )
+    # The registry's loader, as a knowledge base gets it.
+    loaded = registry_embedders(setup.settings.training.models_dir, retrieval)(promoted)
+    assert loaded is not None and session_threads(loaded) == 1
+    # A running engine: its knowledge base follows the promoted embedder, run the same way.
+    settings = dataclasses.replace(setup.settings, retrieval=retrieval)
+    async with open_engine(settings) as engine:
+        assert engine.knowledge_base.embedder.name == promoted
+        assert session_threads(engine.knowledge_base.embedder) == 1
