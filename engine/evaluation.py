@@ -3,17 +3,35 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from engine.engine import Engine, FinalReply
-from retrieval import LabelledQuery
+from engine.engine import Engine, EngineConfig, FinalReply
+from engine.generators import GeneratorConfig, load_generator
+from engine.log import LogConfig, open_store
+from engine.sentiment import load_sentiment
+from retrieval import KnowledgeBase, LabelledQuery
+
+
+@asynccontextmanager
+async def evaluation_engine(
+    kb: KnowledgeBase, generator: GeneratorConfig, config: EngineConfig
+) -> AsyncIterator[Engine]:
+    """An engine over `kb` with the `generator` backend and `config`'s sentiment model, logging
+    to a throw-away SQLite file, for the evaluation commands and studies."""
+    with tempfile.TemporaryDirectory(prefix="eval-log-") as tmp:
+        async with await open_store(LogConfig(path=Path(tmp) / "log.db")) as conversation_log:
+            backend = load_generator(generator)
+            sentiment = load_sentiment(config.sentiment, backend)
+            yield Engine(kb, backend, sentiment, conversation_log, config)
 
 
 @dataclass(frozen=True, slots=True)

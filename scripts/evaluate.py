@@ -20,17 +20,20 @@ import argparse
 import asyncio
 import json
 import sys
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
 
 from _cli import add_common, setup
 
-from engine import Engine
-from engine.evaluation import Misses, evaluate_answers, evaluate_followups, read_dialogues
+from engine.evaluation import (
+    Misses,
+    evaluate_answers,
+    evaluate_followups,
+    evaluation_engine,
+    read_dialogues,
+)
 from engine.generators import load_generator
-from engine.log import LogConfig, open_store
 from engine.sentiment import (
     SentimentModel,
     evaluate_sentiment,
@@ -109,20 +112,8 @@ async def answers_command(args: argparse.Namespace, settings: Settings) -> int:
     config = settings.retrieval
     embedder = load_embedder(config.embedder, batch_size=config.batch_size)
     queries = read_queries(args.queries)
-    with (
-        evaluation_kb(args.faq, embedder, config, tune_queries=args.tune_queries) as (kb, _),
-        tempfile.TemporaryDirectory(prefix="eval-log-") as tmp,
-    ):
-        log_config = LogConfig(path=Path(tmp) / "log.db")
-        async with await open_store(log_config) as conversation_log:
-            generator = load_generator(generator_config)
-            engine = Engine(
-                kb,
-                generator,
-                load_sentiment(settings.sentiment, generator),
-                conversation_log,
-                settings.engine_config,
-            )
+    with evaluation_kb(args.faq, embedder, config, tune_queries=args.tune_queries) as (kb, _):
+        async with evaluation_engine(kb, generator_config, settings.engine_config) as engine:
             misses = Misses() if args.why else None
             metrics = await evaluate_answers(
                 engine, queries, progress=sys.stderr.isatty(), misses=misses
@@ -140,23 +131,12 @@ async def followups_command(args: argparse.Namespace, settings: Settings) -> int
     embedder = load_embedder(config.embedder, batch_size=config.batch_size)
     dialogues = read_dialogues(args.dialogues)
     metrics = {}
-    with (
-        evaluation_kb(args.faq, embedder, config, tune_queries=args.tune_queries) as (kb, _),
-        tempfile.TemporaryDirectory(prefix="eval-log-") as tmp,
-    ):
-        log_config = LogConfig(path=Path(tmp) / "log.db")
-        async with await open_store(log_config) as conversation_log:
-            for memory in (True, False):
-                generator = load_generator(settings.generator)
-                engine = Engine(
-                    kb,
-                    generator,
-                    load_sentiment(settings.sentiment, generator),
-                    conversation_log,
-                    replace(settings.engine_config, contextual_queries=memory),
-                )
+    with evaluation_kb(args.faq, embedder, config, tune_queries=args.tune_queries) as (kb, _):
+        for memory in (True, False):
+            engine_config = replace(settings.engine_config, contextual_queries=memory)
+            async with evaluation_engine(kb, settings.generator, engine_config) as engine:
                 result = await evaluate_followups(engine, dialogues, progress=sys.stderr.isatty())
-                metrics[f"memory_{'on' if memory else 'off'}"] = asdict(result)
+            metrics[f"memory_{'on' if memory else 'off'}"] = asdict(result)
         print(f"generator  {settings.generator.backend}; threshold {kb.threshold:.4f}")
     on, off = metrics["memory_on"], metrics["memory_off"]
     print(f"{'dialogues':<18} {len(dialogues)}\n{'':<18} {'memory on':>10} {'memory off':>10}")

@@ -25,7 +25,6 @@ import hashlib
 import json
 import pickle
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -36,11 +35,8 @@ import numpy.typing as npt
 from _cli import add_common, setup
 from tqdm import tqdm
 
-from engine import Engine, Settings
-from engine.evaluation import _final
-from engine.generators import load_generator
-from engine.log import LogConfig, open_store
-from engine.sentiment import load_sentiment
+from engine import Settings
+from engine.evaluation import _final, evaluation_engine
 from retrieval import calibration as cal
 from retrieval import evaluation_kb, load_embedder, read_queries
 from retrieval.evaluation import tune_kb_threshold, tune_threshold
@@ -92,10 +88,7 @@ async def engine_pass(data: Path, name: str, settings: Settings, seeds: int) -> 
     qpath = data / name / "queries_dev.jsonl"
     queries = read_queries(qpath)
     policy = settings.engine_config.policy
-    with (
-        evaluation_kb(data / name / "faq.jsonl", embedder, config) as (kb, _),
-        tempfile.TemporaryDirectory(prefix="study-calibration-") as tmp,
-    ):
+    with evaluation_kb(data / name / "faq.jsonl", embedder, config) as (kb, _):
         snapshot = kb.snapshot
         weights = score_weights(snapshot.meta, config)
         entries, row_entry, vectors = snapshot.entries, snapshot.row_entry, snapshot.vectors()
@@ -117,15 +110,7 @@ async def engine_pass(data: Path, name: str, settings: Settings, seeds: int) -> 
             "clarify_max_options": policy.clarify_max_options,
         }
         rows = []
-        async with await open_store(LogConfig(path=Path(tmp) / "log.db")) as conversation_log:
-            generator = load_generator(settings.generator)
-            engine = Engine(
-                kb,
-                generator,
-                load_sentiment(settings.sentiment, generator),
-                conversation_log,
-                settings.engine_config,
-            )
+        async with evaluation_engine(kb, settings.generator, settings.engine_config) as engine:
             for i, q in enumerate(tqdm(queries, desc=f"{name}: engine", unit="q")):
                 conversation = await engine.conversation("evaluation", f"q{i}", new=True)
                 final = await _final(engine, conversation, q.query)
