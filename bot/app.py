@@ -6,7 +6,6 @@ import logging
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramForbiddenError
 from aiogram.types import BotCommand, ErrorEvent, Message
@@ -26,6 +25,7 @@ from bot.outbox import ConsoleOutbox
 from bot.presses import AnswerEveryPress, leftover_presses
 from bot.responses import KeepResponseModels
 from bot.retry import RetryAfterMiddleware
+from bot.session import JsonSession
 from bot.streaming import DraftSupport
 from bot.unreadable import SkipUnreadable
 from engine import Engine
@@ -44,8 +44,8 @@ COMMANDS = (
 
 def make_bot(token: str, config: BotConfig) -> Bot:
     """A Bot on the configured Bot API server, sending HTML and honouring flood control; an
-    update it cannot read does not stop polling."""
-    session = AiohttpSession(api=TelegramAPIServer.from_base(config.api_base_url.rstrip("/")))
+    update it cannot read does not stop polling. Requests go as JSON (bot.session)."""
+    session = JsonSession(api=TelegramAPIServer.from_base(config.api_base_url.rstrip("/")))
     session.middleware(KeepResponseModels())
     session.middleware(RetryAfterMiddleware())
     # Inside the retries: counts every failed call and each retry_after Telegram asks for.
