@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable
 from typing import Literal
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandStart
 from aiogram.types import CallbackQuery, InaccessibleMessage, Message
@@ -17,6 +17,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.addressing import Addressed, without_mention
 from bot.blocking import BlockedChats
 from bot.desk import Desk
+from bot.filters import PressedOutside, has_caption, has_text
 from bot.keyboards import (
     ButtonSeal,
     Choice,
@@ -44,16 +45,16 @@ def customer_router(config: BotConfig) -> Router:
     router.message.filter(addressed)
     router.edited_message.filter(addressed)
     if config.operator_chat_id:
-        router.callback_query.filter(F.message.chat.id != config.operator_chat_id)
+        router.callback_query.filter(PressedOutside(config.operator_chat_id))
 
     router.message.register(start, CommandStart())
     router.message.register(show_help, Command("help"))
     router.message.register(ask_for_human, Command("human"))
     router.message.register(reset, Command("reset"))
     router.message.register(offer_erasure, Command("forget"))
-    router.message.register(question, F.text)
+    router.message.register(question, has_text)
     # A photo or file with a question in its caption: the caption is the question.
-    router.message.register(question, F.caption)
+    router.message.register(question, has_caption)
     router.message.register(not_text)
     router.edited_message.register(edited)
     router.callback_query.register(vote, Vote.filter())

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, Router
 from aiogram.enums import ChatMemberStatus, ContentType
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import Command
@@ -30,6 +30,7 @@ from aiogram.types import Message, User
 from aiogram.utils.i18n import gettext as _
 
 from bot.desk import CHANNEL
+from bot.filters import InChat
 from bot.i18n import pick_language
 from bot.operator_summary import summary, topic_name
 from engine import Engine, FinalReply
@@ -124,7 +125,7 @@ class OperatorDesk:
     def router(self) -> Router:
         """Handlers for the operators' group; include it before the customer router."""
         router = Router(name="operator")
-        router.message.filter(F.chat.id == self.chat_id)
+        router.message.filter(InChat(self.chat_id))
         router.message.register(self.close_topic, Command("close"))
         router.message.register(self.take_topic, Command("take"))
         router.message.register(self.relay)
