@@ -77,7 +77,10 @@ def build_dispatcher(
     blocked = BlockedChats()
     if desk is None and config.operator_chat_id:
         desk = OperatorDesk(engine, config.operator_chat_id, config.languages, handovers=handovers)
+    # No handler keeps conversation state in aiogram's FSM: its middleware would look up a state
+    # for every update.
     dp = Dispatcher(
+        disable_fsm=True,
         engine=engine,
         desk=desk or LoggedDesk(engine),
         bot_config=config,
