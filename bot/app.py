@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -30,6 +31,9 @@ from bot.streaming import DraftSupport
 from bot.unreadable import SkipUnreadable
 from engine import Engine
 from engine.settings import BotConfig
+
+if TYPE_CHECKING:  # the redis extra is needed only by several processes
+    from bot.wakeups import Wakeups
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +65,7 @@ def build_dispatcher(
     *,
     flood: FloodWindow | None = None,
     handovers: HandoverBoard | None = None,
+    wakeups: Wakeups | None = None,
 ) -> Dispatcher:
     """The dispatcher with the customer chat, and the operator desk when a group is configured.
 
@@ -122,6 +127,7 @@ def build_dispatcher(
         interval_s=config.outbox_interval_s,
         reclaim_s=config.outbox_reclaim_s,
         desk=desk if isinstance(desk, OperatorDesk) else None,
+        wakeups=wakeups,
     )
     dp["outbox"] = outbox
     dp.startup.register(outbox.start)

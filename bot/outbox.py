@@ -12,6 +12,9 @@ loses nothing, and one that died after the send but before marking it delivered 
 message once, `reclaim_s` later. At-least-once after a crash, exactly once otherwise: losing an
 operator's answer is worse than showing it twice.
 
+With several processes on one Redis (bot.wakeups), the process that logs a reply to deliver
+wakes every outbox at once; the poll every `interval_s` stays, for what a wake-up missed.
+
 A send that fails on the way (network, Telegram's server, flood control waits longer than half
 the claim) gives its claim back at once, so the next pass of any process retries it; this process
 waits a growing delay (`BACKOFF_MAX_S` at most) before it tries that turn again. A send is cut off
@@ -25,6 +28,7 @@ import contextlib
 import html
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -38,6 +42,9 @@ from bot.desk import CHANNEL
 from bot.operator import OperatorDesk
 from engine import Engine
 from engine.log import Turn
+
+if TYPE_CHECKING:  # the redis extra is needed only by several processes
+    from bot.wakeups import Wakeups
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +66,7 @@ class ConsoleOutbox:
         reclaim_s: float = 300.0,
         topic_channels: Sequence[str] = (CHANNEL, "web"),
         desk: OperatorDesk | None = None,
+        wakeups: Wakeups | None = None,
     ) -> None:
         self._log = engine.conversation_log
         self._operator_chat_id = operator_chat_id
@@ -66,11 +74,13 @@ class ConsoleOutbox:
         self._reclaim_s = reclaim_s
         self._topic_channels = tuple(topic_channels)
         self._desk = desk
+        self._wakeups = wakeups
         # Hand-over id -> the holder this process saw last: the log is asked on a change only.
         self._holders: dict[int, str] = {}
         # Turn id -> (failed sends so far, when this process may try it again).
         self._backoff: dict[int, tuple[int, float]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._follow: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
         self.sent = 0
@@ -78,6 +88,8 @@ class ConsoleOutbox:
     async def start(self, bot: Bot) -> None:
         """Begin watching the log (a dispatcher startup hook)."""
         self._task = asyncio.create_task(self._run(bot), name="console-outbox")
+        if self._wakeups is not None:
+            self._follow = asyncio.create_task(self._follow_wakeups(), name="outbox-wakeups")
 
     async def stop(self, grace_s: float = 10.0) -> None:
         """Stop watching (a dispatcher shutdown hook) once the pass in progress ends.
@@ -85,6 +97,11 @@ class ConsoleOutbox:
         A send cut between Telegram's answer and the log's mark would be sent again after
         `reclaim_s`, so a pass gets `grace_s` to finish before it is cancelled.
         """
+        if self._follow is not None:
+            self._follow.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follow
+            self._follow = None
         if self._task is None:
             return
         self._stopping = True
@@ -99,6 +116,12 @@ class ConsoleOutbox:
     def wake(self) -> None:
         """Look at the log now rather than at the next interval."""
         self._wake.set()
+
+    async def _follow_wakeups(self) -> None:
+        assert self._wakeups is not None
+        while True:
+            await self._wakeups.next("delivery").wait()
+            self._wake.set()
 
     async def _run(self, bot: Bot) -> None:
         while not self._stopping:

@@ -12,6 +12,7 @@ from bot.app import build_dispatcher
 from bot.queue import QueueUnavailable
 from bot.receiver import run_receiver
 from bot.shared import shared_state
+from bot.wakeups import PublishTurns, Wakeups
 from bot.worker import run_worker
 from engine import Engine
 from engine.settings import Settings
@@ -32,12 +33,18 @@ async def serve_receiver(bot: Bot, settings: Settings, secret: str) -> None:
 async def serve_worker(bot: Bot, engine: Engine, settings: Settings) -> None:
     """Answer queued updates until SIGTERM; QueueUnavailable when Redis cannot be reached.
 
-    Flood counts and the operator desk's hand-overs are shared with the other workers in Redis.
+    Flood counts and the operator desk's hand-overs are shared with the other workers in Redis;
+    the console's replies wake this worker's outbox, and its turns the console (bot.wakeups).
     """
     redis = Redis.from_url(settings.queue.url)
+    wakeups = Wakeups(Redis.from_url(settings.queue.url), settings.queue.prefix)
+    await wakeups.start()
     try:
         flood, handovers = shared_state(redis, settings.bot, settings.queue)
-        dp = build_dispatcher(engine, settings.bot, flood=flood, handovers=handovers)
+        dp = build_dispatcher(
+            engine, settings.bot, flood=flood, handovers=handovers, wakeups=wakeups
+        )
+        dp.update.outer_middleware(PublishTurns(wakeups))
         await run_worker(
             bot,
             dp,
@@ -47,4 +54,5 @@ async def serve_worker(bot: Bot, engine: Engine, settings: Settings) -> None:
             grace_s=settings.bot.shutdown_grace_s,
         )
     finally:
+        await wakeups.close()
         await redis.aclose()

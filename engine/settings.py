@@ -101,6 +101,10 @@ class WebConfig:
     model_name: str = "supportbot"
     # How often a live stream looks for operators' replies in the log.
     poll_interval_s: float = 0.5
+    # With bot workers on Redis ([bot] role = "worker"): wake their outboxes at once when the
+    # console logs a reply, and the console's live view when they log turns (pub/sub on
+    # [queue] url, channel "<prefix>log"). The polls above stay, for what a wake-up misses.
+    redis_wakeups: bool = False
     # True when the Telegram bot's operator desk takes web hand-overs (python -m bot with
     # [bot] operator_chat_id): while one is open, customers' messages go to the operator.
     # False: hand-overs are recorded in the log and the bot keeps answering.

@@ -66,7 +66,14 @@ async def serve(settings: Settings) -> None:
         # An older console file's holders and ratings go to the log before the console serves.
         await import_old_console(UserStore(config.users_path), engine.conversation_log)
         limiter = RateLimiter(config.rate_per_minute, config.rate_burst)
-        app = create_app(Services(engine, config, keys, limiter, knowledge))
+        wakeups = None
+        if config.redis_wakeups:
+            from bot.wakeups import Wakeups  # the redis extra
+
+            wakeups = Wakeups.connect(settings.queue)
+            await wakeups.start()
+            stack.push_async_callback(wakeups.close)
+        app = create_app(Services(engine, config, keys, limiter, knowledge, wakeups))
         server = uvicorn.Server(
             uvicorn.Config(
                 app,

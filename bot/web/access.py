@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -15,6 +15,9 @@ from bot.web.knowledge_admin import KnowledgeAdmin
 from bot.web.limits import RateLimiter
 from engine import Engine
 from engine.settings import WebConfig
+
+if TYPE_CHECKING:  # the redis extra is needed only by several processes
+    from bot.wakeups import Wakeups
 
 CHANNEL = "web"
 
@@ -28,6 +31,8 @@ class Services:
     keys: KeyStore
     limiter: RateLimiter
     knowledge: KnowledgeAdmin | None = None
+    # Wake-ups to and from other processes over Redis ([web] redis_wakeups), else None.
+    wakeups: Wakeups | None = None
 
 
 async def services(request: Request) -> Services:

@@ -351,7 +351,14 @@ async def reply(
         delivery=delivery,
         external_id=_reply_key(session, after, text),
     )
+    await _wake_others(found, delivery)
     return _back(_here(conversation_id))
+
+
+async def _wake_others(found: Services, delivery: Delivery | None) -> None:
+    """Another process's outbox sends a pending turn now rather than at its next poll."""
+    if found.wakeups is not None:
+        await found.wakeups.publish("delivery" if delivery == "pending" else "turn")
 
 
 def _reply_key(session: Session, after: int | None, text: str) -> str | None:
@@ -396,6 +403,7 @@ async def resolve(
         delivery=delivery,
         external_id=rating_key(handover.id),
     )
+    await _wake_others(found, delivery)
     return _back(_here(conversation_id))
 
 
@@ -550,6 +558,7 @@ async def live_events(request: Request, session: Operator, found: Found) -> Resp
         found.engine.conversation_log,
         interval_s=found.config.poll_interval_s,
         gone=request.is_disconnected,
+        wakeups=found.wakeups,
     )
     return StreamingResponse(
         stream,

@@ -3,6 +3,8 @@
 Every stream follows the conversation log itself (`ConversationStore.activity`): the log is
 the source of truth for all processes that write to it (the web front end, the Telegram bot,
 other replicas), so a customer's message shows in the console whichever process logged it.
+The log is read every `interval_s`, and at once when another process says it logged a turn
+(bot.wakeups, with several processes on one Redis).
 An event carries a kind and ids only, never customer text; the page script
 (static/console-live.js) fetches the page again and swaps in its main part.
 """
@@ -12,16 +14,22 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.log import ConversationStore
+
+if TYPE_CHECKING:  # the redis extra is needed only by several processes
+    from bot.wakeups import Wakeups
 
 SCRIPT = Path(__file__).parent / "static" / "console-live.js"
 # A comment line this often keeps proxies from closing a quiet stream.
 KEEP_ALIVE_S = 15.0
 # How long a browser waits before reconnecting after the stream broke.
 RETRY_MS = 3000
+# The least time between two reads of the log when wake-ups come faster.
+WAKE_GAP_S = 0.05
 
 
 async def events(
@@ -29,7 +37,8 @@ async def events(
     *,
     interval_s: float,
     gone: Callable[[], Awaitable[bool]],
-) -> AsyncIterator[str]:
+    wakeups: Wakeups | None = None,
+) -> AsyncGenerator[str, None]:
     """The event stream's text: "handover" for a hand-over opened, taken or closed, "message"
     for a new turn (with its role), from the moment the stream opened until `gone()` says the
     client left."""
@@ -37,6 +46,8 @@ async def events(
     yield f"retry: {RETRY_MS}\n: open\n\n"
     quiet_since = time.monotonic()
     while not await gone():
+        woken = wakeups.next("turn") if wakeups is not None else None
+        read_at = time.monotonic()
         activity = await log.activity(mark)
         mark = activity.mark
         for event in activity.events:
@@ -48,4 +59,12 @@ async def events(
         if time.monotonic() - quiet_since >= KEEP_ALIVE_S:
             yield ": keep-alive\n\n"
             quiet_since = time.monotonic()
-        await asyncio.sleep(interval_s)
+        if woken is None:
+            await asyncio.sleep(interval_s)
+            continue
+        try:
+            await asyncio.wait_for(woken.wait(), interval_s)
+        except TimeoutError:
+            continue
+        # A burst of turns elsewhere costs one read per WAKE_GAP_S, not one per turn.
+        await asyncio.sleep(max(0.0, read_at + WAKE_GAP_S - time.monotonic()))

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import uvicorn
@@ -21,9 +22,12 @@ from engine import Engine, EngineConfig
 from engine.generators import ExtractiveGenerator, Generator
 from engine.log import ConversationLog, ConversationStore, LogConfig, open_store
 from engine.sentiment import LexiconSentiment
-from engine.settings import WebConfig
+from engine.settings import QueueConfig, WebConfig
 from retrieval import Embedder, ImportConfig, KnowledgeBase, RetrievalConfig
 from tests.ports import free_port
+
+if TYPE_CHECKING:
+    from bot.wakeups import Wakeups
 
 
 @dataclass
@@ -72,9 +76,11 @@ def serve_web(
     generator: Callable[[], Generator] = ExtractiveGenerator,
     log_path: Path | None = None,
     log: LogConfig | None = None,
+    queue: QueueConfig | None = None,
 ) -> Iterator[WebServer]:
     """Run the app over a fresh engine until the block ends, then shut it down gracefully;
-    the conversation log is the SQLite file `log_path`, or the store `log` names."""
+    the conversation log is the SQLite file `log_path`, or the store `log` names. With
+    `queue`, the app wakes other processes over that Redis ([web] redis_wakeups)."""
     log_path = log_path or folder / "conversations.db"
     config = config or WebConfig(listen_port=free_port(), keys_path=folder / "keys.db")
     keys = make_keys(config.keys_path)
@@ -87,12 +93,18 @@ def serve_web(
         conversation_log: ConversationStore = (
             await open_store(log) if log is not None else await ConversationLog.open(log_path)
         )
+        wakeups: Wakeups | None = None
         try:
             kb = KnowledgeBase(kb_dir, embedder, retrieval)
             engine = Engine(kb, generator(), LexiconSentiment(), conversation_log, EngineConfig())
             knowledge = KnowledgeAdmin(kb, kb_dir, retrieval, ImportConfig())
             limiter = RateLimiter(config.rate_per_minute, config.rate_burst)
-            app = create_app(Services(engine, config, keys.store, limiter, knowledge))
+            if queue is not None:
+                from bot.wakeups import Wakeups
+
+                wakeups = Wakeups.connect(queue)
+                await wakeups.start()
+            app = create_app(Services(engine, config, keys.store, limiter, knowledge, wakeups))
             uv = uvicorn.Server(
                 uvicorn.Config(
                     app,
@@ -112,6 +124,8 @@ def serve_web(
             await serving
         finally:
             started.set()
+            if wakeups is not None:
+                await wakeups.close()
             await conversation_log.close()
 
     def thread_main() -> None:

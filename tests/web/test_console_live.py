@@ -4,23 +4,38 @@ transcript show them in a real browser without a reload."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import threading
 from pathlib import Path
 
 import httpx
 
-from engine.log import LogConfig, open_store
+from bot import make_bot
+from bot.outbox import ConsoleOutbox
+from bot.wakeups import Wakeups
+from bot.web.users import UserStore
+from engine import Engine
+from engine.generators import ExtractiveGenerator
+from engine.log import ConversationLog, LogConfig, open_store
 from engine.log.activity import ActivityEvent, ActivityMark
+from engine.sentiment import LexiconSentiment
+from engine.settings import BotConfig, QueueConfig
+from retrieval import KnowledgeBase, RetrievalConfig
+from tests.bot.test_operator import texts
+from tests.services import RedisNamespace
+from tests.telegram.fake_api import FakeTelegram
+from tests.web.conftest import HashKb
 from tests.web.console_helpers import (
     PASSWORD,
     ask,
     browser_sign_in,
+    console_config,
     console_page,
     open_handover,
     saved_shots,
 )
-from tests.web.server import WebServer
+from tests.web.server import WebServer, serve_web
 from tests.web.test_console import sign_in
 
 # Counts the event streams a page has open, so a test waits for the stream instead of a guess.
@@ -151,3 +166,46 @@ async def test_the_log_tells_what_is_new_since_a_mark(any_log: LogConfig) -> Non
         assert (await store.activity(closed.mark)).events == ()
     finally:
         await store.close()
+
+
+async def test_a_console_reply_wakes_the_bot_process_outbox(
+    tmp_path: Path, hash_kb: HashKb, redis_namespace: RedisNamespace
+) -> None:
+    kb_dir, embedder = hash_kb
+    config = dataclasses.replace(console_config(tmp_path), redis_wakeups=True)
+    UserStore(config.users_path).create("olaf", "operator", PASSWORD)
+    queue = QueueConfig(url=redis_namespace.url, prefix=redis_namespace.prefix)
+    # The bot process: its own connection to the log, its outbox polling only every 30 s.
+    log = await ConversationLog.open(tmp_path / "conversations.db")
+    conversation = await log.start_conversation("telegram", "341")
+    await log.add_turn(conversation, "customer", "I want a person")
+    await log.open_handover(conversation, "human_requested")
+    wakeups = Wakeups.connect(queue)
+    await wakeups.start()
+    engine = Engine(
+        KnowledgeBase(kb_dir, embedder, RetrievalConfig(kb_dir=kb_dir)),
+        ExtractiveGenerator(),
+        LexiconSentiment(),
+        log,
+    )
+    outbox = ConsoleOutbox(engine, interval_s=30.0, wakeups=wakeups)
+
+    def reply(site: WebServer) -> None:
+        here = f"/console/conversations/{conversation}"
+        with sign_in(site, "olaf") as (http, csrf):
+            sent = http.post(f"{here}/reply", data={"csrf": csrf, "text": "Olaf here."})
+            assert sent.status_code == 303, sent.text
+
+    async with FakeTelegram() as tg:
+        bot = make_bot(tg.token, BotConfig(api_base_url=tg.base_url))
+        try:
+            await asyncio.wait_for(wakeups.subscribed.wait(), 10)
+            await outbox.start(bot)
+            with serve_web(tmp_path, kb_dir, embedder, config=config, queue=queue) as site:
+                await asyncio.to_thread(reply, site)
+                await tg.wait_for(lambda: texts(tg, 341) == ["Olaf here."], timeout=10)
+        finally:
+            await outbox.stop()
+            await bot.session.close()
+            await wakeups.close()
+            await log.close()
