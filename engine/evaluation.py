@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import tempfile
 import time
@@ -26,12 +27,26 @@ async def evaluation_engine(
     kb: KnowledgeBase, generator: GeneratorConfig, config: EngineConfig
 ) -> AsyncIterator[Engine]:
     """An engine over `kb` with the `generator` backend and `config`'s sentiment model, logging
-    to a throw-away SQLite file, for the evaluation commands and studies."""
+    to a throw-away SQLite file, for the evaluation commands and studies.
+
+    A generator that holds a model (vLLM's engine) is closed on the way out, so two evaluations
+    in a row never keep two models resident.
+    """
     with tempfile.TemporaryDirectory(prefix="eval-log-") as tmp:
         async with await open_store(LogConfig(path=Path(tmp) / "log.db")) as conversation_log:
             backend = load_generator(generator)
-            sentiment = load_sentiment(config.sentiment, backend)
-            yield Engine(kb, backend, sentiment, conversation_log, config)
+            try:
+                sentiment = load_sentiment(config.sentiment, backend)
+                yield Engine(kb, backend, sentiment, conversation_log, config)
+            finally:
+                await _close(backend)
+
+
+async def _close(resource: object) -> None:
+    """Call `resource.close()` when it has one, awaiting it when it is a coroutine."""
+    close = getattr(resource, "close", None)
+    if close is not None and (result := close()) is not None and inspect.isawaitable(result):
+        await result
 
 
 @dataclass(frozen=True, slots=True)
