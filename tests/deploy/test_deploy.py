@@ -194,7 +194,11 @@ def test_the_kustomization_lists_every_manifest() -> None:
 def test_kubectl_renders_the_kustomization() -> None:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
-        pytest.skip("kubectl is not installed; the schema tests check each manifest")
+        missing(
+            "kubectl is not installed (the schema tests above check each manifest)",
+            "apt-get install kubernetes-client",
+            ci=".ci/run installs kubernetes-client",
+        )
     result = subprocess.run([kubectl, "kustomize", str(K8S)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     rendered = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
