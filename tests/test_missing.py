@@ -1,4 +1,4 @@
-"""A missing real part skips locally with how to get it, and fails under CI=true."""
+"""A missing real part skips locally with how to get it, and fails under CI (true or 1)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from tests.missing import missing
 
 
-@pytest.mark.parametrize("ci", [None, "", "false", "1"])
+@pytest.mark.parametrize("ci", [None, "", "false", "False", "0"])
 def test_a_missing_part_skips_with_the_install_command(
     ci: str | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -22,7 +22,7 @@ def test_a_missing_part_skips_with_the_install_command(
     assert skipped.value.allow_module_level
 
 
-@pytest.mark.parametrize("ci", ["true", "TRUE", "True"])
+@pytest.mark.parametrize("ci", ["true", "TRUE", "True", "1", "yes"])
 def test_a_missing_part_fails_under_ci(ci: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CI", ci)
     with pytest.raises(pytest.fail.Exception) as failed:
