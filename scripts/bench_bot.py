@@ -68,11 +68,14 @@ CPU: the engine alone reports `cpu_ms_per_reply` (all its threads) and `loop_cpu
 (`cpu_ms_per_reply_bot`, `loop_cpu_ms_per_reply_bot`) and `cpu_ms_per_reply_fake`, this
 process's: the fake Bot API and the chats, which share the cores with the bot here but not in
 use. `cpu_ratio`, engine CPU per reply over the bot's, is the `ratio` the bot would reach with
-cores of its own. `--threads` sets `[retrieval] threads` (the query encoder's threads) for both
-sides alike, the engine alone and every bot process; the JSON's `threads` says which. The
-default here is 1, not the shipped 0 (the library's own team, about one thread per core): on a
-few shared cores a team spins beside the bot's event loop. Pass `--threads 0` to measure the
-shipped setting.
+cores of its own. `load_average` has the machine's load averages at the start and the end of
+the run: on shared cores the rates say little unless it was low. `--threads` sets `[retrieval]
+threads` (the query encoder's threads) for both sides alike, the engine alone and every bot
+process; the JSON's `threads` says which. The default here is 1, not the shipped 0 (the
+library's own team, about one thread per core): on a few shared cores a team spins beside the
+bot's event loop (measured on 2 cores: the bot 20.6 ms CPU a reply with `--threads 0`, about
+6.5 with 1; README "The bot beside the engine"). Pass `--threads 0` to measure the shipped
+setting.
 
 Targets: load replies/s over engine-alone replies/s (`ratio`) >= 0.8; steady
 first_visible_p99_ms <= 300. The last stdout line is one JSON object with every figure; the
@@ -394,6 +397,11 @@ def _cpu_s(pid: int, thread: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _load_average() -> list[float]:
+    """The machine's 1, 5 and 15 minute load averages: how shared the cores were."""
+    return [round(value, 2) for value in os.getloadavg()]
+
+
 def calls_per_reply(phase: Phase, replies: int) -> dict[str, float]:
     """Bot API requests per answer, by method, over the whole phase."""
     counts = Counter(call.method for call in phase.tg.calls)
@@ -669,6 +677,7 @@ async def bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
             "messages": args.messages,
             "backend": settings.retrieval.backend,
             "threads": settings.retrieval.threads,
+            "load_average": {"start": _load_average()},
         }
         engine_runs: list[dict[str, Any]] = []
         if "engine" in args.phases:
@@ -735,6 +744,7 @@ async def bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
             result["load"]["cpu_ms_per_reply_bot"],
         )
         result["cpu_ratio"] = round(engine_cpu / bot_cpu, 3)
+    result["load_average"]["end"] = _load_average()
     result["passed"] = all(
         phase["lost"] == 0
         and phase["duplicated"] == 0
@@ -812,6 +822,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cpu_ratio engine/bot CPU per reply {result['cpu_ratio']}")
     if "echo_ratio" in result:
         print(f"ratio load/echo {result['echo_ratio']}")
+    print(f"load average {result['load_average']}")
     if "steady" in result:
         p99 = result["steady"]["first_visible_p99_ms"]
         print(f"steady first visible reply p99 {p99} ms (target <= 300)")
