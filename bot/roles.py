@@ -37,7 +37,7 @@ async def serve_worker(bot: Bot, engine: Engine, settings: Settings) -> None:
     the console's replies wake this worker's outbox, and its turns the console (bot.wakeups).
     """
     redis = Redis.from_url(settings.queue.url)
-    wakeups = Wakeups(Redis.from_url(settings.queue.url), settings.queue.prefix)
+    wakeups = Wakeups.connect(settings.queue)
     await wakeups.start()
     try:
         flood, handovers = shared_state(redis, settings.bot, settings.queue)

@@ -22,6 +22,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -38,6 +39,9 @@ from engine.runtime import open_engine
 from engine.settings import Settings, load_settings
 from retrieval import IndexMissing
 
+if TYPE_CHECKING:  # the redis extra is needed only by several processes
+    from bot.wakeups import Wakeups
+
 log = logging.getLogger("bot.web")
 
 
@@ -45,9 +49,24 @@ class StartupError(Exception):
     """A problem the operator must fix before the server can run; the message says how."""
 
 
+def _wakeups_type() -> type[Wakeups]:
+    """bot.wakeups, which needs the redis extra."""
+    try:
+        from bot.wakeups import Wakeups
+    except ModuleNotFoundError as error:
+        if (error.name or "").partition(".")[0] != "redis":
+            raise
+        raise StartupError(
+            "[web] redis_wakeups = true needs the redis package; install it with "
+            "bash scripts/setup.sh redis"
+        ) from None
+    return Wakeups
+
+
 async def serve(settings: Settings) -> None:
     """Open the engine, then serve HTTP until SIGINT or SIGTERM."""
     config = settings.web
+    wakeups_type = _wakeups_type() if config.redis_wakeups else None
     keys = KeyStore(config.keys_path)
     if not keys.names():
         log.warning(
@@ -67,10 +86,8 @@ async def serve(settings: Settings) -> None:
         await import_old_console(UserStore(config.users_path), engine.conversation_log)
         limiter = RateLimiter(config.rate_per_minute, config.rate_burst)
         wakeups = None
-        if config.redis_wakeups:
-            from bot.wakeups import Wakeups  # the redis extra
-
-            wakeups = Wakeups.connect(settings.queue)
+        if wakeups_type is not None:
+            wakeups = wakeups_type.connect(settings.queue)
             await wakeups.start()
             stack.push_async_callback(wakeups.close)
         app = create_app(Services(engine, config, keys, limiter, knowledge, wakeups))

@@ -351,14 +351,15 @@ async def reply(
         delivery=delivery,
         external_id=_reply_key(session, after, text),
     )
-    await _wake_others(found, delivery)
+    _wake_others(found, delivery)
     return _back(_here(conversation_id))
 
 
-async def _wake_others(found: Services, delivery: Delivery | None) -> None:
-    """Another process's outbox sends a pending turn now rather than at its next poll."""
+def _wake_others(found: Services, delivery: Delivery | None) -> None:
+    """Another process's outbox sends a pending turn now rather than at its next poll; the
+    reply does not wait for Redis."""
     if found.wakeups is not None:
-        await found.wakeups.publish("delivery" if delivery == "pending" else "turn")
+        found.wakeups.publish_soon("delivery" if delivery == "pending" else "turn")
 
 
 def _reply_key(session: Session, after: int | None, text: str) -> str | None:
@@ -403,7 +404,7 @@ async def resolve(
         delivery=delivery,
         external_id=rating_key(handover.id),
     )
-    await _wake_others(found, delivery)
+    _wake_others(found, delivery)
     return _back(_here(conversation_id))
 
 

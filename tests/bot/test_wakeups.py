@@ -4,8 +4,13 @@ the console's live view shows a new turn, long before the next poll; the poll st
 from __future__ import annotations
 
 import asyncio
+import logging
+import shutil
+import signal
 import socket
-from collections.abc import AsyncIterator
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,16 +26,20 @@ from engine import Engine
 from engine.generators import ExtractiveGenerator
 from engine.log import ConversationLog
 from engine.sentiment import LexiconSentiment
-from engine.settings import BotConfig
+from engine.settings import BotConfig, QueueConfig
 from retrieval import KnowledgeBase
 from tests.bot.test_operator import texts
 from tests.bot.test_receiver import message
+from tests.missing import missing
+from tests.ports import free_port
 from tests.services import RedisNamespace
 from tests.telegram.fake_api import FakeTelegram
 
 # Far longer than any wake-up may take, far shorter than the poll: only a wake-up delivers.
 POLL_S = 30.0
 WITHIN_S = 10.0
+# Far shorter than the 5 s a stalled Redis used to cost each update and reply.
+PROMPT_S = 2.0
 
 
 @pytest.fixture
@@ -151,3 +160,116 @@ async def test_a_worker_wakes_the_console_after_each_update(
         await bot.session.close()
     assert handled == ["hello"]
     assert not delivery.is_set(), "a turn is no reply to deliver: the outboxes sleep on"
+
+
+@pytest.fixture
+def stalled_url() -> Iterator[str]:
+    """A Redis URL where connections are accepted and never answered (a stalled server)."""
+    with socket.socket() as stalled:
+        stalled.bind(("127.0.0.1", 0))
+        stalled.listen(100)
+        yield f"redis://127.0.0.1:{stalled.getsockname()[1]}/0"
+
+
+async def test_a_worker_update_never_waits_for_a_stalled_redis(
+    tg: FakeTelegram, stalled_url: str
+) -> None:
+    stalled = Wakeups.connect(QueueConfig(url=stalled_url, prefix="stalled:"))
+    await stalled.start()
+    dp = Dispatcher()
+    handled: list[str | None] = []
+
+    @dp.message()
+    async def answer(message: Message) -> None:
+        handled.append(message.text)
+
+    dp.update.outer_middleware(PublishTurns(stalled))
+    bot = make_bot(tg.token, BotConfig(api_base_url=tg.base_url))
+    try:
+        for update_id in (1, 2):
+            started = time.monotonic()
+            update = Update.model_validate({"update_id": update_id, "message": message(8)})
+            await asyncio.wait_for(dp.feed_update(bot, update), PROMPT_S)
+            assert time.monotonic() - started < PROMPT_S
+    finally:
+        await bot.session.close()
+        await asyncio.wait_for(stalled.close(), PROMPT_S)
+    assert handled == ["hello", "hello"]
+    assert not stalled.subscribed.is_set()
+
+
+async def test_a_payload_that_is_no_word_changes_nothing(
+    redis_namespace: RedisNamespace, wakeups: Wakeups
+) -> None:
+    other = Redis.from_url(redis_namespace.url)
+    try:
+        await other.publish(wakeups.channel, b"\xff")
+        await other.publish(wakeups.channel, "nothing")
+        woken = wakeups.next("delivery")
+        await other.publish(wakeups.channel, "delivery")
+        await asyncio.wait_for(woken.wait(), WITHIN_S)
+    finally:
+        await other.aclose()
+    await wakeups.close()  # raises nothing
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """A redis-server of this test's own, which it may stop and continue."""
+    if shutil.which("redis-server") is None:
+        missing("redis-server is not installed", "apt-get install redis-server", ci="CI has it")
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + WITHIN_S
+        while True:  # until it listens
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield server, port
+    finally:
+        server.send_signal(signal.SIGCONT)
+        server.terminate()
+        server.wait()
+
+
+async def test_a_stalled_redis_is_noticed_and_said_once_each_way(
+    private_redis: tuple[subprocess.Popen[bytes], int], caplog: pytest.LogCaptureFixture
+) -> None:
+    server, port = private_redis
+    queue = QueueConfig(url=f"redis://127.0.0.1:{port}/0", prefix="stall:")
+    ours = Wakeups.connect(queue, health_check_s=0.3)
+    caplog.set_level(logging.WARNING, logger="bot.wakeups")
+    try:
+        await ours.start()
+        await _until(ours.subscribed.is_set)
+        # Stopped, it keeps the connection open and answers nothing, as a half-open one does.
+        server.send_signal(signal.SIGSTOP)
+        await _until(lambda: not ours.subscribed.is_set())
+        await asyncio.sleep(3.0)  # subscribing again fails a few times meanwhile
+        assert not ours.subscribed.is_set()
+        server.send_signal(signal.SIGCONT)
+        await _until(ours.subscribed.is_set)
+        woken = ours.next("turn")
+        await ours.publish("turn")
+        await asyncio.wait_for(woken.wait(), WITHIN_S)
+    finally:
+        server.send_signal(signal.SIGCONT)
+        await ours.close()
+    said = [" ".join(record.getMessage().split()[:2]) for record in caplog.records]
+    assert said.count("wake-ups lost") == 1, said
+    assert said.count("wake-ups back:") == 1, said
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(WITHIN_S):
+        while not condition():  # noqa: ASYNC110 (a flag cleared sets no event)
+            await asyncio.sleep(0.05)

@@ -6,14 +6,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import socket
+import sys
 import threading
+import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from bot import make_bot
 from bot.outbox import ConsoleOutbox
-from bot.wakeups import Wakeups
+from bot.web.__main__ import main
 from bot.web.users import UserStore
 from engine import Engine
 from engine.generators import ExtractiveGenerator
@@ -23,7 +27,7 @@ from engine.sentiment import LexiconSentiment
 from engine.settings import BotConfig, QueueConfig
 from retrieval import KnowledgeBase, RetrievalConfig
 from tests.bot.test_operator import texts
-from tests.services import RedisNamespace
+from tests.services import RedisNamespace, need_module
 from tests.telegram.fake_api import FakeTelegram
 from tests.web.conftest import HashKb
 from tests.web.console_helpers import (
@@ -171,6 +175,7 @@ async def test_the_log_tells_what_is_new_since_a_mark(any_log: LogConfig) -> Non
 async def test_a_console_reply_wakes_the_bot_process_outbox(
     tmp_path: Path, hash_kb: HashKb, redis_namespace: RedisNamespace
 ) -> None:
+    wakeups_module = need_module("bot.wakeups", "bash scripts/setup.sh redis")
     kb_dir, embedder = hash_kb
     config = dataclasses.replace(console_config(tmp_path), redis_wakeups=True)
     UserStore(config.users_path).create("olaf", "operator", PASSWORD)
@@ -180,7 +185,7 @@ async def test_a_console_reply_wakes_the_bot_process_outbox(
     conversation = await log.start_conversation("telegram", "341")
     await log.add_turn(conversation, "customer", "I want a person")
     await log.open_handover(conversation, "human_requested")
-    wakeups = Wakeups.connect(queue)
+    wakeups = wakeups_module.Wakeups.connect(queue)
     await wakeups.start()
     engine = Engine(
         KnowledgeBase(kb_dir, embedder, RetrievalConfig(kb_dir=kb_dir)),
@@ -209,3 +214,50 @@ async def test_a_console_reply_wakes_the_bot_process_outbox(
             await bot.session.close()
             await wakeups.close()
             await log.close()
+
+
+async def test_a_console_reply_never_waits_for_a_stalled_redis(
+    tmp_path: Path, hash_kb: HashKb
+) -> None:
+    need_module("redis", "bash scripts/setup.sh redis")
+    kb_dir, embedder = hash_kb
+    config = dataclasses.replace(console_config(tmp_path), redis_wakeups=True)
+    UserStore(config.users_path).create("olaf", "operator", PASSWORD)
+    log = await ConversationLog.open(tmp_path / "conversations.db")
+    conversation = await log.start_conversation("telegram", "342")
+    await log.add_turn(conversation, "customer", "I want a person")
+    await log.open_handover(conversation, "human_requested")
+    await log.close()
+
+    def reply(site: WebServer) -> float:
+        here = f"/console/conversations/{conversation}"
+        with sign_in(site, "olaf") as (http, csrf):
+            started = time.monotonic()
+            sent = http.post(f"{here}/reply", data={"csrf": csrf, "text": "Olaf here."})
+            took = time.monotonic() - started
+            assert sent.status_code == 303, sent.text
+            return took
+
+    with socket.socket() as stalled:  # takes connections, never answers
+        stalled.bind(("127.0.0.1", 0))
+        stalled.listen(100)
+        queue = QueueConfig(url=f"redis://127.0.0.1:{stalled.getsockname()[1]}/0", prefix="s:")
+        with serve_web(tmp_path, kb_dir, embedder, config=config, queue=queue) as site:
+            took = [await asyncio.to_thread(reply, site) for _ in range(2)]
+    # A stalled Redis cost each reply 5 s; 2 s leaves a loaded machine room.
+    assert max(took) < 2.0, took
+
+
+def test_wake_ups_without_the_redis_extra_say_how_to_get_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "web.toml"
+    config.write_text(
+        f'[web]\nkeys_path = "{tmp_path / "keys.db"}"\nredis_wakeups = true\n', encoding="utf-8"
+    )
+    for name in ("redis", "redis.asyncio", "redis.asyncio.client", "redis.exceptions"):
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed
+    monkeypatch.delitem(sys.modules, "bot.wakeups", raising=False)
+    assert main(["--config", str(config)]) == 2
+    error = capsys.readouterr().err
+    assert "redis_wakeups" in error and "bash scripts/setup.sh redis" in error, error
