@@ -28,8 +28,9 @@ class InChat(Filter):
 
 
 class PressedOutside(Filter):
-    """Button presses anywhere but under a message in one chat
-    (`F.message.chat.id != chat_id`)."""
+    """Button presses anywhere but under a message in one chat. Unlike
+    `F.message.chat.id != chat_id`, a press with no message (under an inline-mode message,
+    which this bot never sends) passes too."""
 
     def __init__(self, chat_id: int) -> None:
         self._chat_id = chat_id

@@ -113,7 +113,8 @@ def feedback_keyboard(
     """👍 / 👎 under an answer; the chosen one is marked once pressed.
 
     Built directly rather than with aiogram's InlineKeyboardBuilder, which copies and checks
-    every button again: 40% of the time (59 µs instead of 146), and every answer has them.
+    every button again: 40% of the time (59 µs instead of 146, timeit over 2,000 keyboards),
+    and every answer has them.
     """
     row = [
         InlineKeyboardButton(

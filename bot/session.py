@@ -4,8 +4,8 @@ aiogram's AiohttpSession sends every request as form data: aiohttp's FormData (w
 multipart writer with a random boundary even when it then URL-encodes), each nested value dumped
 to a JSON string of its own and quoted again. Telegram takes the same parameters as one
 `application/json` object, so a request without files goes that way (a sendMessage with
-buttons: 65 µs of the event loop instead of 155); one that uploads a file (an `InputFile`
-anywhere in it) still goes as multipart form.
+buttons: 65 µs of the event loop instead of 155, timeit over 2,000 builds); one that uploads
+a file (an `InputFile` anywhere in it) still goes as multipart form.
 """
 
 from __future__ import annotations
