@@ -28,7 +28,8 @@ from typing import Protocol, runtime_checkable
 from engine.generators import Generator
 from engine.heap import release_frozen
 from engine.sentiment import ClassifierSentiment, SentimentModel
-from retrieval import Embedder, RetrievalConfig, configured_embedder, load_embedder
+from engine.sentiment.classifier import classifier_embedder
+from retrieval import Embedder, RetrievalConfig, configured_embedder
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,8 @@ class LiveModels:
 class ModelPickup:
     """Watches the registry under `models_dir`; swaps promoted models into a running engine.
 
-    `sentiment` is the configured model, used until a classifier is promoted.
+    `sentiment` is the configured model, used until a classifier is promoted. A promoted
+    classifier's embedder runs as `retrieval` runs the knowledge base's (backend, threads).
     """
 
     def __init__(
@@ -76,8 +78,10 @@ class ModelPickup:
         sentiment: SentimentModel,
         *,
         check_interval_s: float = 1.0,
+        retrieval: RetrievalConfig | None = None,
     ) -> None:
         self._dir = models_dir
+        self._retrieval = retrieval
         self._generator = generator
         self._live = LiveModels(sentiment)
         self._interval = check_interval_s
@@ -145,7 +149,7 @@ class ModelPickup:
     def _load_classifier(self, folder: Path) -> ClassifierSentiment:
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
         name = str(meta["embedder"])
-        embedder = self._embedders.get(name) or load_embedder(name)
+        embedder = self._embedders.get(name) or classifier_embedder(name, self._retrieval)
         model = ClassifierSentiment.load(folder, embedder)
         # Only the embedder the new live classifier uses stays: the one a replaced classifier
         # used goes with it.

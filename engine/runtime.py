@@ -35,7 +35,8 @@ async def open_engine(settings: Settings) -> AsyncIterator[Engine]:
         config.kb_dir, embedder, config, other_embedders=others, embedder_dropped=release_frozen
     )
     generator = load_generator(settings.generator)
-    pickup = ModelPickup(models_dir, generator, load_sentiment(settings.sentiment, generator))
+    sentiment = load_sentiment(settings.sentiment, generator, config)
+    pickup = ModelPickup(models_dir, generator, sentiment, retrieval=config)
     await pickup.check()
     conversation_log = await open_store(settings.log)
     try:

@@ -22,6 +22,8 @@ class RetrievalConfig:
     # Threads the query encoder computes with (torch's thread team, or ONNX Runtime's
     # intra-op threads): 0 leaves the library's default (about one per core), N uses N.
     # torch's setting is per process, so the last embedder loaded with N > 0 sets it.
+    # multilingual-e5-small runs on its own engine, which neither this nor `backend` sets.
+    # A sentiment classifier's embedder runs with the same backend and threads.
     threads: int = 0
     top_k: int = 5
     # Nearest question rows read per query before scores are aggregated per entry.

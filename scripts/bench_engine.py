@@ -162,7 +162,7 @@ async def bench(args: argparse.Namespace, settings: Settings) -> dict[str, objec
             engine = Engine(
                 kb,
                 generator,
-                load_sentiment(settings.sentiment),
+                load_sentiment(settings.sentiment, retrieval=config),
                 conversation_log,
                 settings.engine_config,
             )

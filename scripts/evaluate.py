@@ -169,7 +169,8 @@ def sentiment_command(args: argparse.Namespace, settings: Settings) -> int:
         if args.model == "llm":
             backend = args.generator or settings.generator.backend
             generator = load_generator(replace(settings.generator, backend=backend))
-        model = load_sentiment(replace(settings.sentiment, model=args.model), generator)
+        sentiment = replace(settings.sentiment, model=args.model)
+        model = load_sentiment(sentiment, generator, settings.retrieval)
     print(
         f"model      {model.name}; trained on {len(train_rows or [])} rows, tested on {len(test)}"
     )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
     from engine.generators.base import Generator
+    from retrieval.config import RetrievalConfig
 
 Label = Literal["negative", "neutral", "positive"]
 LABELS: tuple[Label, ...] = ("negative", "neutral", "positive")
@@ -74,19 +75,25 @@ class SentimentConfig:
         return "neutral"
 
 
-def _lexicon(config: SentimentConfig, generator: Generator | None) -> SentimentModel:
+def _lexicon(
+    config: SentimentConfig, generator: Generator | None, retrieval: RetrievalConfig | None
+) -> SentimentModel:
     from engine.sentiment.lexicon import LexiconSentiment
 
     return LexiconSentiment(config)
 
 
-def _classifier(config: SentimentConfig, generator: Generator | None) -> SentimentModel:
+def _classifier(
+    config: SentimentConfig, generator: Generator | None, retrieval: RetrievalConfig | None
+) -> SentimentModel:
     from engine.sentiment.classifier import ClassifierSentiment
 
-    return ClassifierSentiment.load(config.classifier_path)
+    return ClassifierSentiment.load(config.classifier_path, retrieval=retrieval)
 
 
-def _llm(config: SentimentConfig, generator: Generator | None) -> SentimentModel:
+def _llm(
+    config: SentimentConfig, generator: Generator | None, retrieval: RetrievalConfig | None
+) -> SentimentModel:
     from engine.sentiment.llm import LlmSentiment
 
     if generator is None:
@@ -98,21 +105,30 @@ def _llm(config: SentimentConfig, generator: Generator | None) -> SentimentModel
 
 # Sentiment backends by the name a config may use. The factories import their module on first
 # use, so a deployment that never trains a classifier never loads its embedder. The generator
-# is the engine's answering model, which only the llm backend uses.
-SENTIMENT_MODELS: dict[str, Callable[[SentimentConfig, Generator | None], SentimentModel]] = {
+# is the engine's answering model, which only the llm backend uses; the retrieval settings say
+# how the classifier's embedder runs (backend, threads), as the knowledge base's does.
+SENTIMENT_MODELS: dict[
+    str,
+    Callable[[SentimentConfig, Generator | None, RetrievalConfig | None], SentimentModel],
+] = {
     "lexicon": _lexicon,
     "classifier": _classifier,
     "llm": _llm,
 }
 
 
-def load_sentiment(config: SentimentConfig, generator: Generator | None = None) -> SentimentModel:
-    """The sentiment model that `config.model` names; `generator` serves the llm backend."""
+def load_sentiment(
+    config: SentimentConfig,
+    generator: Generator | None = None,
+    retrieval: RetrievalConfig | None = None,
+) -> SentimentModel:
+    """The sentiment model that `config.model` names; `generator` serves the llm backend, and
+    `retrieval` runs the classifier's embedder (default: torch, the library's threads)."""
     factory = SENTIMENT_MODELS.get(config.model)
     if factory is None:
         known = ", ".join(sorted(SENTIMENT_MODELS))
         raise ValueError(f"unknown sentiment model {config.model!r}; use one of: {known}")
-    return factory(config, generator)
+    return factory(config, generator, retrieval)
 
 
 # Cues of a customer upset with the service itself (anger, swearing, threats, a formal

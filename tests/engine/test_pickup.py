@@ -385,8 +385,9 @@ def session_threads(embedder: Embedder) -> int:
 
 
 async def test_the_threads_setting_reaches_a_promoted_onnx_embedder(
-    setup: Setup, tmp_path: Path
+    setup: Setup, minilm: Embedder, tmp_path: Path
 ) -> None:
+    promote_sentiment(setup, minilm, tmp_path)
     promoted, _ = promote_embedder(setup, tmp_path)
     retrieval = dataclasses.replace(
         setup.settings.retrieval, backend="onnx", onnx_dir=tmp_path / "onnx", threads=1
@@ -399,3 +400,27 @@ async def test_the_threads_setting_reaches_a_promoted_onnx_embedder(
     async with open_engine(settings) as engine:
         assert engine.knowledge_base.embedder.name == promoted
         assert session_threads(engine.knowledge_base.embedder) == 1
+        # The promoted sentiment classifier's embedder runs the same way.
+        assert engine._pickup is not None
+        classifier_embedder = engine._pickup._embedders["all-MiniLM-L6-v2"]
+        assert session_threads(classifier_embedder) == 1
+
+
+async def test_a_promoted_classifier_embeds_as_the_retrieval_settings_say(
+    setup: Setup, minilm: Embedder, tmp_path: Path
+) -> None:
+    version = promote_sentiment(setup, minilm, tmp_path)
+    retrieval = dataclasses.replace(
+        setup.settings.retrieval, backend="onnx", onnx_dir=tmp_path / "onnx", threads=1
+    )
+    pickup = ModelPickup(
+        setup.models.root,
+        ExtractiveGenerator(),
+        LexiconSentiment(),
+        check_interval_s=0,
+        retrieval=retrieval,
+    )
+    live = await pickup.check()
+    assert live.versions["sentiment"] == version
+    assert session_threads(pickup._embedders["all-MiniLM-L6-v2"]) == 1
+    assert live.sentiment.score("this sofa is awful").label == "negative"

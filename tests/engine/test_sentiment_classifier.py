@@ -11,7 +11,8 @@ import pytest
 from engine.sentiment import SentimentConfig, load_sentiment
 from engine.sentiment.classifier import ClassifierSentiment, train
 from engine.sentiment.evaluation import LabelledText
-from retrieval import Embedder
+from retrieval import Embedder, RetrievalConfig
+from retrieval.embedders import OnnxEmbedder
 from tests.fakes import HashEmbedder
 
 _NEGATIVE = [
@@ -116,6 +117,20 @@ def test_registry_builds_a_classifier_from_config(minilm: Embedder, tmp_path: Pa
     train(BINARY, minilm, cv_folds=0).save(tmp_path)
     model = load_sentiment(SentimentConfig(model="classifier", classifier_path=tmp_path))
     assert model.name.startswith("classifier-all-MiniLM-L6-v2-")
+    assert model.score("I want my money back, this is a scam").label == "negative"
+
+
+def test_the_classifier_embedder_runs_as_the_retrieval_settings_say(
+    minilm: Embedder, tmp_path: Path
+) -> None:
+    train(BINARY, minilm, cv_folds=0).save(tmp_path / "classifier")
+    config = SentimentConfig(model="classifier", classifier_path=tmp_path / "classifier")
+    retrieval = RetrievalConfig(backend="onnx", onnx_dir=tmp_path / "onnx", threads=1)
+    model = load_sentiment(config, retrieval=retrieval)
+    assert isinstance(model, ClassifierSentiment)
+    embedder = model._embedder
+    assert isinstance(embedder, OnnxEmbedder)
+    assert embedder._encoder._session.get_session_options().intra_op_num_threads == 1
     assert model.score("I want my money back, this is a scam").label == "negative"
 
 
