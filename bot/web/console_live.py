@@ -28,8 +28,10 @@ SCRIPT = Path(__file__).parent / "static" / "console-live.js"
 KEEP_ALIVE_S = 15.0
 # How long a browser waits before reconnecting after the stream broke.
 RETRY_MS = 3000
-# The least time between two reads of the log when wake-ups come faster.
-WAKE_GAP_S = 0.05
+# The least time between two reads of the log when wake-ups come faster, as a share of the
+# poll interval: a busy fleet costs each stream at most WAKE_READS times the polling reads,
+# while a turn after a quiet moment shows at once.
+WAKE_READS = 4
 
 
 async def events(
@@ -45,6 +47,7 @@ async def events(
     mark = (await log.activity()).mark
     yield f"retry: {RETRY_MS}\n: open\n\n"
     quiet_since = time.monotonic()
+    after_wake = False  # whether the last read answered a wake-up, not the poll
     while not await gone():
         woken = wakeups.next("turn") if wakeups is not None else None
         read_at = time.monotonic()
@@ -65,6 +68,9 @@ async def events(
         try:
             await asyncio.wait_for(woken.wait(), interval_s)
         except TimeoutError:
+            after_wake = False
             continue
-        # A burst of turns elsewhere costs one read per WAKE_GAP_S, not one per turn.
-        await asyncio.sleep(max(0.0, read_at + WAKE_GAP_S - time.monotonic()))
+        if after_wake:
+            # A burst of turns elsewhere costs WAKE_READS reads per interval, not one per turn.
+            await asyncio.sleep(max(0.0, read_at + interval_s / WAKE_READS - time.monotonic()))
+        after_wake = True

@@ -4,6 +4,7 @@ the console's live view shows a new turn, long before the next poll; the poll st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import signal
@@ -25,6 +26,7 @@ from bot.web import console_live
 from engine import Engine
 from engine.generators import ExtractiveGenerator
 from engine.log import ConversationLog
+from engine.log.activity import Activity, ActivityMark
 from engine.sentiment import LexiconSentiment
 from engine.settings import BotConfig, QueueConfig
 from retrieval import KnowledgeBase
@@ -273,3 +275,43 @@ async def _until(condition: Callable[[], bool]) -> None:
     async with asyncio.timeout(WITHIN_S):
         while not condition():  # noqa: ASYNC110 (a flag cleared sets no event)
             await asyncio.sleep(0.05)
+
+
+async def test_a_burst_of_turns_costs_a_stream_a_few_reads_per_poll(
+    conversation_log: ConversationLog,
+    wakeups: Wakeups,
+    other_process: tuple[ConversationLog, Wakeups],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, theirs = other_process
+    reads = 0
+    read = conversation_log.activity
+
+    async def counted(after: ActivityMark | None = None) -> Activity:
+        nonlocal reads
+        reads += 1
+        return await read(after)
+
+    monkeypatch.setattr(conversation_log, "activity", counted)
+
+    async def here() -> bool:
+        return False
+
+    interval_s = 0.4
+    stream = console_live.events(
+        conversation_log, interval_s=interval_s, gone=here, wakeups=wakeups
+    )
+    assert (await anext(stream)).startswith("retry:")
+    following = asyncio.create_task(anext(stream))  # no turn is logged: it never yields
+    await asyncio.sleep(0.05)
+    before, started = reads, time.monotonic()
+    for _ in range(100):  # a busy fleet: a turn every 10 ms
+        await theirs.publish("turn")
+        await asyncio.sleep(0.01)
+    took = time.monotonic() - started
+    following.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await following
+    await stream.aclose()
+    allowed = console_live.WAKE_READS * (took / interval_s + 1) + 1
+    assert 1 < reads - before <= allowed, (reads - before, took)
