@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from engine.engine import Engine
 from engine.generators import load_generator
@@ -14,7 +15,7 @@ from engine.pickup import ModelPickup, registry_embedders
 from engine.sentiment import load_sentiment
 from engine.settings import Settings
 from retrieval import KnowledgeBase
-from retrieval.embedders import configured_embedder
+from retrieval.embedders import configured_embedder, serving_threads
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,9 @@ async def open_engine(settings: Settings) -> AsyncIterator[Engine]:
     picked up while running. Raises `retrieval.IndexMissing` when nothing was imported yet.
     """
     config = settings.retrieval
+    # Serving: threads 0 leaves a CPU to the event loop, for every embedder this engine loads.
+    config = replace(config, threads=serving_threads(config.threads))
+    log.info("query encoder threads=%d", config.threads)
     models_dir = settings.training.models_dir
     embedder = configured_embedder(config)
     others = registry_embedders(models_dir, config)

@@ -20,7 +20,13 @@ class RetrievalConfig:
     onnx_dir: Path = Path("var/models/onnx")
     batch_size: int = 64
     # Threads the query encoder computes with (torch's thread team, or ONNX Runtime's
-    # intra-op threads): 0 leaves the library's default (about one per core), N uses N.
+    # intra-op threads): N uses N. 0 is auto: where the engine serves (engine.runtime.open_engine,
+    # retrieval.embedders.serving_threads) one fewer than the CPUs the process may use, at least
+    # 1 and at most the library's own team (one per physical core, or OMP_NUM_THREADS), so the
+    # event loop keeps a core; batch jobs (import, evaluation) keep the library's team. On 2
+    # shared cores scripts/bench_bot.py --chats 64 --messages 8 --phases engine,load measured
+    # the bot at 38-43 replies/s (21-26 ms CPU a reply) with both cores' team, 108-150 (6.5-6.7 ms)
+    # with one thread (README, "Configuration").
     # torch's setting is per process, so the last embedder loaded with N > 0 sets it.
     # multilingual-e5-small runs on its own engine, which neither this nor `backend` sets.
     # A sentiment classifier's embedder runs with the same backend and threads.
@@ -50,9 +56,7 @@ class RetrievalConfig:
 
     def __post_init__(self) -> None:
         if self.threads < 0:
-            raise ValueError(
-                f"[retrieval] threads must be 0 (the library's default) or more, got {self.threads}"
-            )
+            raise ValueError(f"[retrieval] threads must be 0 (auto) or more, got {self.threads}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -77,6 +79,7 @@ class SentenceTransformerEmbedder:
         from sentence_transformers import SentenceTransformer
 
         if threads:
+            library_threads()  # torch's own team, read before this process first changes it
             torch.set_num_threads(threads)
 
         packaged = name_or_path in PACKAGED_MODELS
@@ -293,6 +296,33 @@ def load_embedder(
     if factory is not None:
         return factory(batch_size, backend, onnx_dir, threads)
     return run(name_or_path, batch_size, onnx_dir, threads)
+
+
+@functools.cache
+def library_threads() -> int:
+    """The thread team torch starts this process with: OMP_NUM_THREADS where set, else one
+    per physical core (as ONNX Runtime's own). Read once, before any setting changes it."""
+    import torch
+
+    return max(1, torch.get_num_threads())
+
+
+def serving_threads(threads: int, *, cpus: int | None = None, library: int | None = None) -> int:
+    """The query encoder's threads in a process that serves (the bot, the web app).
+
+    `[retrieval] threads` N > 0 stays N. 0 leaves one of the `cpus` this process may run on
+    to its event loop, at least 1 and never more than the `library`'s own team (so an
+    environment that capped the team stays capped). A team on every core keeps waiting on
+    the member the loop displaced. Batch jobs (import, evaluation) keep the library's team.
+    """
+    if threads > 0:
+        return threads
+    if cpus is None:
+        affinity = getattr(os, "sched_getaffinity", None)
+        cpus = len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+    if library is None:
+        library = library_threads()
+    return max(1, min(cpus - 1, library))
 
 
 def configured_embedder(config: RetrievalConfig, name_or_path: str | None = None) -> Embedder:

@@ -2,7 +2,7 @@
 
     python scripts/bench_bot.py [--chats 500] [--messages 20] [--kill-at 0.5] \\
         [--phases engine,load,steady[,echo][,fault][,webhook-fault][,workers-fault]] \\
-        [--steady-rate 30] [--steady-seconds 60] [--threads 1] [--timeout 900]
+        [--steady-rate 30] [--steady-seconds 60] [--threads 0] [--timeout 900]
 
 Imports examples/kb into a temporary folder and runs the phases asked for on 127.0.0.1, each
 bot phase with a fresh fake Bot API (tests/telegram/fake_api.py) and its own conversation log:
@@ -71,11 +71,11 @@ use. `cpu_ratio`, engine CPU per reply over the bot's, is the `ratio` the bot wo
 cores of its own. `load_average` has the machine's load averages at the start and the end of
 the run: on shared cores the rates say little unless it was low. `--threads` sets `[retrieval]
 threads` (the query encoder's threads) for both sides alike, the engine alone and every bot
-process; the JSON's `threads` says which. The default here is 1, not the shipped 0 (the
-library's own team, about one thread per core): on a few shared cores a team spins beside the
-bot's event loop (measured on 2 cores: the bot 20.6 ms CPU a reply with `--threads 0`, about
-6.5 with 1; README "The bot beside the engine"). Pass `--threads 0` to measure the shipped
-setting.
+process; the JSON's `threads` says which, and `encoder_threads` what they resolve to. The
+default is 0, as shipped: one thread fewer than the CPUs (`retrieval.embedders.serving_threads`),
+as a team on every core spins beside the bot's event loop (measured on 2 cores: the bot 21-26
+ms CPU a reply with both cores' team, 6.5-6.7 with one thread; README "The bot beside the
+engine").
 
 Targets: load replies/s over engine-alone replies/s (`ratio`) >= 0.8; steady
 first_visible_p99_ms <= 300. The last stdout line is one JSON object with every figure; the
@@ -115,6 +115,7 @@ from engine import FinalReply  # noqa: E402
 from engine.runtime import open_engine  # noqa: E402
 from engine.settings import Settings, load_settings  # noqa: E402
 from retrieval import ImportConfig, import_paths, load_embedder  # noqa: E402
+from retrieval.embedders import serving_threads  # noqa: E402
 from retrieval.evaluation import tune_and_store_threshold  # noqa: E402
 from tests.ports import free_port  # noqa: E402
 from tests.services import POSTGRES_URL, REDIS_URL  # noqa: E402
@@ -677,6 +678,8 @@ async def bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
             "messages": args.messages,
             "backend": settings.retrieval.backend,
             "threads": settings.retrieval.threads,
+            # What open_engine makes of it in every process here (0: one fewer than the CPUs).
+            "encoder_threads": serving_threads(settings.retrieval.threads),
             "load_average": {"start": _load_average()},
         }
         engine_runs: list[dict[str, Any]] = []
@@ -787,10 +790,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--threads",
         type=int,
-        default=1,
+        default=0,
         help="[retrieval] threads of the engine alone and of each bot process: the query "
-        "encoder's threads, 0 for the library's default team as shipped (default here 1: on a "
-        "few shared cores a thread team spins beside the bot's event loop)",
+        "encoder's threads (default 0, as shipped: one fewer than the CPUs)",
     )
     parser.add_argument(
         "--profile",
@@ -806,7 +808,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.steady_rate > 0 and args.steady_seconds > 0 and 1 <= args.steady_chats <= 10_000):
         parser.error("--steady-rate and --steady-seconds must be above 0, --steady-chats 1-10000")
     if args.threads < 0:
-        parser.error("--threads must be 0 (the library's default) or more")
+        parser.error("--threads must be 0 (auto) or more")
     if not 0 < args.kill_at < 1:
         parser.error("--kill-at must be between 0 and 1")
     settings = setup(args)

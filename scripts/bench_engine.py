@@ -10,7 +10,7 @@ conversation log there, and runs `--conversations` conversations at once, each a
 reply, and as the baseline, measured in the same run before and after, the embedding model's
 batched encode rate (sentences/s) on the same questions, with the same query encoder backend
 (`--backend`, else `[retrieval] backend`) and threads (`--threads`, else `[retrieval] threads`;
-0 is the library's default team; the JSON's `threads`). Targets: replies/s over encode rate
+0: one fewer than the CPUs, as the bot; the JSON's `threads`). Targets: replies/s over encode rate
 (`ratio`) and `cpu_ratio` >= 0.8 with the extractive generator. tokens_per_s counts the
 streamed text with the model's tokenizer where the generator has one (transformers), else
 streamed pieces (the extractive generator streams words; vLLM about one token per piece).
@@ -59,6 +59,7 @@ from retrieval.embedders import (
     Embedder,
     Vectors,
     configured_embedder,
+    serving_threads,
 )
 from retrieval.evaluation import tune_and_store_threshold
 
@@ -136,6 +137,7 @@ async def bench(args: argparse.Namespace, settings: Settings) -> dict[str, objec
         config = replace(config, backend=args.backend)
     if args.threads is not None:
         config = replace(config, threads=args.threads)
+    config = replace(config, threads=serving_threads(config.threads))  # as open_engine does
     embedder = configured_embedder(config)
     queries = [
         json.loads(line)["query"]
@@ -227,13 +229,13 @@ def main(argv: list[str] | None = None) -> int:
         "--threads",
         type=int,
         help="the query encoder's threads, engine and baseline alike (default: [retrieval] "
-        "threads; 0: the library's default team)",
+        "threads; 0: as the bot resolves it, one fewer than the CPUs)",
     )
     parser.add_argument("--json", action="store_true", help="accepted for symmetry; JSON is last")
     add_common(parser)
     args = parser.parse_args(argv)
     if args.threads is not None and args.threads < 0:
-        parser.error("--threads must be 0 (the library's default) or more")
+        parser.error("--threads must be 0 (auto) or more")
     settings = setup(args)
     try:
         result = asyncio.run(bench(args, settings))

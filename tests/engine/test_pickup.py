@@ -37,7 +37,7 @@ from retrieval import (
     load_embedder,
     resolve_model,
 )
-from retrieval.embedders import OnnxEmbedder
+from retrieval.embedders import OnnxEmbedder, library_threads, serving_threads
 from tests.conftest import EXAMPLES
 from training.kb import reembed_knowledge_base
 from training.registry import ModelRegistry
@@ -340,6 +340,20 @@ async def test_open_engine_starts_on_the_promoted_models(
     assert reply.hits[0].entry.id == DELIVERY
     assert reply.versions["sentiment_version"] == sentiment
     assert (reply.versions["embedder"], reply.versions["kb"]) == (embedder, kb_version)
+
+
+async def test_open_engine_leaves_a_cpu_to_the_event_loop(setup: Setup) -> None:
+    import torch
+
+    assert setup.settings.retrieval.threads == 0
+    library_threads()  # read before the team is changed below
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)  # a team on both cores of a 2-core machine
+    try:
+        async with open_engine(setup.settings):
+            assert torch.get_num_threads() == serving_threads(0)
+    finally:
+        torch.set_num_threads(previous)
 
 
 async def test_vllm_answers_the_next_reply_with_a_promoted_adapter(

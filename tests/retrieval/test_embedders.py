@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,6 +29,8 @@ from retrieval.embedders import (
     OnnxEmbedder,
     configured_embedder,
     document_embedder,
+    library_threads,
+    serving_threads,
 )
 from retrieval.onnx_encoder import FP32_NODES, OnnxUnsupported, cache_folder
 
@@ -183,6 +188,30 @@ def test_threads_setting_reaches_the_onnx_sessions(onnx_dir: Path) -> None:
     # The fp32 twin that embeds indexed texts runs with the same threads.
     assert session_threads(queries) == session_threads(document_embedder(queries)) == 1
     assert session_threads(configured_embedder(replace(config, threads=0))) == 0  # ORT's own
+
+
+def test_serving_threads_leave_a_cpu_to_the_event_loop() -> None:
+    assert serving_threads(0, cpus=2, library=2) == 1
+    assert serving_threads(0, cpus=1, library=1) == 1
+    assert serving_threads(0, cpus=8, library=4) == 4  # never more than the library's team
+    assert serving_threads(0, cpus=8, library=16) == 7
+    assert serving_threads(0, cpus=8) == min(7, library_threads())
+    assert serving_threads(3, cpus=2, library=2) == 3  # an explicit setting stays as it is
+
+
+def test_serving_threads_stay_under_the_environment_cap() -> None:
+    # torch's own team follows OMP_NUM_THREADS; auto must not raise a team it capped.
+    script = "from retrieval.embedders import serving_threads; print(serving_threads(0, cpus=8))"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert run.stdout.split() == ["1"]
 
 
 def test_threads_setting_must_not_be_negative() -> None:
