@@ -53,7 +53,6 @@ async def reply_to(
     """
     chat_id = message.chat.id
     thread_id = message.message_thread_id if message.is_topic_message else None
-    conversation = await engine.conversation(customer.channel, customer.external_id)
     # Buttons need a person to press them: a chat speaking anonymously gets none.
     seal = ButtonSeal.of(bot.token, chat_id, customer.key) if customer.user else None
     stream = ReplyStream(
@@ -68,7 +67,13 @@ async def reply_to(
     async with typing(bot, chat_id, thread_id):
         streamed, pieces = "", 0
         try:
-            replying = engine.reply(conversation, text, external_id=external_id, delivery="pending")
+            replying = engine.reply_in_current(
+                customer.channel,
+                customer.external_id,
+                text,
+                external_id=external_id,
+                delivery="pending",
+            )
             async with contextlib.aclosing(replying) as events:
                 async for event in events:
                     if blocked.is_blocked(chat_id):

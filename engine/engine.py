@@ -136,7 +136,7 @@ class Engine:
                 return existing
         return await self._log.start_conversation(channel, user_id)
 
-    async def reply(
+    def reply(
         self,
         conversation_id: int,
         text: str,
@@ -152,6 +152,30 @@ class Engine:
         one bot turn, and the reply logged the first time is given again. `delivery` is the
         bot turn's ("pending" until the front end confirms it reached the customer).
         """
+        return self._reply(conversation_id, text, external_id=external_id, delivery=delivery)
+
+    def reply_in_current(
+        self,
+        channel: str,
+        user_id: str,
+        text: str,
+        *,
+        external_id: str | None = None,
+        delivery: Delivery | None = None,
+    ) -> AsyncGenerator[ReplyEvent, None]:
+        """`reply` in the conversation `conversation(channel, user_id)` gives, found in the
+        same read of the log as the reply's memory (one read a message instead of two)."""
+        customer = (channel, user_id)
+        return self._reply(customer, text, external_id=external_id, delivery=delivery)
+
+    async def _reply(
+        self,
+        where: int | tuple[str, str],
+        text: str,
+        *,
+        external_id: str | None,
+        delivery: Delivery | None,
+    ) -> AsyncGenerator[ReplyEvent, None]:
         latencies: dict[str, float] = {}
         clock = time.perf_counter()
 
@@ -163,7 +187,15 @@ class Engine:
 
         # Taken once: a model promoted meanwhile is used from the next reply on.
         live = await self._pickup.check() if self._pickup else LiveModels(self._sentiment)
-        history = await self._log.recent_turns(conversation_id, self._config.memory_turns)
+        memory = self._config.memory_turns
+        if isinstance(where, int):
+            conversation_id = where
+            history = await self._log.recent_turns(conversation_id, memory)
+        else:
+            latest, history = await self._log.latest_turns(*where, memory)
+            if latest is None:
+                latest = await self._log.start_conversation(*where)
+            conversation_id = latest
         # A message handled again: its own earlier turns are not its memory.
         again = {t.id for t in history if external_id and t.external_id == external_id}
         logged = next((t.text for t in history if t.id in again and t.role == "bot"), None)

@@ -154,6 +154,13 @@ class ConversationStore(Protocol):
         """The last `limit` turns of a conversation, oldest first."""
         ...
 
+    async def latest_turns(
+        self, channel: str, external_user_id: str, limit: int = 10
+    ) -> tuple[int | None, list[Turn]]:
+        """The customer's most recent conversation on a channel (as `latest_conversation_id`)
+        and its last `limit` turns, oldest first, read together; (None, []) when there is none."""
+        ...
+
     async def get_conversation(self, conversation_id: int) -> Conversation | None:
         """A conversation with its turns and handovers, or None."""
         ...

@@ -447,6 +447,29 @@ class PostgresConversationLog:
             rows.reverse()
             return await with_hits(conn, rows)
 
+    async def latest_turns(
+        self, channel: str, external_user_id: str, limit: int = 10
+    ) -> tuple[int | None, list[Turn]]:
+        """The customer's most recent conversation on a channel (as `latest_conversation_id`)
+        and its last `limit` turns, oldest first, in one snapshot; (None, []) when none."""
+        if limit < 0:
+            raise ValueError(f"limit must be 0 or more, got {limit}")
+        async with self._pool.acquire() as conn, snapshot(conn):
+            found: int | None = await conn.fetchval(
+                "SELECT max(id) FROM conversations WHERE channel = $1 AND external_user_id = $2",
+                channel,
+                external_user_id,
+            )
+            if found is None or limit == 0:
+                return found, []
+            rows = await conn.fetch(
+                f"{SELECT_TURNS} WHERE t.conversation_id = $1 ORDER BY t.id DESC LIMIT $2",
+                found,
+                limit,
+            )
+            rows.reverse()
+            return found, await with_hits(conn, rows)
+
     async def get_conversation(self, conversation_id: int) -> Conversation | None:
         """A conversation with its turns and handovers, or None."""
         async with self._pool.acquire() as conn, snapshot(conn):

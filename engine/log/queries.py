@@ -440,6 +440,16 @@ async def select_latest_conversation_id(conn: Connection, channel: str, user_id:
     return found
 
 
+async def select_latest_turns(
+    conn: Connection, channel: str, user_id: str, limit: int
+) -> tuple[int | None, list[Turn]]:
+    """The customer's newest conversation id on a channel and its last `limit` turns."""
+    found = await select_latest_conversation_id(conn, channel, user_id)
+    if found is None or limit == 0:
+        return found, []
+    return found, await select_turns(conn, found, limit)
+
+
 async def select_open_conversation_id(conn: Connection, channel: str, user_id: str) -> int | None:
     """The customer's newest conversation id on a channel unless it is closed, or None."""
     rows = list(

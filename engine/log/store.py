@@ -351,6 +351,21 @@ class ConversationLog:
                 )
             )
 
+    async def latest_turns(
+        self, channel: str, external_user_id: str, limit: int = 10
+    ) -> tuple[int | None, list[Turn]]:
+        """The customer's most recent conversation on a channel (as `latest_conversation_id`)
+        and its last `limit` turns, oldest first, in one round trip to the reader's thread;
+        (None, []) when there is none."""
+        if limit < 0:
+            raise ValueError(f"limit must be 0 or more, got {limit}")
+        async with self._read_lock:
+            return await self._reader.run(
+                lambda conn: _in_snapshot(
+                    conn, lambda c: queries.select_latest_turns(c, channel, external_user_id, limit)
+                )
+            )
+
     async def get_conversation(self, conversation_id: int) -> Conversation | None:
         """A conversation with all its turns, or None if there is none with that id."""
         async with self._snapshot() as conn:

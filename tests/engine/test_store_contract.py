@@ -173,6 +173,25 @@ async def test_a_conversation_round_trips_with_everything_it_records(
     assert await store.get_conversation(conversation + 100) is None
 
 
+async def test_the_latest_turns_are_the_newest_conversations_read_together(
+    store: ConversationStore,
+) -> None:
+    assert await store.latest_turns("web", "7") == (None, [])
+    older = await fill(store, "7", "parcel")
+    await store.start_conversation("telegram", "8")
+    assert await store.latest_turns("telegram", "7", 2) == (
+        older,
+        await store.recent_turns(older, 2),
+    )
+    assert await store.latest_turns("telegram", "7", 0) == (older, [])
+    # A closed newest conversation is still the latest, as in latest_conversation_id.
+    newest = await store.start_conversation("telegram", "7")
+    await store.close_conversation(newest)
+    assert await store.latest_turns("telegram", "7") == (newest, [])
+    with pytest.raises(ValueError, match="limit"):
+        await store.latest_turns("telegram", "7", -1)
+
+
 async def test_the_open_conversation_is_the_newest_unless_closed(
     store: ConversationStore,
 ) -> None:
@@ -722,3 +741,27 @@ async def test_the_engine_logs_its_replies_the_same_way_in_every_store(
     ]
     (handover,) = found.handovers
     assert handover.reason_code == "human_requested" and handover.closed_at is None
+
+
+async def test_a_reply_in_the_current_conversation_finds_it_as_conversation_does(
+    store: ConversationStore, sample_kb: KnowledgeBase
+) -> None:
+    engine = Engine(sample_kb, ExtractiveGenerator(), LexiconSentiment(), store, EngineConfig())
+
+    async def say(text: str, external_id: str) -> FinalReply:
+        replying = engine.reply_in_current("telegram", "42", text, external_id=external_id)
+        events = [e async for e in replying]
+        final = events[-1]
+        assert isinstance(final, FinalReply)
+        return final
+
+    first = await say("how long does delivery take?", "m1")  # none yet: one is started
+    assert first.conversation_id == await engine.conversation("telegram", "42")
+    again = await say("how long does delivery take?", "m1")  # the update came twice
+    assert (again.conversation_id, again.turn_id) == (first.conversation_id, first.turn_id)
+    newer = await engine.conversation("telegram", "42", new=True)  # /start
+    await store.close_conversation(newer)
+    later = await say("how long does delivery take?", "m2")
+    assert later.conversation_id == newer == await engine.conversation("telegram", "42")
+    found = await store.get_conversation(first.conversation_id)
+    assert found is not None and [t.role for t in found.turns] == ["customer", "bot"]
