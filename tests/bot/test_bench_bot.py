@@ -92,8 +92,9 @@ def test_the_engine_alone_the_bot_and_a_steady_rate_are_measured_in_one_run() ->
         "--steady-chats=6",
         "--timeout=400",
     )
-    # [retrieval] backend and threads of the engine alone and the bot: the config's, the bench's.
-    assert (result["backend"], result["threads"]) == ("torch", 1)
+    # [retrieval] backend and threads of the engine alone and the bot: the config's, and the
+    # bench's default 0, which resolves to one encoder thread (the tests cap torch's team at 1).
+    assert (result["backend"], result["threads"], result["encoder_threads"]) == ("torch", 0, 1)
     engine = result["engine"]
     # Before and after the load phase, each run answering every question of every chat.
     assert [r["replies"] for r in engine["runs"]] == [12, 12], run.stdout
