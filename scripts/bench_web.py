@@ -21,9 +21,9 @@ in this process from the same settings (its own log file). Then, in the same run
 Targets: p95 added <= 10 ms, throughput ratio >= 0.8. The clients share this machine's CPUs
 with the server, so the HTTP side also pays for its load generator. `--threads` sets
 `[retrieval] threads` (the query encoder's threads) for both processes alike; the JSON's
-`threads` says which. The default here is 1, not the shipped 0 (the library's own team, about
-one thread per core): two processes whose thread teams spin on the same few cores slow each
-other down tenfold. The last stdout line is one JSON object.
+`threads` says which, and `encoder_threads` what they resolve to. The default is 0, as
+shipped: one thread fewer than the CPUs (`retrieval.embedders.serving_threads`), as a team on
+every core spins beside the event loop. The last stdout line is one JSON object.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ from engine import Engine, FinalReply, TextDelta
 from engine.runtime import open_engine
 from engine.settings import Settings, load_settings
 from retrieval import ImportConfig, import_paths, load_embedder
+from retrieval.embedders import serving_threads
 from retrieval.evaluation import tune_and_store_threshold
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -267,6 +268,7 @@ async def bench(args: argparse.Namespace, settings: Settings, tmp: Path) -> dict
     return {
         "backend": config.backend,
         "threads": args.threads,
+        "encoder_threads": serving_threads(args.threads),
         "questions": len(sample),
         "engine_p50_p95_ms": percentiles(whole_engine),
         "api_p50_p95_ms": percentiles(whole_api),
@@ -323,14 +325,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--threads",
         type=int,
-        default=1,
-        help="[retrieval] threads of both processes: the query encoder's threads, 0 for the "
-        "library's default team as shipped (default here 1)",
+        default=0,
+        help="[retrieval] threads of both processes: the query encoder's threads (default 0, "
+        "as shipped: one fewer than the CPUs)",
     )
     add_common(parser)
     args = parser.parse_args(argv)
     if args.threads < 0:
-        parser.error("--threads must be 0 (the library's default) or more")
+        parser.error("--threads must be 0 (auto) or more")
     settings = setup(args)
     with tempfile.TemporaryDirectory(prefix="bench-web-") as tmp:
         result = asyncio.run(bench(args, settings, Path(tmp)))

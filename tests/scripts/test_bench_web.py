@@ -52,10 +52,20 @@ def test_bench_web_reports_latency_and_throughput_of_the_api_beside_the_engine()
     assert run.returncode == 0, run.stderr[-3000:]
     lines = run.stdout.strip().splitlines()
     result = json.loads(lines[-1])
-    keys = {"backend", "threads", "questions", "clients", "replies", *PAIRS, *RATES}
+    keys = {
+        "backend",
+        "threads",
+        "encoder_threads",
+        "questions",
+        "clients",
+        "replies",
+        *PAIRS,
+        *RATES,
+    }
     assert set(result) == keys, result
-    # [retrieval] backend from the config, and threads of both processes: the bench's default.
-    assert (result["backend"], result["threads"]) == ("torch", 1)
+    # [retrieval] backend from the config, and threads of both processes: the bench's default
+    # 0, which resolves to one encoder thread (the tests cap torch's team at 1).
+    assert (result["backend"], result["threads"], result["encoder_threads"]) == ("torch", 0, 1)
     assert (result["questions"], result["clients"], result["replies"]) == (3, 4, 8)
     for name in PAIRS:
         p50, p95 = result[name]
