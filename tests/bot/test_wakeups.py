@@ -141,10 +141,8 @@ async def test_a_turn_logged_elsewhere_wakes_the_console_stream(
         assert event.startswith("event: message\n") and f'"conversation": {conversation}' in event
 
 
-async def test_a_worker_wakes_the_console_after_each_update(
-    tg: FakeTelegram, wakeups: Wakeups, other_process: tuple[ConversationLog, Wakeups]
-) -> None:
-    _, theirs = other_process  # the worker's
+def worker_dispatcher(wakeups: Wakeups) -> tuple[Dispatcher, list[str | None]]:
+    """A worker's dispatcher that publishes its turns; the list holds the texts it handled."""
     dp = Dispatcher()
     handled: list[str | None] = []
 
@@ -152,7 +150,15 @@ async def test_a_worker_wakes_the_console_after_each_update(
     async def answer(message: Message) -> None:
         handled.append(message.text)
 
-    dp.update.outer_middleware(PublishTurns(theirs))
+    dp.update.outer_middleware(PublishTurns(wakeups))
+    return dp, handled
+
+
+async def test_a_worker_wakes_the_console_after_each_update(
+    tg: FakeTelegram, wakeups: Wakeups, other_process: tuple[ConversationLog, Wakeups]
+) -> None:
+    _, theirs = other_process  # the worker's
+    dp, handled = worker_dispatcher(theirs)
     bot = make_bot(tg.token, BotConfig(api_base_url=tg.base_url))
     woken, delivery = wakeups.next("turn"), wakeups.next("delivery")
     try:
@@ -178,14 +184,7 @@ async def test_a_worker_update_never_waits_for_a_stalled_redis(
 ) -> None:
     stalled = Wakeups.connect(QueueConfig(url=stalled_url, prefix="stalled:"))
     await stalled.start()
-    dp = Dispatcher()
-    handled: list[str | None] = []
-
-    @dp.message()
-    async def answer(message: Message) -> None:
-        handled.append(message.text)
-
-    dp.update.outer_middleware(PublishTurns(stalled))
+    dp, handled = worker_dispatcher(stalled)
     bot = make_bot(tg.token, BotConfig(api_base_url=tg.base_url))
     try:
         for update_id in (1, 2):
