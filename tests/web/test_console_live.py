@@ -43,6 +43,9 @@ from tests.web.server import WebServer, serve_web
 from tests.web.test_console import sign_in
 
 # Counts the event streams a page has open, so a test waits for the stream instead of a guess.
+# The count goes on the page's root element, and the test waits with a selector:
+# page.wait_for_function evaluates its expression with eval, which the console's
+# Content-Security-Policy (script-src 'self') refuses now and then.
 COUNT_OPEN_STREAMS = """
 (() => {
   const Native = window.EventSource;
@@ -50,12 +53,16 @@ COUNT_OPEN_STREAMS = """
   window.openStreams = 0;
   window.EventSource = function (url, init) {
     const source = new Native(url, init);
-    source.addEventListener("open", () => { window.openStreams += 1; });
+    source.addEventListener("open", () => {
+      window.openStreams += 1;
+      document.documentElement.dataset.openStreams = String(window.openStreams);
+    });
     return source;
   };
 })();
 """
-STREAM_OPEN = "window.openStreams >= 1"
+# A stream of this page is open (each page load starts without the mark).
+STREAM_OPEN = "html[data-open-streams]"
 
 
 def read_events(
@@ -111,7 +118,7 @@ async def test_the_inbox_and_a_transcript_update_without_a_reload(
         await page.get_by_text("Nothing here.").wait_for()
         # A mark on the window: a reload would drop it.
         await page.evaluate("window.notReloaded = true")
-        await page.wait_for_function(STREAM_OPEN)
+        await page.locator(STREAM_OPEN).wait_for(state="attached")
         conversation = await asyncio.to_thread(
             open_handover, site, "kim", "My parcel is late & <i>lost</i>"
         )
@@ -122,7 +129,7 @@ async def test_the_inbox_and_a_transcript_update_without_a_reload(
         await link.click()
         await page.get_by_text("My parcel is late & <i>lost</i>").wait_for()
         await page.evaluate("window.notReloaded = true")
-        await page.wait_for_function(STREAM_OPEN)
+        await page.locator(STREAM_OPEN).wait_for(state="attached")
         again, _ = await asyncio.to_thread(ask, site, "kim", "Hello? Anyone there?")
         assert again == conversation
         await page.get_by_text("Hello? Anyone there?").wait_for(timeout=30_000)
