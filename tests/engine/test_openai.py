@@ -391,7 +391,7 @@ async def test_a_replica_killed_mid_answer_leaves_every_customer_one_complete_an
             if f"completed on {openai_server}" in final.reason:
                 assert conversation in on_spare
                 completed += 1
-        assert completed >= 1
+        assert completed >= 1, [final.reason for _, final in results.values()]
         # A customer of the dead replica who writes again goes straight to the live one.
         streamed, final = await customer(on_spare[0])
         assert final.text == streamed and "failed" not in final.reason
